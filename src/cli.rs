@@ -1,0 +1,203 @@
+//! The `tokenhub` command line: `serve` (default), `migrate`, `party add`, `config check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::Application;
+use crate::config::{Config, Overrides};
+use crate::domain::ids::PartyKey;
+use crate::domain::party::{CredentialsKind, Role};
+use crate::secrets::{hash_token, new_credentials_token};
+use crate::store::parties::{self, AddOutcome, NewParty};
+use crate::store::{mask_url, Store};
+use crate::telemetry;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tokenhub",
+    version,
+    about = "OCPI 2.3.0 token-authorization hub"
+)]
+pub struct Cli {
+    /// TOML configuration file (also TOKENHUB_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Storage: sqlite://PATH (default sqlite://tokenhub.db) or postgres://... (also DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply migrations, then serve (the default command).
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage parties.
+    #[command(subcommand)]
+    Party(PartyCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args, Debug, Default)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// Base URL the hub advertises (default http:// + the bound address).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum PartyCommand {
+    /// Register a trusted party and print its new credentials token.
+    Add(PartyAddArgs),
+}
+
+#[derive(Args, Debug)]
+struct PartyAddArgs {
+    #[arg(long)]
+    country_code: String,
+    #[arg(long)]
+    party_id: String,
+    /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
+    #[arg(long)]
+    role: String,
+    /// Business name (defaults to COUNTRY*PARTY).
+    #[arg(long)]
+    name: Option<String>,
+    /// Print JSON {"token": ...} instead of the bare token.
+    #[arg(long)]
+    json: bool,
+    /// Issue a new token for an existing party (the old one stops working).
+    #[arg(long)]
+    rotate: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration and print it (database password masked).
+    Check,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let serve_args = match &cli.command {
+        Some(Command::Serve(args)) => Some(args),
+        None => None,
+        _ => None,
+    };
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+        bind: serve_args.and_then(|a| a.bind.clone()),
+        public_url: serve_args.and_then(|a| a.public_url.clone()),
+    };
+    let config = Config::load(&overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        None | Some(Command::Serve(_)) => {
+            telemetry::init(config.log.format, &config.log.level);
+            runtime.block_on(serve(config))
+        }
+        Some(Command::Migrate) => {
+            telemetry::init(config.log.format, &config.log.level);
+            runtime.block_on(async {
+                Store::open(&config.store_settings()).await?;
+                eprintln!("migrations applied to {}", mask_url(&config.database.url));
+                Ok(())
+            })
+        }
+        Some(Command::Party(PartyCommand::Add(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party_add(config, args))
+        }
+        Some(Command::Config(ConfigCommand::Check)) => {
+            let mut shown = config.clone();
+            shown.database.url = mask_url(&shown.database.url);
+            println!("{}", toml_like(&shown)?);
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+fn toml_like(config: &Config) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(config)?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config.clone()).await?;
+    tracing::info!(
+        url = %app.public_url(),
+        database = %mask_url(&config.database.url),
+        "tokenhub listening"
+    );
+    // A machine-readable line for scripts that start the hub on port 0.
+    println!("tokenhub listening on http://127.0.0.1:{}", app.port());
+    app.run_until_stopped().await?;
+    tracing::info!("tokenhub stopped");
+    Ok(())
+}
+
+async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
+    let key = PartyKey::parse(&args.country_code, &args.party_id)
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+    let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    let store = Store::open(&config.store_settings()).await?;
+    let token = new_credentials_token();
+    let hash = hash_token(&token);
+    let rotate = args.rotate;
+    let job_key = key.clone();
+    let outcome = store
+        .write(move |conn| {
+            parties::add_party(
+                conn,
+                NewParty {
+                    key: &job_key,
+                    role,
+                    name: &name,
+                },
+                &hash,
+                CredentialsKind::Registered,
+                rotate,
+                Utc::now().naive_utc(),
+            )
+        })
+        .await?;
+    if outcome == AddOutcome::AlreadyExists {
+        anyhow::bail!(
+            "party {key} with role {role} exists already (use --rotate to issue a new token)"
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "token": token }));
+    } else {
+        println!("{token}");
+    }
+    Ok(())
+}

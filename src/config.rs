@@ -1,0 +1,343 @@
+//! One typed configuration, read from (highest first) flags, `TOKENHUB_*` environment (and
+//! `DATABASE_URL`), a TOML file (`--config PATH` or `TOKENHUB_CONFIG`), then defaults; validated
+//! at start with an error that names the bad setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::PartyKey;
+use crate::store::{BackendKind, StoreSettings};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub hub: HubConfig,
+    pub authorization: AuthorizationConfig,
+    pub pagination: PaginationConfig,
+    pub retention: RetentionConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Base of every URL the hub advertises; defaults to `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Seconds a client has to send its request headers.
+    pub client_request_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded default) or `postgres://...`.
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    /// The hub's own identity (its `hub_party_id` in 2.3.0 Credentials).
+    pub country_code: String,
+    pub party_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// How long an ALLOWED answer holds the token while no session matches it.
+    pub hold_seconds: u64,
+    /// A session not updated for this long stops counting as a use.
+    pub session_stale_hours: u64,
+    /// Concurrent uses per token when neither token nor party sets a limit.
+    pub default_max_concurrent: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaginationConfig {
+    pub default_limit: u32,
+    /// The server's cap on `limit` (sent as `X-Limit`).
+    pub max_limit: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub audit_days: u32,
+    /// Seconds between background clean-up rounds.
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `tokenhub=debug,info`.
+    pub level: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+            workers: None,
+            shutdown_timeout_secs: 30,
+            client_request_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://tokenhub.db".into(),
+            pool_size: 8,
+            connect_timeout_secs: 3,
+        }
+    }
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            country_code: "NL".into(),
+            party_id: "HUB".into(),
+            name: "tokenhub".into(),
+        }
+    }
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            hold_seconds: 120,
+            session_stale_hours: 24,
+            default_max_concurrent: 1,
+        }
+    }
+}
+
+impl Default for PaginationConfig {
+    fn default() -> Self {
+        Self {
+            default_limit: 100,
+            max_limit: 1000,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            audit_days: 90,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            hub: HubConfig::default(),
+            authorization: AuthorizationConfig::default(),
+            pagination: PaginationConfig::default(),
+            retention: RetentionConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Settings given as command-line flags (they win over everything else).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub bind: Option<String>,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads and validates the configuration.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("TOKENHUB_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("TOKENHUB_").ignore(&["CONFIG"]).split("__"))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            );
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(("database.url", url));
+        }
+        if let Some(bind) = &overrides.bind {
+            figment = figment.merge(("http.bind", bind));
+        }
+        if let Some(public_url) = &overrides.public_url {
+            figment = figment.merge(("http.public_url", public_url));
+        }
+        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, why: String| Err(ConfigError(format!("{name}: {why}")));
+        if let Err(e) = self.bind_addr() {
+            return bad("http.bind", e);
+        }
+        if let Some(url) = &self.http.public_url {
+            match url::Url::parse(url) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                _ => return bad("http.public_url", format!("{url:?} is not an http(s) URL")),
+            }
+        }
+        if self.http.max_body_bytes < 1024 {
+            return bad("http.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.http.workers == Some(0) {
+            return bad("http.workers", "must be at least 1".into());
+        }
+        if let Err(e) = BackendKind::from_url(&self.database.url) {
+            return bad("database.url", e.to_string());
+        }
+        if self.database.pool_size == 0 {
+            return bad("database.pool_size", "must be at least 1".into());
+        }
+        if let Err(e) = self.hub_party() {
+            return bad(&format!("hub.{}", e.field), e.message);
+        }
+        if self.authorization.hold_seconds == 0 {
+            return bad("authorization.hold_seconds", "must be at least 1".into());
+        }
+        if self.authorization.session_stale_hours == 0 {
+            return bad(
+                "authorization.session_stale_hours",
+                "must be at least 1".into(),
+            );
+        }
+        let p = &self.pagination;
+        if p.max_limit == 0 || p.default_limit == 0 || p.default_limit > p.max_limit {
+            return bad(
+                "pagination.default_limit",
+                format!(
+                    "must be between 1 and pagination.max_limit ({})",
+                    p.max_limit
+                ),
+            );
+        }
+        if self.retention.audit_days == 0 {
+            return bad("retention.audit_days", "must be at least 1".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", e.to_string());
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
+        self.http
+            .bind
+            .parse()
+            .map_err(|_| format!("{:?} is not an address like 127.0.0.1:8080", self.http.bind))
+    }
+
+    pub fn hub_party(&self) -> Result<PartyKey, crate::domain::ValidationError> {
+        PartyKey::parse(&self.hub.country_code, &self.hub.party_id)
+    }
+
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            url: self.database.url.clone(),
+            pool_size: self.database.pool_size,
+            connect_timeout: Duration::from_secs(self.database.connect_timeout_secs.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let mut c = Config::default();
+        c.http.bind = "localhost".into();
+        assert!(c.validate().unwrap_err().0.starts_with("http.bind"));
+        let mut c = Config::default();
+        c.database.url = "mysql://x".into();
+        assert!(c.validate().unwrap_err().0.starts_with("database.url"));
+        let mut c = Config::default();
+        c.hub.party_id = "TOOLONG".into();
+        assert!(c.validate().unwrap_err().0.starts_with("hub.party_id"));
+        let mut c = Config::default();
+        c.pagination.default_limit = 5000;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("pagination.default_limit"));
+    }
+}

@@ -1,0 +1,274 @@
+//! Typed extractors for OCPI authentication (credentials token) and party identity (routing
+//! headers). Handlers name what they need in their signature; the checks live here.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::header::HeaderMap;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use base64::Engine;
+use futures_util::future::LocalBoxFuture;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::domain::ids::PartyKey;
+use crate::domain::party::{CredentialsKind, PartyRole, Platform, Role};
+use crate::secrets::hash_token;
+use crate::store::parties;
+
+/// Known platforms by token hash, kept a few seconds so the hot path does not query the database
+/// on every call; a revoked or rotated token stops working within `ttl`.
+pub struct CredentialsCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, Arc<Platform>)>>,
+}
+
+const CACHE_CAPACITY: usize = 10_000;
+
+impl CredentialsCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<Arc<Platform>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, p)| Arc::clone(p))
+    }
+
+    fn put(&self, hash: String, platform: Arc<Platform>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_CAPACITY {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (Instant::now(), platform));
+    }
+}
+
+/// The token values to try for an `Authorization: Token ...` header: the Base64-decoded token
+/// (OCPI 2.2+) first, then the raw value (many 2.1.1/2.2 peers send it raw).
+fn candidate_tokens(headers: &HeaderMap) -> Result<Vec<String>, ApiError> {
+    let missing = || ApiError::Unauthorized("missing Authorization header (Token ...)".into());
+    let value = headers
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("token") || token.is_empty() {
+        return Err(ApiError::Unauthorized(
+            "the Authorization header must be `Token <credentials token>`".into(),
+        ));
+    }
+    let mut candidates = Vec::with_capacity(2);
+    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token) {
+        if let Ok(text) = String::from_utf8(decoded) {
+            if !text.is_empty() && text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+                candidates.push(text);
+            }
+        }
+    }
+    candidates.push(token.to_owned());
+    Ok(candidates)
+}
+
+/// The platform and the credentials token as it presented it (decoded or raw).
+async fn authenticate(req: &HttpRequest) -> Result<(Arc<Platform>, String), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or(ApiError::Internal)?
+        .clone();
+    for candidate in candidate_tokens(req.headers())? {
+        let hash = hash_token(&candidate);
+        if let Some(platform) = state.credentials.get(&hash) {
+            return Ok((platform, candidate));
+        }
+        let lookup = hash.clone();
+        let found = state
+            .store
+            .read(move |conn| parties::platform_by_token_hash(conn, &lookup))
+            .await?;
+        if let Some(platform) = found {
+            let platform = Arc::new(platform);
+            state.credentials.put(hash, Arc::clone(&platform));
+            return Ok((platform, candidate));
+        }
+    }
+    Err(ApiError::Unauthorized("unknown credentials token".into()))
+}
+
+/// What the request log shows as the caller.
+#[derive(Clone, Debug)]
+pub struct CallerTag(pub String);
+
+/// Any registered platform, including one holding only a registration token (A): for the versions
+/// and credentials modules.
+pub struct AnyPlatform {
+    pub platform: Arc<Platform>,
+    /// The credentials token as the caller presented it: its own secret, never logged.
+    pub presented_token: String,
+}
+
+impl FromRequest for AnyPlatform {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (platform, presented_token) = authenticate(&req).await?;
+            req.extensions_mut()
+                .insert(CallerTag(format!("platform:{}", platform.id)));
+            Ok(AnyPlatform {
+                platform,
+                presented_token,
+            })
+        })
+    }
+}
+
+/// Which role a route requires of the calling party.
+pub trait RoleRequirement {
+    const ROLES: &'static [Role];
+    const DESCRIPTION: &'static str;
+}
+
+pub struct CpoRole;
+impl RoleRequirement for CpoRole {
+    const ROLES: &'static [Role] = &[Role::Cpo];
+    const DESCRIPTION: &'static str = "a CPO";
+}
+
+pub struct EmspRole;
+impl RoleRequirement for EmspRole {
+    const ROLES: &'static [Role] = &[Role::Emsp];
+    const DESCRIPTION: &'static str = "an eMSP";
+}
+
+/// CPOs read every eMSP's tokens; eMSPs read their own to reconcile.
+pub struct TokenReaderRole;
+impl RoleRequirement for TokenReaderRole {
+    const ROLES: &'static [Role] = &[Role::Cpo, Role::Emsp];
+    const DESCRIPTION: &'static str = "a CPO or an eMSP";
+}
+
+/// A fully registered platform (token C) calling a functional module as one of its parties,
+/// identified by the `OCPI-from-*` headers or, when it serves a single fitting party, inferred.
+pub struct Caller<R: RoleRequirement> {
+    pub platform: Arc<Platform>,
+    pub party: PartyRole,
+    /// The `OCPI-to-*` party, when given.
+    pub to: Option<PartyKey>,
+    _role: PhantomData<R>,
+}
+
+impl<R: RoleRequirement> Caller<R> {
+    pub fn key(&self) -> &PartyKey {
+        &self.party.key
+    }
+
+    /// Whether the platform may act for `key` in one of `role`.
+    pub fn owns(&self, key: &PartyKey, role: Role) -> bool {
+        self.platform.has_role(key, role)
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn routing_party(headers: &HeaderMap, direction: &str) -> Result<Option<PartyKey>, ApiError> {
+    let cc = header(headers, &format!("OCPI-{direction}-country-code"));
+    let pid = header(headers, &format!("OCPI-{direction}-party-id"));
+    match (cc, pid) {
+        (None, None) => Ok(None),
+        (Some(cc), Some(pid)) => PartyKey::parse(cc, pid).map(Some).map_err(|e| {
+            ApiError::invalid(
+                &format!("OCPI-{direction}-{}", e.field.replace('_', "-")),
+                e.message,
+            )
+        }),
+        _ => Err(ApiError::invalid(
+            &format!("OCPI-{direction}-*"),
+            "give both the country-code and the party-id header",
+        )),
+    }
+}
+
+pub fn resolve_caller<R: RoleRequirement>(
+    platform: Arc<Platform>,
+    headers: &HeaderMap,
+) -> Result<Caller<R>, ApiError> {
+    if platform.kind == CredentialsKind::Registration {
+        return Err(ApiError::Unauthorized(
+            "a registration token (A) is only valid for versions and credentials".into(),
+        ));
+    }
+    let from = routing_party(headers, "from")?;
+    let to = routing_party(headers, "to")?;
+    let fitting: Vec<&PartyRole> = platform
+        .roles
+        .iter()
+        .filter(|r| R::ROLES.contains(&r.role))
+        .collect();
+    let party = match from {
+        Some(key) => {
+            if platform.role_for(&key).is_none() {
+                return Err(ApiError::Forbidden(format!(
+                    "OCPI-from {key} is not a party of this credentials token"
+                )));
+            }
+            *fitting.iter().find(|r| r.key == key).ok_or_else(|| {
+                ApiError::Forbidden(format!("this module is for {}; {key} is not one", R::DESCRIPTION))
+            })?
+        }
+        None => match fitting.as_slice() {
+            [only] => *only,
+            [] => {
+                return Err(ApiError::Forbidden(format!(
+                    "this module is for {}; this credentials token has no such role",
+                    R::DESCRIPTION
+                )))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "OCPI-from-country-code",
+                    "this credentials token serves several parties: name one with the OCPI-from-* headers",
+                ))
+            }
+        },
+    };
+    Ok(Caller {
+        party: party.clone(),
+        platform,
+        to,
+        _role: PhantomData,
+    })
+}
+
+impl<R: RoleRequirement + 'static> FromRequest for Caller<R> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (platform, _) = authenticate(&req).await?;
+            let caller = resolve_caller::<R>(platform, req.headers())?;
+            req.extensions_mut()
+                .insert(CallerTag(caller.party.key.to_string()));
+            Ok(caller)
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! Tokens sender interface: the paginated token list (CPOs see every eMSP's tokens, an eMSP its
+//! own) and real-time authorization (CPOs only).
+
+use std::collections::HashSet;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::auth::{Caller, CpoRole, TokenReaderRole};
+use super::body::JsonBody;
+use super::envelope;
+use super::error::ApiError;
+use super::routing::with_routing;
+use crate::app::{AppState, RequestIds};
+use crate::authorize::{authorize as run_authorize, AuthorizeOutcome, AuthorizeRequest};
+use crate::domain::authorization::{AllowedType, LocationRequest};
+use crate::domain::datetime::parse_ocpi_datetime;
+use crate::domain::ids::{CiString36, TokenUid};
+use crate::domain::party::Role;
+use crate::domain::token::{effective_token, TokenType};
+use crate::store::{parties, tokens};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    date_from: Option<String>,
+    date_to: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<i64>().ok().filter(|n| *n >= min).ok_or_else(|| {
+                ApiError::invalid(field, format!("must be a whole number of at least {min}"))
+            })
+        })
+        .transpose()
+}
+
+pub async fn list(
+    caller: Caller<TokenReaderRole>,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let offset = parse_count("offset", query.offset.as_deref(), 0)?.unwrap_or(0);
+    let cap = i64::from(state.pagination.max_limit);
+    let limit = parse_count("limit", query.limit.as_deref(), 1)?
+        .unwrap_or(i64::from(state.pagination.default_limit))
+        .min(cap);
+    let filter = tokens::ListFilter {
+        owner: (caller.party.role == Role::Emsp).then(|| {
+            (
+                caller.key().country_code.key().to_owned(),
+                caller.key().party_id.key().to_owned(),
+            )
+        }),
+        date_from: query
+            .date_from
+            .as_deref()
+            .map(|v| parse_ocpi_datetime("date_from", v))
+            .transpose()?,
+        date_to: query
+            .date_to
+            .as_deref()
+            .map(|v| parse_ocpi_datetime("date_to", v))
+            .transpose()?,
+    };
+    let (rows, total, suspended) = state
+        .store
+        .read(move |conn| {
+            let (rows, total) = tokens::list_page(conn, &filter, offset, limit)?;
+            Ok((rows, total, parties::suspended_emsps(conn)?))
+        })
+        .await?;
+    let suspended: HashSet<(String, String)> = suspended.into_iter().collect();
+    let page: Vec<Map<String, Value>> = rows
+        .iter()
+        .map(|row| {
+            let owner_suspended =
+                suspended.contains(&(row.country_code.clone(), row.party_id.clone()));
+            Ok(effective_token(
+                &row.pushed()?,
+                row.last_updated_utc(),
+                &row.policy(),
+                owner_suspended,
+            ))
+        })
+        .collect::<Result<_, crate::store::StoreError>>()?;
+
+    let returned = page.len() as i64;
+    let mut response = with_routing(envelope::ok(page), &state.hub, caller.key());
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static("x-total-count"),
+        HeaderValue::from(total),
+    );
+    headers.insert(HeaderName::from_static("x-limit"), HeaderValue::from(cap));
+    if offset + returned < total && returned > 0 {
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(v) = &query.date_from {
+            next.append_pair("date_from", v);
+        }
+        if let Some(v) = &query.date_to {
+            next.append_pair("date_to", v);
+        }
+        next.append_pair("offset", &(offset + returned).to_string());
+        next.append_pair("limit", &limit.to_string());
+        let link = format!(
+            "<{}/ocpi/2.3.0/sender/tokens?{}>; rel=\"next\"",
+            state.public_url,
+            next.finish()
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(actix_web::http::header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizeQuery {
+    #[serde(rename = "type")]
+    token_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LocationReferencesDoc {
+    location_id: Option<Value>,
+    evse_uids: Option<Vec<Value>>,
+}
+
+/// An empty body or `null` means no location; anything else must be `LocationReferences`.
+fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, ApiError> {
+    let value = match body.0 {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let doc: LocationReferencesDoc = crate::domain::from_json(value)?;
+    let location_id = match doc.location_id {
+        Some(Value::String(s)) => CiString36::parse("location_id", &s)?,
+        Some(_) => return Err(ApiError::invalid("location_id", "must be a string")),
+        None => {
+            return Err(ApiError::invalid(
+                "location_id",
+                "is required in LocationReferences",
+            ))
+        }
+    };
+    let evse_uids = doc
+        .evse_uids
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let field = format!("evse_uids[{i}]");
+            v.as_str()
+                .ok_or_else(|| ApiError::invalid(&field, "must be a string"))
+                .and_then(|s| CiString36::parse(&field, s).map_err(ApiError::from))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(LocationRequest {
+        location_id,
+        evse_uids,
+    }))
+}
+
+#[derive(Serialize)]
+struct DisplayText {
+    language: &'static str,
+    text: &'static str,
+}
+
+#[derive(Serialize)]
+struct LocationReferences {
+    location_id: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    evse_uids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AuthorizationInfo {
+    allowed: AllowedType,
+    token: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<LocationReferences>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorization_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    info: Option<DisplayText>,
+}
+
+pub async fn authorize(
+    caller: Caller<CpoRole>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<AuthorizeQuery>,
+    body: JsonBody,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let uid = TokenUid::parse("token_uid", &path)?;
+    let token_type = TokenType::from_query(query.token_type.as_deref())?;
+    let location = location_from_body(body)?;
+    // A TO naming the hub itself (GET-all style addressing) does not name an eMSP.
+    let owner = caller.to.clone().filter(|to| *to != state.hub);
+    let request = AuthorizeRequest {
+        uid,
+        token_type,
+        owner,
+        requester: caller.key().clone(),
+        location: location.clone(),
+        request_id: req
+            .extensions()
+            .get::<RequestIds>()
+            .map(|ids| ids.request_id.clone()),
+    };
+    // Generated by the hub (not the decision, which stays pure); upper-case so that the
+    // case-insensitive match against sessions' references is a plain equality.
+    let fresh_reference = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let settings = state.authorization.clone();
+    let outcome = state
+        .store
+        .write(move |conn| run_authorize(conn, &request, &settings, Utc::now(), fresh_reference))
+        .await?;
+    let decided = match outcome {
+        AuthorizeOutcome::Unknown => return Err(ApiError::UnknownToken),
+        AuthorizeOutcome::Ambiguous => {
+            return Err(ApiError::NotEnoughInformation(
+                "several eMSPs hold a token with this uid and type: name the eMSP with the OCPI-to-* headers".into(),
+            ))
+        }
+        AuthorizeOutcome::Decided(d) => d,
+    };
+    let allowed = decided.allowed == AllowedType::Allowed;
+    let info = AuthorizationInfo {
+        allowed: decided.allowed,
+        token: decided.token,
+        location: location.filter(|_| allowed).map(|l| LocationReferences {
+            location_id: l.location_id.as_str().to_owned(),
+            evse_uids: l.evse_uids.iter().map(|e| e.as_str().to_owned()).collect(),
+        }),
+        authorization_reference: decided.reference,
+        info: decided.reason.info_text().map(|text| DisplayText {
+            language: "en",
+            text,
+        }),
+    };
+    Ok(with_routing(
+        envelope::ok(info),
+        &decided.owner,
+        caller.key(),
+    ))
+}

@@ -1,0 +1,176 @@
+//! Platforms (credentials-token holders) and the parties they speak for.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{parties, platforms};
+use super::{db_run, Conn, StoreResult};
+use crate::domain::authorization::OwnerState;
+use crate::domain::ids::PartyKey;
+use crate::domain::party::{CredentialsKind, PartyRole, Platform, Role};
+
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = parties)]
+pub struct PartyRow {
+    pub id: i64,
+    pub platform_id: i64,
+    pub country_code: String,
+    pub party_id: String,
+    pub role: String,
+    pub name: String,
+    pub suspended: bool,
+    pub max_concurrent: Option<i32>,
+    pub created_at: NaiveDateTime,
+}
+
+impl PartyRow {
+    fn to_role(&self) -> Option<PartyRole> {
+        Some(PartyRole {
+            party_db_id: self.id,
+            key: PartyKey::parse(&self.country_code, &self.party_id).ok()?,
+            role: self.role.parse().ok()?,
+            name: self.name.clone(),
+            suspended: self.suspended,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = platforms)]
+struct PlatformRow {
+    id: i64,
+    name: String,
+    token_kind: String,
+}
+
+fn kind_to_db(kind: CredentialsKind) -> &'static str {
+    match kind {
+        CredentialsKind::Registration => "A",
+        CredentialsKind::Registered => "C",
+    }
+}
+
+/// The platform whose credentials token hashes to `token_hash`, with its roles.
+pub fn platform_by_token_hash(
+    conn: &mut Conn<'_>,
+    token_hash: &str,
+) -> StoreResult<Option<Platform>> {
+    db_run!(conn => {
+        let row: Option<PlatformRow> = platforms::table
+            .filter(platforms::token_hash.eq(token_hash))
+            .select(PlatformRow::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let roles: Vec<PartyRow> = parties::table
+            .filter(parties::platform_id.eq(row.id))
+            .order(parties::id)
+            .select(PartyRow::as_select())
+            .load(conn)?;
+        Ok(Some(Platform {
+            id: row.id,
+            name: row.name,
+            kind: if row.token_kind == "A" { CredentialsKind::Registration } else { CredentialsKind::Registered },
+            roles: roles.iter().filter_map(PartyRow::to_role).collect(),
+        }))
+    })
+}
+
+pub fn find_party(
+    conn: &mut Conn<'_>,
+    key: &PartyKey,
+    role: Role,
+) -> StoreResult<Option<PartyRow>> {
+    db_run!(conn => Ok(parties::table
+        .filter(parties::country_code.eq(key.country_code.key()))
+        .filter(parties::party_id.eq(key.party_id.key()))
+        .filter(parties::role.eq(role.as_str()))
+        .select(PartyRow::as_select())
+        .first(conn)
+        .optional()?))
+}
+
+/// What the decision needs of a token's eMSP. An owner the hub has no party for is neither
+/// suspended nor limited.
+pub fn owner_state(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<OwnerState> {
+    Ok(find_party(conn, key, Role::Emsp)?
+        .map(|p| OwnerState {
+            suspended: p.suspended,
+            max_concurrent: p.max_concurrent.map(|m| m.max(0) as u32),
+        })
+        .unwrap_or_default())
+}
+
+/// The eMSPs currently suspended (few), to serve effective tokens of a whole page.
+pub fn suspended_emsps(conn: &mut Conn<'_>) -> StoreResult<Vec<(String, String)>> {
+    db_run!(conn => Ok(parties::table
+        .filter(parties::suspended.eq(true))
+        .filter(parties::role.eq(Role::Emsp.as_str()))
+        .select((parties::country_code, parties::party_id))
+        .load(conn)?))
+}
+
+/// Every party connected to the hub (for the hub's Credentials `roles`).
+pub fn all(conn: &mut Conn<'_>) -> StoreResult<Vec<PartyRow>> {
+    db_run!(conn => Ok(parties::table
+        .order(parties::id)
+        .select(PartyRow::as_select())
+        .load(conn)?))
+}
+
+pub struct NewParty<'a> {
+    pub key: &'a PartyKey,
+    pub role: Role,
+    pub name: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    Created,
+    Rotated,
+    AlreadyExists,
+}
+
+/// Registers a trusted party with a platform of its own, or (with `rotate`) gives the existing
+/// party's platform a new credentials token.
+pub fn add_party(
+    conn: &mut Conn<'_>,
+    party: NewParty<'_>,
+    token_hash: &str,
+    kind: CredentialsKind,
+    rotate: bool,
+    now: NaiveDateTime,
+) -> StoreResult<AddOutcome> {
+    if let Some(existing) = find_party(conn, party.key, party.role)? {
+        if !rotate {
+            return Ok(AddOutcome::AlreadyExists);
+        }
+        db_run!(conn => diesel::update(platforms::table.find(existing.platform_id))
+            .set((platforms::token_hash.eq(token_hash), platforms::token_kind.eq(kind_to_db(kind))))
+            .execute(conn))?;
+        return Ok(AddOutcome::Rotated);
+    }
+    db_run!(conn => {
+        let platform_id: i64 = diesel::insert_into(platforms::table)
+            .values((
+                platforms::name.eq(party.name),
+                platforms::token_hash.eq(token_hash),
+                platforms::token_kind.eq(kind_to_db(kind)),
+                platforms::created_at.eq(now),
+            ))
+            .returning(platforms::id)
+            .get_result(conn)?;
+        diesel::insert_into(parties::table)
+            .values((
+                parties::platform_id.eq(platform_id),
+                parties::country_code.eq(party.key.country_code.key()),
+                parties::party_id.eq(party.key.party_id.key()),
+                parties::role.eq(party.role.as_str()),
+                parties::name.eq(party.name),
+                parties::suspended.eq(false),
+                parties::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(AddOutcome::Created)
+    })
+}

@@ -1,0 +1,123 @@
+//! Diesel table definitions, shared by both backends (portable types only: UTC timestamps
+//! without zone, text, 64-bit integers, booleans).
+
+diesel::table! {
+    platforms (id) {
+        id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        token_kind -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    parties (id) {
+        id -> BigInt,
+        platform_id -> BigInt,
+        country_code -> Text,
+        party_id -> Text,
+        role -> Text,
+        name -> Text,
+        suspended -> Bool,
+        max_concurrent -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> BigInt,
+        seq -> BigInt,
+        country_code -> Text,
+        party_id -> Text,
+        uid_key -> Text,
+        token_type -> Text,
+        valid -> Bool,
+        whitelist -> Text,
+        last_updated -> Timestamp,
+        body -> Text,
+        blocked -> Bool,
+        block_reason -> Nullable<Text>,
+        valid_from -> Nullable<Timestamp>,
+        valid_until -> Nullable<Timestamp>,
+        max_concurrent -> Nullable<Integer>,
+        whitelist_override -> Nullable<Text>,
+        policy_updated_at -> Nullable<Timestamp>,
+        effective_updated -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        country_code -> Text,
+        party_id -> Text,
+        session_key -> Text,
+        token_id -> Nullable<BigInt>,
+        token_country_code -> Text,
+        token_party_id -> Text,
+        token_uid_key -> Text,
+        token_type -> Text,
+        status -> Text,
+        authorization_reference -> Nullable<Text>,
+        last_updated -> Timestamp,
+        received_at -> Timestamp,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    token_usages (id) {
+        id -> BigInt,
+        token_id -> BigInt,
+        kind -> Text,
+        authorization_reference -> Nullable<Text>,
+        cpo_country_code -> Text,
+        cpo_party_id -> Text,
+        location_key -> Nullable<Text>,
+        evse_set -> Nullable<Text>,
+        session_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        counts_until -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authorization_audit (id) {
+        id -> BigInt,
+        decided_at -> Timestamp,
+        token_id -> Nullable<BigInt>,
+        token_country_code -> Nullable<Text>,
+        token_party_id -> Nullable<Text>,
+        token_uid -> Text,
+        token_type -> Text,
+        requester_country_code -> Text,
+        requester_party_id -> Text,
+        location_id -> Nullable<Text>,
+        evse_uids -> Nullable<Text>,
+        result -> Text,
+        reason -> Text,
+        authorization_reference -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(parties -> platforms (platform_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    platforms,
+    parties,
+    tokens,
+    counters,
+    sessions,
+    token_usages,
+    authorization_audit,
+);

@@ -1,0 +1,102 @@
+//! Sessions pushed by CPOs: kept whole (PATCHes merge into them) and linked to the token they use.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Map, Value};
+
+use super::schema::sessions;
+use super::{db_run, Conn, StoreError, StoreResult};
+use crate::domain::datetime::storage_precision;
+use crate::domain::ids::{CiString36, PartyKey};
+use crate::domain::session::SessionWrite;
+
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: i64,
+    pub last_updated: NaiveDateTime,
+    pub body: String,
+}
+
+impl SessionRow {
+    pub fn stored(&self) -> StoreResult<Map<String, Value>> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| StoreError::Query(format!("session {} has a corrupt body: {e}", self.id)))
+    }
+}
+
+pub fn find(
+    conn: &mut Conn<'_>,
+    owner: &PartyKey,
+    id: &CiString36,
+    lock: bool,
+) -> StoreResult<Option<SessionRow>> {
+    macro_rules! query {
+        () => {
+            sessions::table
+                .filter(sessions::country_code.eq(owner.country_code.key()))
+                .filter(sessions::party_id.eq(owner.party_id.key()))
+                .filter(sessions::session_key.eq(id.key()))
+                .select(SessionRow::as_select())
+        };
+    }
+    Ok(match conn {
+        Conn::Pg(c) if lock => query!().for_update().first(&mut **c).optional()?,
+        Conn::Pg(c) => query!().first(&mut **c).optional()?,
+        Conn::Sqlite(c) => query!().first(&mut **c).optional()?,
+    })
+}
+
+/// Inserts or replaces the session; returns its row id.
+pub fn upsert(
+    conn: &mut Conn<'_>,
+    existing: Option<&SessionRow>,
+    write: &SessionWrite,
+    token_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let body = serde_json::to_string(&write.body).map_err(|e| StoreError::Query(e.to_string()))?;
+    let last_updated = storage_precision(write.last_updated);
+    let now = storage_precision(now);
+    let reference = write
+        .authorization_reference
+        .as_ref()
+        .map(|r| r.key().to_owned());
+    db_run!(conn => match existing {
+        Some(row) => {
+            diesel::update(sessions::table.find(row.id))
+                .set((
+                    sessions::token_id.eq(token_id),
+                    sessions::token_country_code.eq(write.token.owner.country_code.key()),
+                    sessions::token_party_id.eq(write.token.owner.party_id.key()),
+                    sessions::token_uid_key.eq(write.token.uid.key()),
+                    sessions::token_type.eq(write.token.token_type.as_str()),
+                    sessions::status.eq(write.status.as_str()),
+                    sessions::authorization_reference.eq(&reference),
+                    sessions::last_updated.eq(last_updated),
+                    sessions::received_at.eq(now),
+                    sessions::body.eq(&body),
+                ))
+                .execute(conn)?;
+            Ok(row.id)
+        }
+        None => Ok(diesel::insert_into(sessions::table)
+            .values((
+                sessions::country_code.eq(write.owner.country_code.key()),
+                sessions::party_id.eq(write.owner.party_id.key()),
+                sessions::session_key.eq(write.id.key()),
+                sessions::token_id.eq(token_id),
+                sessions::token_country_code.eq(write.token.owner.country_code.key()),
+                sessions::token_party_id.eq(write.token.owner.party_id.key()),
+                sessions::token_uid_key.eq(write.token.uid.key()),
+                sessions::token_type.eq(write.token.token_type.as_str()),
+                sessions::status.eq(write.status.as_str()),
+                sessions::authorization_reference.eq(&reference),
+                sessions::last_updated.eq(last_updated),
+                sessions::received_at.eq(now),
+                sessions::body.eq(&body),
+            ))
+            .returning(sessions::id)
+            .get_result(conn)?),
+    })
+}

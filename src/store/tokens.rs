@@ -1,0 +1,302 @@
+//! The token registry: tokens as pushed by their eMSP, plus the hub's policy columns.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Map, Value};
+
+use super::schema::{counters, tokens};
+use super::{db_run, Conn, StoreError, StoreResult};
+use crate::domain::datetime::storage_precision;
+use crate::domain::token::{HubPolicy, TokenKey, TokenWrite, Whitelist};
+
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = tokens)]
+pub struct TokenRow {
+    pub id: i64,
+    pub seq: i64,
+    pub country_code: String,
+    pub party_id: String,
+    pub uid_key: String,
+    pub token_type: String,
+    pub valid: bool,
+    pub whitelist: String,
+    pub last_updated: NaiveDateTime,
+    pub body: String,
+    pub blocked: bool,
+    pub block_reason: Option<String>,
+    pub valid_from: Option<NaiveDateTime>,
+    pub valid_until: Option<NaiveDateTime>,
+    pub max_concurrent: Option<i32>,
+    pub whitelist_override: Option<String>,
+    pub policy_updated_at: Option<NaiveDateTime>,
+    pub effective_updated: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+impl TokenRow {
+    pub fn policy(&self) -> HubPolicy {
+        HubPolicy {
+            blocked: self.blocked,
+            block_reason: self.block_reason.clone(),
+            valid_from: self.valid_from.map(|t| t.and_utc()),
+            valid_until: self.valid_until.map(|t| t.and_utc()),
+            max_concurrent: self.max_concurrent.map(|m| m.max(0) as u32),
+            whitelist_override: self
+                .whitelist_override
+                .as_deref()
+                .and_then(Whitelist::from_db),
+            updated_at: self.policy_updated_at.map(|t| t.and_utc()),
+        }
+    }
+
+    /// The document as pushed by the eMSP.
+    pub fn pushed(&self) -> StoreResult<Map<String, Value>> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| StoreError::Query(format!("token {} has a corrupt body: {e}", self.id)))
+    }
+
+    pub fn last_updated_utc(&self) -> DateTime<Utc> {
+        self.last_updated.and_utc()
+    }
+}
+
+/// The tokens with this uid and type, of every owner (few: uids rarely collide across eMSPs).
+/// With `lock`, PostgreSQL locks them until the transaction ends, which serializes concurrent
+/// decisions on one token across hub instances; SQLite needs no lock behind its single writer.
+pub fn find_by_uid(
+    conn: &mut Conn<'_>,
+    uid_key: &str,
+    token_type: &str,
+    lock: bool,
+) -> StoreResult<Vec<TokenRow>> {
+    macro_rules! query {
+        () => {
+            tokens::table
+                .filter(tokens::uid_key.eq(uid_key))
+                .filter(tokens::token_type.eq(token_type))
+                .order(tokens::id)
+                .limit(16)
+                .select(TokenRow::as_select())
+        };
+    }
+    Ok(match conn {
+        Conn::Pg(c) if lock => query!().for_update().load(&mut **c)?,
+        Conn::Pg(c) => query!().load(&mut **c)?,
+        Conn::Sqlite(c) => query!().load(&mut **c)?,
+    })
+}
+
+pub fn find_by_key(
+    conn: &mut Conn<'_>,
+    key: &TokenKey,
+    lock: bool,
+) -> StoreResult<Option<TokenRow>> {
+    Ok(
+        find_by_uid(conn, key.uid.key(), key.token_type.as_str(), lock)?
+            .into_iter()
+            .find(|row| {
+                row.country_code == key.owner.country_code.key()
+                    && row.party_id == key.owner.party_id.key()
+            }),
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Replaced,
+    /// The stored token has a newer `last_updated`: nothing was changed.
+    Stale,
+}
+
+/// Creates or replaces a token as pushed by its eMSP (the hub policy columns stay).
+pub fn put(conn: &mut Conn<'_>, write: &TokenWrite, now: DateTime<Utc>) -> StoreResult<PutOutcome> {
+    if let Some(existing) = find_by_key(conn, &write.key, true)? {
+        return replace(conn, &existing, write);
+    }
+    // New token: take the next creation sequence number. The counter row lock serializes
+    // concurrent inserts (also across instances), so check again once we hold it.
+    let seq = next_seq(conn, 1)?;
+    if let Some(existing) = find_by_key(conn, &write.key, true)? {
+        give_back_seq(conn)?;
+        return replace(conn, &existing, write);
+    }
+    let body = serde_json::to_string(&write.body).map_err(|e| StoreError::Query(e.to_string()))?;
+    let last_updated = storage_precision(write.last_updated);
+    let now = storage_precision(now);
+    db_run!(conn => diesel::insert_into(tokens::table)
+        .values((
+            tokens::seq.eq(seq),
+            tokens::country_code.eq(write.key.owner.country_code.key()),
+            tokens::party_id.eq(write.key.owner.party_id.key()),
+            tokens::uid_key.eq(write.key.uid.key()),
+            tokens::token_type.eq(write.key.token_type.as_str()),
+            tokens::valid.eq(write.valid),
+            tokens::whitelist.eq(write.whitelist.as_str()),
+            tokens::last_updated.eq(last_updated),
+            tokens::body.eq(&body),
+            tokens::blocked.eq(false),
+            tokens::effective_updated.eq(last_updated),
+            tokens::created_at.eq(now),
+        ))
+        .execute(conn))?;
+    Ok(PutOutcome::Created)
+}
+
+fn replace(
+    conn: &mut Conn<'_>,
+    existing: &TokenRow,
+    write: &TokenWrite,
+) -> StoreResult<PutOutcome> {
+    let last_updated = storage_precision(write.last_updated);
+    if last_updated < existing.last_updated {
+        return Ok(PutOutcome::Stale);
+    }
+    let body = serde_json::to_string(&write.body).map_err(|e| StoreError::Query(e.to_string()))?;
+    let effective = existing
+        .policy_updated_at
+        .map_or(last_updated, |p| p.max(last_updated));
+    db_run!(conn => diesel::update(tokens::table.find(existing.id))
+        .set((
+            tokens::valid.eq(write.valid),
+            tokens::whitelist.eq(write.whitelist.as_str()),
+            tokens::last_updated.eq(last_updated),
+            tokens::body.eq(&body),
+            tokens::effective_updated.eq(effective),
+        ))
+        .execute(conn))?;
+    Ok(PutOutcome::Replaced)
+}
+
+const TOKENS_SEQ: &str = "tokens_seq";
+
+/// Reserves `count` consecutive sequence numbers and returns the first.
+fn next_seq(conn: &mut Conn<'_>, count: i64) -> StoreResult<i64> {
+    let last: i64 = db_run!(conn => diesel::update(counters::table.find(TOKENS_SEQ))
+        .set(counters::value.eq(counters::value + count))
+        .returning(counters::value)
+        .get_result(conn))?;
+    Ok(last - count + 1)
+}
+
+fn give_back_seq(conn: &mut Conn<'_>) -> StoreResult<()> {
+    db_run!(conn => diesel::update(counters::table.find(TOKENS_SEQ))
+        .set(counters::value.eq(counters::value - 1))
+        .execute(conn))?;
+    Ok(())
+}
+
+/// How many tokens the registry holds: the sequence is dense, so this is its current value.
+pub fn count_all(conn: &mut Conn<'_>) -> StoreResult<i64> {
+    db_run!(conn => Ok(counters::table
+        .find(TOKENS_SEQ)
+        .select(counters::value)
+        .first(conn)?))
+}
+
+/// Filters of a sender list request.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Only this owner's tokens (an eMSP reconciling its own).
+    pub owner: Option<(String, String)>,
+    pub date_from: Option<DateTime<Utc>>,
+    pub date_to: Option<DateTime<Utc>>,
+}
+
+impl ListFilter {
+    fn is_unfiltered(&self) -> bool {
+        self.owner.is_none() && self.date_from.is_none() && self.date_to.is_none()
+    }
+}
+
+/// One page in creation order, and the number of tokens matching the filter.
+pub fn list_page(
+    conn: &mut Conn<'_>,
+    filter: &ListFilter,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<TokenRow>, i64)> {
+    if filter.is_unfiltered() {
+        // Dense `seq`: offset N starts right after seq N, an index seek however deep the page.
+        let total = count_all(conn)?;
+        let rows = db_run!(conn => tokens::table
+            .filter(tokens::seq.gt(offset))
+            .order(tokens::seq)
+            .limit(limit)
+            .select(TokenRow::as_select())
+            .load(conn))?;
+        return Ok((rows, total));
+    }
+    macro_rules! filtered {
+        () => {{
+            let mut q = tokens::table.into_boxed();
+            if let Some((cc, pid)) = &filter.owner {
+                q = q
+                    .filter(tokens::country_code.eq(cc.clone()))
+                    .filter(tokens::party_id.eq(pid.clone()));
+            }
+            if let Some(from) = filter.date_from {
+                q = q.filter(tokens::effective_updated.ge(storage_precision(from)));
+            }
+            if let Some(to) = filter.date_to {
+                q = q.filter(tokens::effective_updated.lt(storage_precision(to)));
+            }
+            q
+        }};
+    }
+    db_run!(conn => {
+        let total: i64 = filtered!().count().get_result(conn)?;
+        let rows = filtered!()
+            .order(tokens::seq)
+            .offset(offset)
+            .limit(limit)
+            .select(TokenRow::as_select())
+            .load(conn)?;
+        Ok((rows, total))
+    })
+}
+
+/// Inserts many new tokens at once (seeding, bulk import). Keys must not exist yet.
+pub fn insert_many(
+    conn: &mut Conn<'_>,
+    writes: &[TokenWrite],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let first = next_seq(conn, writes.len() as i64)?;
+    let now = storage_precision(now);
+    let bodies: Vec<String> = writes
+        .iter()
+        .map(|w| serde_json::to_string(&w.body))
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Query(e.to_string()))?;
+    let rows: Vec<_> = writes
+        .iter()
+        .zip(&bodies)
+        .enumerate()
+        .map(|(i, (w, body))| {
+            let last_updated = storage_precision(w.last_updated);
+            (
+                tokens::seq.eq(first + i as i64),
+                tokens::country_code.eq(w.key.owner.country_code.key()),
+                tokens::party_id.eq(w.key.owner.party_id.key()),
+                tokens::uid_key.eq(w.key.uid.key()),
+                tokens::token_type.eq(w.key.token_type.as_str()),
+                tokens::valid.eq(w.valid),
+                tokens::whitelist.eq(w.whitelist.as_str()),
+                tokens::last_updated.eq(last_updated),
+                tokens::body.eq(body.as_str()),
+                tokens::blocked.eq(false),
+                tokens::effective_updated.eq(last_updated),
+                tokens::created_at.eq(now),
+            )
+        })
+        .collect();
+    // Bounded statement size: SQLite allows at most 32766 bound parameters.
+    for chunk in rows.chunks(2000) {
+        db_run!(conn => diesel::insert_into(tokens::table).values(chunk).execute(conn))?;
+    }
+    Ok(())
+}
