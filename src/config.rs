@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::PartyKey;
 use crate::store::{BackendKind, StoreSettings};
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub http: HttpConfig,
@@ -168,20 +168,6 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             level: "info".into(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            http: HttpConfig::default(),
-            database: DatabaseConfig::default(),
-            hub: HubConfig::default(),
-            authorization: AuthorizationConfig::default(),
-            pagination: PaginationConfig::default(),
-            retention: RetentionConfig::default(),
-            log: LogConfig::default(),
         }
     }
 }

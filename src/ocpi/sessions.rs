@@ -61,13 +61,15 @@ fn store_session(
     let session_id = sessions::upsert(conn, existing, write, token_id, now)?;
     usage::sync_session(
         conn,
-        session_id,
-        token_id,
-        &write.owner,
-        write.status.uses_token(),
-        write.authorization_reference.as_ref().map(|r| r.key()),
-        now,
-        now + chrono::Duration::hours(settings.session_stale_hours as i64),
+        &usage::SessionUse {
+            session_id,
+            token_id,
+            cpo: &write.owner,
+            uses_token: write.status.uses_token(),
+            reference_key: write.authorization_reference.as_ref().map(|r| r.key()),
+            now,
+            until: now + chrono::Duration::hours(settings.session_stale_hours as i64),
+        },
     )?;
     Ok(if existing.is_some() {
         WriteOutcome::Updated

@@ -296,6 +296,6 @@ impl Store {
 
     /// Readiness: the database answers and every migration is applied.
     pub async fn check_ready(&self) -> StoreResult<()> {
-        self.read(|conn| migrate::check_applied(conn)).await
+        self.read(migrate::check_applied).await
     }
 }

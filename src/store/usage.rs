@@ -97,17 +97,31 @@ pub fn insert_hold(conn: &mut Conn<'_>, hold: &NewHold<'_>) -> StoreResult<()> {
 /// Makes the usage of a session match its state (DESIGN §8 "Usage for concurrency"): a session
 /// that uses its token keeps one row, taken over from the hold with its `authorization_reference`
 /// (or, without one, the oldest unmatched hold); a finished session frees its row.
-pub fn sync_session(
-    conn: &mut Conn<'_>,
-    session_id: i64,
-    token_id: Option<i64>,
-    cpo: &PartyKey,
-    uses_token: bool,
-    reference_key: Option<&str>,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> StoreResult<()> {
-    let (now, until) = (storage_precision(now), storage_precision(until));
+pub struct SessionUse<'a> {
+    pub session_id: i64,
+    /// The registry's token the session's `cdr_token` names, if the hub knows it.
+    pub token_id: Option<i64>,
+    pub cpo: &'a PartyKey,
+    pub uses_token: bool,
+    pub reference_key: Option<&'a str>,
+    pub now: DateTime<Utc>,
+    /// When the session stops counting unless it is updated again.
+    pub until: DateTime<Utc>,
+}
+
+pub fn sync_session(conn: &mut Conn<'_>, session: &SessionUse<'_>) -> StoreResult<()> {
+    let SessionUse {
+        session_id,
+        token_id,
+        cpo,
+        uses_token,
+        reference_key,
+        ..
+    } = *session;
+    let (now, until) = (
+        storage_precision(session.now),
+        storage_precision(session.until),
+    );
     let Some(token_id) = token_id.filter(|_| uses_token) else {
         db_run!(conn => diesel::delete(token_usages::table.filter(token_usages::session_id.eq(session_id))).execute(conn))?;
         return Ok(());

@@ -1,0 +1,444 @@
+//! The `tokenhub` binary as operators run it: CLI, several instances on one PostgreSQL, logs,
+//! graceful shutdown. Every process started here is stopped here, by its PID.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use diesel::{Connection, RunQueryDsl};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenhub");
+
+/// A `tokenhub serve` child process, killed by PID when dropped.
+struct Hub {
+    child: Child,
+    base: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Hub {
+    fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Hub {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("DATABASE_URL", database_url)
+            .env("TOKENHUB_HTTP__WORKERS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start tokenhub serve");
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stderr.read_to_string(&mut all);
+            all
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let started = Instant::now();
+        let base = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "tokenhub did not start"
+            );
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("tokenhub listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    panic!("tokenhub exited before listening");
+                }
+            }
+        };
+        Hub {
+            child,
+            base,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// SIGTERM, wait for a clean exit, and return everything it logged.
+    fn stop(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let clean = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.success(),
+                _ if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    break false;
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let logs = self.stderr.take().unwrap().join().unwrap_or_default();
+        (clean, logs)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn party_add(database_url: &str, cc: &str, pid: &str, role: &str) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "party",
+            "add",
+            "--country-code",
+            cc,
+            "--party-id",
+            pid,
+            "--role",
+            role,
+            "--json",
+        ])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("run tokenhub party add");
+    assert!(
+        out.status.success(),
+        "party add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("party add --json prints JSON");
+    printed["token"].as_str().unwrap().to_owned()
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url).header(
+        "Authorization",
+        format!(
+            "Token {}",
+            base64::engine::general_purpose::STANDARD.encode(token)
+        ),
+    );
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn fresh_pg_url() -> Option<(String, String)> {
+    let admin = std::env::var("TOKENHUB_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = match diesel::pg::PgConnection::establish(&admin) {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but PostgreSQL is not reachable at {admin}: {e}");
+            }
+            eprintln!("*** SKIPPED: multi-instance test, no PostgreSQL at {admin} ***");
+            return None;
+        }
+    };
+    let name = format!("tokenhub_test_{}", uuid::Uuid::new_v4().simple());
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    Some((url.to_string(), name))
+}
+
+fn drop_pg(name: &str) {
+    let admin = std::env::var("TOKENHUB_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if let Ok(mut conn) = diesel::pg::PgConnection::establish(&admin) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn);
+    }
+}
+
+/// Two `tokenhub serve` processes on one PostgreSQL: what one stores the other serves, and the
+/// concurrency limit holds across them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_postgres() {
+    let Some((url, name)) = fresh_pg_url() else {
+        return;
+    };
+    let emsp = party_add(&url, "NL", "ABC", "emsp");
+    let cpo = party_add(&url, "DE", "CPO", "CPO");
+    let a = Hub::start(&url, &[]);
+    let b = Hub::start(&url, &[]);
+    let client = reqwest::Client::new();
+
+    for uid in ["MULTI1", "MULTI2"] {
+        let mut token = common::token_json(uid);
+        token["uid"] = json!(uid);
+        let (status, _) = call(
+            &client,
+            reqwest::Method::PUT,
+            format!("{}/ocpi/2.3.0/receiver/tokens/NL/ABC/{uid}", a.base),
+            &emsp,
+            Some(token),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let authorize =
+        |base: &str, uid: &str| format!("{base}/ocpi/2.3.0/sender/tokens/{uid}/authorize");
+    let (_, first) = call(
+        &client,
+        reqwest::Method::POST,
+        authorize(&b.base, "MULTI1"),
+        &cpo,
+        None,
+    )
+    .await;
+    assert_eq!(
+        first["data"]["allowed"], "ALLOWED",
+        "pushed through A, authorized through B"
+    );
+    let (_, second) = call(
+        &client,
+        reqwest::Method::POST,
+        authorize(&a.base, "MULTI1"),
+        &cpo,
+        None,
+    )
+    .await;
+    assert_eq!(
+        second["data"]["allowed"], "NOT_ALLOWED",
+        "B's hold is seen by A"
+    );
+
+    // 40 simultaneous requests for one token, half through each instance: exactly one ALLOWED.
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let client = client.clone();
+            let cpo = cpo.clone();
+            let url = authorize(if i % 2 == 0 { &a.base } else { &b.base }, "MULTI2");
+            tokio::spawn(async move { call(&client, reqwest::Method::POST, url, &cpo, None).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for c in calls {
+        let (status, body) = c.await.unwrap();
+        assert_eq!(status, 200);
+        if body["data"]["allowed"] == "ALLOWED" {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 1);
+    let (clean_a, _) = a.stop();
+    let (clean_b, _) = b.stop();
+    assert!(clean_a && clean_b, "both instances stop cleanly on SIGTERM");
+    drop_pg(&name);
+}
+
+/// A full flow's logs hold none of the secrets or token uids it used, in any encoding, and one
+/// JSON line per request with ids, route and status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_hold_no_secrets_and_shutdown_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("logs.db").display());
+    let emsp = party_add(&url, "NL", "ABC", "EMSP");
+    let cpo = party_add(&url, "DE", "CPO", "CPO");
+    let hub = Hub::start(
+        &url,
+        &[
+            ("TOKENHUB_LOG__FORMAT", "json"),
+            ("TOKENHUB_LOG__LEVEL", "debug"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let uid = "SECRETUID0042";
+    let (status, _) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/ocpi/versions", hub.base),
+        &emsp,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut token = common::token_json(uid);
+    token["uid"] = json!(uid);
+    let (status, _) = call(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/ocpi/2.3.0/receiver/tokens/NL/ABC/{uid}", hub.base),
+        &emsp,
+        Some(token),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, decision) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/ocpi/2.3.0/sender/tokens/{uid}/authorize", hub.base),
+        &cpo,
+        None,
+    )
+    .await;
+    let reference = decision["data"]["authorization_reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = common::session_json("SES-LOG", uid, "ACTIVE", Some(&reference));
+    let (status, _) = call(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/ocpi/2.3.0/receiver/sessions/DE/CPO/SES-LOG", hub.base),
+        &cpo,
+        Some(session),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/ocpi/2.3.0/sender/tokens", hub.base),
+        &cpo,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/ocpi/versions", hub.base),
+        "wrong-token",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let (clean, logs) = hub.stop();
+    assert!(clean, "exits 0 on SIGTERM");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for secret in [
+        emsp.clone(),
+        cpo.clone(),
+        b64(&emsp),
+        b64(&cpo),
+        uid.to_owned(),
+        uid.to_lowercase(),
+        "wrong-token".to_owned(),
+    ] {
+        assert!(
+            !logs.contains(&secret),
+            "the logs contain a secret or a token uid: {secret}"
+        );
+    }
+    let requests: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 6, "one line per request:\n{logs}");
+    let put = requests
+        .iter()
+        .find(|l| l["method"] == "PUT" && l["route"].as_str().unwrap().contains("tokens"))
+        .unwrap();
+    assert_eq!(
+        put["route"],
+        "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}"
+    );
+    assert_eq!(put["status"], 201);
+    assert_eq!(put["party"], "NL*ABC");
+    assert!(put["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(put["correlation_id"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(put["latency_ms"].is_number());
+}
+
+#[test]
+fn cli_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    party_add(&url, "NL", "ABC", "EMSP");
+    let again = Command::new(BIN)
+        .args([
+            "party",
+            "add",
+            "--country-code",
+            "NL",
+            "--party-id",
+            "ABC",
+            "--role",
+            "EMSP",
+        ])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--rotate"));
+    let rotated = Command::new(BIN)
+        .args([
+            "party",
+            "add",
+            "--country-code",
+            "nl",
+            "--party-id",
+            "abc",
+            "--role",
+            "emsp",
+            "--rotate",
+        ])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(rotated.status.success());
+    assert_eq!(String::from_utf8_lossy(&rotated.stdout).trim().len(), 48);
+
+    let bad_role = Command::new(BIN)
+        .args([
+            "party",
+            "add",
+            "--country-code",
+            "NL",
+            "--party-id",
+            "XYZ",
+            "--role",
+            "HUB",
+        ])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("--role"));
+
+    let bad_setting = Command::new(BIN)
+        .args(["config", "check"])
+        .env("DATABASE_URL", &url)
+        .env("TOKENHUB_PAGINATION__MAX_LIMIT", "0")
+        .output()
+        .unwrap();
+    assert!(!bad_setting.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad_setting.stderr).contains("pagination"),
+        "{}",
+        String::from_utf8_lossy(&bad_setting.stderr)
+    );
+    let good = Command::new(BIN)
+        .args(["config", "check"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(good.status.success());
+}
