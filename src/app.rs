@@ -82,6 +82,7 @@ impl Application {
                 )
                 .configure(ocpi::routes)
                 .configure(crate::health::routes)
+                .configure(crate::metrics::routes)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(request_context))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
@@ -92,6 +93,7 @@ impl Application {
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);
         }
+        crate::metrics::handle();
         let sweeper = tokio::spawn(sweeper::run(store, config.clone()));
         Ok(Application {
             port: local.port(),
@@ -178,13 +180,16 @@ async fn request_context(
         .get::<CallerTag>()
         .map(|t| t.0.clone())
         .unwrap_or_default();
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed().as_secs_f64();
+    crate::metrics::record_request(method.as_str(), &route, status, elapsed);
     tracing::info!(
         request_id = %ids.request_id,
         correlation_id = %ids.correlation_id,
         method = %method,
         route = %route,
-        status = res.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        status,
+        latency_ms = elapsed * 1000.0,
         party = %caller,
         "request"
     );

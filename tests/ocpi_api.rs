@@ -739,7 +739,57 @@ async fn token_list_pagination(app: TestApp) {
     );
 }
 
+async fn health_and_metrics(app: TestApp) {
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        ready["database"],
+        if app.backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+
+    assert_eq!(app.put_token(&token_json("MET1")).await.status, 201);
+    assert_eq!(app.authorize("MET1", None).await.status, 200);
+    assert_eq!(app.authorize("NOPE", None).await.status, 404);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "tokenhub_authorization_decisions_total{result=\"ALLOWED\"}",
+        "tokenhub_authorization_decisions_total{result=\"UNKNOWN\"}",
+        "route=\"/ocpi/2.3.0/sender/tokens/{token_uid}/authorize\"",
+        "tokenhub_http_request_duration_seconds_bucket",
+        "tokenhub_db_pool_connections",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    assert!(
+        !text.contains("MET1"),
+        "metrics carry route patterns, not raw paths"
+    );
+}
+
 on_both_backends!(
+    health_and_metrics,
     versions_and_credentials,
     request_ids_and_http_errors,
     token_push_and_read_back,

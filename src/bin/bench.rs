@@ -332,6 +332,79 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     Ok(kb / 1024.0)
 }
 
+/// CPU time counters, to show how the two cores were shared during a phase.
+struct CpuSnapshot {
+    at: Instant,
+    hub_ticks: u64,
+    bench_ticks: u64,
+    /// Busy and total ticks of the whole machine (`/proc/stat`, all cores).
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+/// Clock ticks per second of `/proc` counters (USER_HZ, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// utime + stime of a process, in clock ticks.
+fn process_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses and may contain spaces.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+impl CpuSnapshot {
+    fn take(hub_pid: u32) -> Self {
+        let (machine_busy, machine_total) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| {
+                let line = stat.lines().next()?.strip_prefix("cpu ")?.to_owned();
+                let v: Vec<u64> = line
+                    .split_whitespace()
+                    .take(8)
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                let total: u64 = v.iter().sum();
+                // idle and iowait
+                let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+                Some((total - idle, total))
+            })
+            .unwrap_or((0, 0));
+        Self {
+            at: Instant::now(),
+            hub_ticks: process_ticks(&hub_pid.to_string()),
+            bench_ticks: process_ticks("self"),
+            machine_busy,
+            machine_total,
+        }
+    }
+
+    /// "hub 1.2 cores, bench 0.6, everything else 0.1 (machine 95% busy)" since `self`.
+    fn usage_since(&self, hub_pid: u32) -> String {
+        let now = CpuSnapshot::take(hub_pid);
+        let secs = now.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        let cores = |ticks: u64| ticks as f64 / USER_HZ / secs;
+        let hub = now.hub_ticks.saturating_sub(self.hub_ticks);
+        let bench = now.bench_ticks.saturating_sub(self.bench_ticks);
+        let busy = now.machine_busy.saturating_sub(self.machine_busy);
+        let total = now.machine_total.saturating_sub(self.machine_total).max(1);
+        format!(
+            "hub {:.2} cores, bench {:.2} cores, everything else (database server, other \
+             processes) {:.2} cores; machine {:.0}% busy over {} cores",
+            cores(hub),
+            cores(bench),
+            cores(busy.saturating_sub(hub + bench)),
+            busy as f64 * 100.0 / total as f64,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        )
+    }
+}
+
 fn auth_header(token: &str) -> String {
     format!(
         "Token {}",
@@ -490,11 +563,14 @@ async fn run(
         auth: auth_header(&credentials.cpo),
         tokens: args.tokens,
     });
+    let cpu = CpuSnapshot::take(hub.pid());
     let auth_report = run_phase(hub.addr, args.connections, duration, authorize).await?;
+    let auth_cpu = cpu.usage_since(hub.pid());
     auth_report.print(
         "authorize: POST /ocpi/2.3.0/sender/tokens/{uid}/authorize (CPO, ~90% seeded uids, ~10% unknown)",
         args.connections,
     );
+    println!("  CPU: {auth_cpu}");
     println!(
         "  note: seeded uids repeated within the hub's repeat window answer NOT_ALLOWED; \
          every 20th seeded token is invalid (BLOCKED)"
@@ -506,11 +582,14 @@ async fn run(
     let put = Arc::new(Workload::Put {
         auth: auth_header(&credentials.emsp),
     });
+    let cpu = CpuSnapshot::take(hub.pid());
     let put_report = run_phase(hub.addr, args.connections, duration, put).await?;
+    let put_cpu = cpu.usage_since(hub.pid());
     put_report.print(
         "put: PUT /ocpi/2.3.0/receiver/tokens/NL/ABC/{uid} (eMSP, new uids: creates)",
         args.connections,
     );
+    println!("  CPU: {put_cpu}");
     println!("  hub RSS after the PUT run: {:.1} MB", rss_mb(hub.pid())?);
     println!();
 

@@ -68,10 +68,12 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(detail) => {
+                crate::metrics::record_database_error("unavailable");
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::Unavailable
             }
             StoreError::Query(detail) | StoreError::Config(detail) => {
+                crate::metrics::record_database_error("query");
                 tracing::error!(%detail, "database error");
                 ApiError::Internal
             }

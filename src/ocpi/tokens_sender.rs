@@ -225,6 +225,11 @@ pub async fn authorize(
         .store
         .write(move |conn| run_authorize(conn, &request, &settings, Utc::now(), fresh_reference))
         .await?;
+    crate::metrics::record_decision(match &outcome {
+        AuthorizeOutcome::Unknown => "UNKNOWN",
+        AuthorizeOutcome::Ambiguous => "NOT_ENOUGH_INFORMATION",
+        AuthorizeOutcome::Decided(d) => d.allowed.as_str(),
+    });
     let decided = match outcome {
         AuthorizeOutcome::Unknown => return Err(ApiError::UnknownToken),
         AuthorizeOutcome::Ambiguous => {

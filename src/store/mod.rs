@@ -294,6 +294,15 @@ impl Store {
         }
     }
 
+    /// (connections, idle connections) of the read pool (SQLite) or the pool (PostgreSQL).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = match &*self.backend {
+            Backend::Sqlite { readers, .. } => readers.state(),
+            Backend::Pg { pool } => pool.state(),
+        };
+        (state.connections, state.idle_connections)
+    }
+
     /// Readiness: the database answers and every migration is applied.
     pub async fn check_ready(&self) -> StoreResult<()> {
         self.read(migrate::check_applied).await

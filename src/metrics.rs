@@ -1,0 +1,58 @@
+//! Prometheus metrics at `/metrics`: requests and latency per route and status, authorization
+//! decisions by result, pool usage, database errors.
+
+use std::sync::OnceLock;
+
+use actix_web::{web, HttpResponse};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::app::AppState;
+
+/// The `metrics` facade has one process-wide recorder; it is installed once and shared by every
+/// server in the process (tests start several).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
+            .expect("static buckets are valid")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; then ours just stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("tokenhub_http_requests_total", &labels).increment(1);
+    metrics::histogram!("tokenhub_http_request_duration_seconds", &labels).record(seconds);
+}
+
+pub fn record_decision(result: &'static str) {
+    metrics::counter!("tokenhub_authorization_decisions_total", "result" => result).increment(1);
+}
+
+pub fn record_database_error(kind: &'static str) {
+    metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(render));
+}
+
+async fn render(state: web::Data<AppState>) -> HttpResponse {
+    let (connections, idle) = state.store.pool_state();
+    metrics::gauge!("tokenhub_db_pool_connections").set(f64::from(connections));
+    metrics::gauge!("tokenhub_db_pool_idle_connections").set(f64::from(idle));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle().render())
+}
