@@ -30,16 +30,29 @@ pub enum AuthorizeOutcome {
     Unknown,
     /// Several eMSPs hold this uid and type and no `OCPI-to-*` header says which: OCPI 2002.
     Ambiguous,
-    Decided(Decided),
+    Decided(Box<Decided>),
 }
 
 pub struct Decided {
     pub allowed: AllowedType,
     pub reason: Reason,
-    /// The effective token (hub policy applied).
-    pub token: Map<String, Value>,
     pub owner: PartyKey,
     pub reference: Option<String>,
+    row: TokenRow,
+    owner_suspended: bool,
+}
+
+impl Decided {
+    /// The token as `AuthorizationInfo` serves it (hub policy applied). Built by the caller, after
+    /// the transaction: JSON work has no place on the single SQLite writer.
+    pub fn effective_token(&self) -> StoreResult<Map<String, Value>> {
+        Ok(effective_token(
+            &self.row.pushed()?,
+            self.row.last_updated_utc(),
+            &self.row.policy(),
+            self.owner_suspended,
+        ))
+    }
 }
 
 /// Runs inside the caller's transaction. `fresh_reference` becomes the authorization reference
@@ -147,18 +160,14 @@ pub fn authorize(
         reference.as_deref(),
         now,
     )?;
-    Ok(AuthorizeOutcome::Decided(Decided {
+    Ok(AuthorizeOutcome::Decided(Box::new(Decided {
         allowed,
         reason: decision.reason(),
-        token: effective_token(
-            &row.pushed()?,
-            row.last_updated_utc(),
-            &policy,
-            owner_state.suspended,
-        ),
         owner,
         reference,
-    }))
+        row,
+        owner_suspended: owner_state.suspended,
+    })))
 }
 
 fn record(

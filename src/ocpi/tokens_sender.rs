@@ -242,7 +242,7 @@ pub async fn authorize(
     let allowed = decided.allowed == AllowedType::Allowed;
     let info = AuthorizationInfo {
         allowed: decided.allowed,
-        token: decided.token,
+        token: decided.effective_token()?,
         location: location.filter(|_| allowed).map(|l| LocationReferences {
             location_id: l.location_id.as_str().to_owned(),
             evse_uids: l.evse_uids.iter().map(|e| e.as_str().to_owned()).collect(),

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod migrate;
 pub mod parties;
+pub mod pg_pool;
 pub mod schema;
 pub mod sessions;
 pub mod sqlite_writer;
@@ -23,6 +24,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 
+use self::pg_pool::{PgConn, PgManager};
 use self::sqlite_writer::SqliteWriter;
 
 /// A connection of either backend, as handed to store functions.
@@ -123,7 +125,7 @@ enum Backend {
         writer: SqliteWriter,
     },
     Pg {
-        pool: Pool<ConnectionManager<PgConnection>>,
+        pool: Pool<PgManager>,
     },
 }
 
@@ -152,6 +154,14 @@ impl BackendKind {
             BackendKind::Sqlite => "sqlite",
             BackendKind::Postgres => "postgres",
         }
+    }
+}
+
+/// A connection whose query failed for lack of a server goes back to the pool marked lost, so
+/// the pool replaces it instead of handing it out again.
+fn forget_if_lost<R>(conn: &mut PgConn, result: &StoreResult<R>) {
+    if let Err(StoreError::Unavailable(_)) = result {
+        conn.mark_lost();
     }
 }
 
@@ -212,20 +222,22 @@ impl Store {
                 migrate::run_sqlite(&mut writer_conn)?;
                 let readers = Pool::builder()
                     .max_size(settings.pool_size.max(1))
+                    .test_on_check_out(false)
                     .connection_timeout(settings.connect_timeout)
                     .connection_customizer(Box::new(SqlitePragmas))
-                    .build(ConnectionManager::<SqliteConnection>::new(path))?;
+                    .build(ConnectionManager::<SqliteConnection>::new(path.clone()))?;
                 Backend::Sqlite {
                     readers,
-                    writer: SqliteWriter::spawn(writer_conn),
+                    writer: SqliteWriter::spawn(writer_conn, open_sqlite(&path)?, &path)?,
                 }
             }
             BackendKind::Postgres => {
                 let pool = Pool::builder()
                     .max_size(settings.pool_size.max(2))
+                    .test_on_check_out(false)
                     .min_idle(Some(1))
                     .connection_timeout(settings.connect_timeout)
-                    .build(ConnectionManager::<PgConnection>::new(&settings.url))
+                    .build(PgManager::new(&settings.url))
                     .map_err(|e| {
                         StoreError::Unavailable(format!(
                             "cannot connect to PostgreSQL at {}: {e}",
@@ -263,7 +275,9 @@ impl Store {
             }
             Backend::Pg { pool } => {
                 let mut c = pool.get()?;
-                job(&mut Conn::Pg(&mut c))
+                let result = job(&mut Conn::Pg(&mut c));
+                forget_if_lost(&mut c, &result);
+                result
             }
         })
         .await
@@ -286,7 +300,9 @@ impl Store {
                         unreachable!("checked above")
                     };
                     let mut c = pool.get()?;
-                    c.transaction(|c| job(&mut Conn::Pg(c)))
+                    let result = c.transaction(|c| job(&mut Conn::Pg(c)));
+                    forget_if_lost(&mut c, &result);
+                    result
                 })
                 .await
                 .map_err(|e| StoreError::Query(format!("store task failed: {e}")))?

@@ -59,7 +59,7 @@ pub fn platform_by_token_hash(
         let row: Option<PlatformRow> = platforms::table
             .filter(platforms::token_hash.eq(token_hash))
             .select(PlatformRow::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         let Some(row) = row else { return Ok(None) };
         let roles: Vec<PartyRow> = parties::table
@@ -86,7 +86,7 @@ pub fn find_party(
         .filter(parties::party_id.eq(key.party_id.key()))
         .filter(parties::role.eq(role.as_str()))
         .select(PartyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?))
 }
 

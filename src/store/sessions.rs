@@ -41,9 +41,9 @@ pub fn find(
         };
     }
     Ok(match conn {
-        Conn::Pg(c) if lock => query!().for_update().first(&mut **c).optional()?,
-        Conn::Pg(c) => query!().first(&mut **c).optional()?,
-        Conn::Sqlite(c) => query!().first(&mut **c).optional()?,
+        Conn::Pg(c) if lock => query!().for_update().get_result(&mut **c).optional()?,
+        Conn::Pg(c) => query!().get_result(&mut **c).optional()?,
+        Conn::Sqlite(c) => query!().get_result(&mut **c).optional()?,
     })
 }
 

@@ -130,7 +130,7 @@ pub fn sync_session(conn: &mut Conn<'_>, session: &SessionUse<'_>) -> StoreResul
         let own: Option<i64> = token_usages::table
             .filter(token_usages::session_id.eq(session_id))
             .select(token_usages::id)
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         let holds = token_usages::table
             .filter(token_usages::token_id.eq(token_id))
@@ -138,16 +138,20 @@ pub fn sync_session(conn: &mut Conn<'_>, session: &SessionUse<'_>) -> StoreResul
             .filter(token_usages::counts_until.gt(now));
         let target: Option<i64> = match (own, reference_key) {
             (Some(id), _) => Some(id),
+            // A token has few holds: load them rather than `LIMIT 1` (see tokens::find_by_uid).
             (None, Some(reference)) => holds
                 .filter(token_usages::authorization_reference.eq(reference))
+                .order(token_usages::id)
                 .select(token_usages::id)
-                .first(conn)
-                .optional()?,
+                .load::<i64>(conn)?
+                .into_iter()
+                .next(),
             (None, None) => holds
                 .order(token_usages::id)
                 .select(token_usages::id)
-                .first(conn)
-                .optional()?,
+                .load::<i64>(conn)?
+                .into_iter()
+                .next(),
         };
         match target {
             Some(id) => diesel::update(token_usages::table.find(id))

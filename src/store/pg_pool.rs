@@ -1,0 +1,67 @@
+//! The PostgreSQL connection pool's manager. Connections are not pinged on every checkout (a
+//! round trip per request); instead a connection whose query failed for lack of a server is
+//! marked lost and r2d2 replaces it, so the hub recovers by itself when the database is back.
+
+use std::ops::{Deref, DerefMut};
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{Error, R2D2Connection};
+use diesel::Connection;
+
+pub struct PgConn {
+    conn: PgConnection,
+    lost: bool,
+}
+
+impl PgConn {
+    pub fn mark_lost(&mut self) {
+        self.lost = true;
+    }
+}
+
+impl Deref for PgConn {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+}
+
+pub struct PgManager {
+    url: String,
+}
+
+impl PgManager {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = Error;
+
+    fn connect(&self) -> Result<PgConn, Error> {
+        PgConnection::establish(&self.url)
+            .map(|conn| PgConn { conn, lost: false })
+            .map_err(Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), Error> {
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.lost || conn.conn.is_broken()
+    }
+}
