@@ -10,6 +10,9 @@ use crate::domain::datetime::storage_precision;
 /// One decision, as recorded.
 #[derive(Insertable, Queryable, Selectable, Debug, Clone, PartialEq, Eq)]
 #[diesel(table_name = authorization_audit)]
+// NULL, not DEFAULT, for absent values: one SQL text for every entry, so the prepared statement
+// is cached instead of re-planned.
+#[diesel(treat_none_as_null = true)]
 pub struct AuditEntry {
     pub decided_at: NaiveDateTime,
     pub token_id: Option<i64>,

@@ -25,6 +25,9 @@ use super::{Conn, StoreError, StoreResult};
 /// How many queued jobs share one commit at most; bounds the latency a batch adds.
 const MAX_BATCH: usize = 256;
 
+/// The writer's own settings (see the module comment and `SqliteWriter::spawn`).
+const WRITER_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;";
+
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
@@ -54,7 +57,7 @@ impl SqliteWriter {
         // The syncer makes commits durable (see the module comment). Checkpoints run beside the
         // writer, not inside its commits: an automatic checkpoint copies ~1000 pages and fsyncs
         // the database file within some unlucky request's commit.
-        conn.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")?;
+        conn.batch_execute(WRITER_PRAGMAS)?;
         let wal = PathBuf::from(format!("{path}-wal"));
         let (queue, jobs) = mpsc::channel::<Job>();
         let (to_sync, committed) = mpsc::channel::<Committed>();
