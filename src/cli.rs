@@ -143,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn toml_like(config: &Config) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(config)?)
+    Ok(toml::to_string_pretty(config)?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

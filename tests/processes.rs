@@ -442,3 +442,75 @@ fn cli_errors_are_one_clear_line() {
         .unwrap();
     assert!(good.status.success());
 }
+
+/// Flags > `TOKENHUB_*` environment > TOML file > defaults; unknown settings are refused by name.
+#[test]
+fn config_layers_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokenhub.toml");
+    std::fs::write(
+        &file,
+        "[hub]\nparty_id = \"ABC\"\n[pagination]\nmax_limit = 500\n[database]\nurl = \"sqlite://from-file.db\"\n",
+    )
+    .unwrap();
+    let check = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .args(["config", "check"]);
+        command.env_remove("DATABASE_URL");
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let from_file = check(&[], &[]);
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    let shown = String::from_utf8_lossy(&from_file.stdout).to_string();
+    assert!(
+        shown.contains("party_id = \"ABC\"") && shown.contains("max_limit = 500"),
+        "{shown}"
+    );
+    assert!(shown.contains("sqlite://from-file.db"), "{shown}");
+
+    let env_wins = check(
+        &[
+            ("TOKENHUB_PAGINATION__MAX_LIMIT", "700"),
+            ("DATABASE_URL", "sqlite://from-env.db"),
+        ],
+        &[],
+    );
+    let shown = String::from_utf8_lossy(&env_wins.stdout).to_string();
+    assert!(
+        shown.contains("max_limit = 700") && shown.contains("sqlite://from-env.db"),
+        "{shown}"
+    );
+
+    let flag_wins = check(
+        &[("DATABASE_URL", "sqlite://from-env.db")],
+        &["--database-url", "sqlite://from-flag.db"],
+    );
+    assert!(String::from_utf8_lossy(&flag_wins.stdout).contains("sqlite://from-flag.db"));
+
+    std::fs::write(&file, "[pagination]\nmax_limt = 5\n").unwrap();
+    let typo = check(&[], &[]);
+    assert!(!typo.status.success());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("max_limt"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+
+    let missing = Command::new(BIN)
+        .args(["--config", "/nonexistent/tokenhub.toml", "config", "check"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}

@@ -242,7 +242,10 @@ impl Hub {
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("DATABASE_URL", database_url)
             .env("TOKENHUB_LOG__LEVEL", "warn")
-            .env("TOKENHUB_DATABASE__POOL_SIZE", std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "16".into()))
+            .env(
+                "TOKENHUB_DATABASE__POOL_SIZE",
+                std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "16".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
