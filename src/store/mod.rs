@@ -244,7 +244,14 @@ impl Store {
                             mask_url(&settings.url)
                         ))
                     })?;
-                let mut conn = pool.get()?;
+                // Its own connection, without the pool's statement and lock timeouts: migrations
+                // may take long, and other instances wait for them on the advisory lock.
+                let mut conn = PgConnection::establish(&settings.url).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot connect to PostgreSQL at {}: {e}",
+                        mask_url(&settings.url)
+                    ))
+                })?;
                 migrate::run_postgres(&mut conn)?;
                 Backend::Pg { pool }
             }

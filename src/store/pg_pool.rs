@@ -9,6 +9,9 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{Error, R2D2Connection};
 use diesel::Connection;
 
+const SESSION_SETTINGS: &str = "SET statement_timeout = '15s'; SET lock_timeout = '5s'; \
+     SET idle_in_transaction_session_timeout = '60s';";
+
 pub struct PgConn {
     conn: PgConnection,
     lost: bool,
@@ -50,9 +53,12 @@ impl r2d2::ManageConnection for PgManager {
     type Error = Error;
 
     fn connect(&self) -> Result<PgConn, Error> {
-        PgConnection::establish(&self.url)
-            .map(|conn| PgConn { conn, lost: false })
-            .map_err(Error::ConnectionError)
+        let mut conn = PgConnection::establish(&self.url).map_err(Error::ConnectionError)?;
+        // Bounded waits: a stuck query or a long-held token lock fails the request (500/503)
+        // instead of holding a pooled connection and a client forever.
+        conn.batch_execute(SESSION_SETTINGS)
+            .map_err(Error::QueryError)?;
+        Ok(PgConn { conn, lost: false })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), Error> {
