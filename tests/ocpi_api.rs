@@ -788,7 +788,61 @@ async fn health_and_metrics(app: TestApp) {
     );
 }
 
+async fn sweeper_purges_expired_holds_and_old_audit(app: TestApp) {
+    use chrono::{Duration, Utc};
+    use tokenhub::store::{audit, usage};
+    assert_eq!(app.put_token(&token_json("SWEEP1")).await.status, 201);
+    assert_eq!(
+        app.authorize("SWEEP1", None).await.body["data"]["allowed"],
+        "ALLOWED"
+    );
+    let token_id = app
+        .store
+        .read(|conn| Ok(tokenhub::store::tokens::find_by_uid(conn, "SWEEP1", "RFID", false)?[0].id))
+        .await
+        .unwrap();
+    let cpo = tokenhub::domain::ids::PartyKey::parse("DE", "CPO").unwrap();
+    app.store
+        .write(move |conn| {
+            let long_ago = Utc::now() - Duration::days(100);
+            usage::insert_hold(
+                conn,
+                &usage::NewHold {
+                    token_id,
+                    reference: "OLD-HOLD",
+                    cpo: &cpo,
+                    location_key: None,
+                    evse_set: &[],
+                    now: long_ago,
+                    until: long_ago + Duration::seconds(120),
+                },
+            )?;
+            let mut old = audit::recent(conn, 1)?.remove(0);
+            old.decided_at = long_ago.naive_utc();
+            old.reason = "ancient".into();
+            audit::record(conn, &old)
+        })
+        .await
+        .unwrap();
+    let (holds, audits) = tokenhub::sweeper::sweep_once(&app.store, 90).await.unwrap();
+    assert_eq!((holds, audits), (1, 1));
+    let remaining = app
+        .store
+        .read(|conn| audit::recent(conn, 100))
+        .await
+        .unwrap();
+    assert!(remaining.iter().all(|e| e.reason != "ancient"));
+    assert_eq!(remaining.len(), 1, "the recent decision stays");
+    let uses = app
+        .store
+        .read(move |conn| usage::active_for_token(conn, token_id, Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(uses.len(), 1, "the live hold stays");
+}
+
 on_both_backends!(
+    sweeper_purges_expired_holds_and_old_audit,
     health_and_metrics,
     versions_and_credentials,
     request_ids_and_http_errors,
