@@ -83,6 +83,7 @@ impl Application {
                 .configure(ocpi::routes)
                 .configure(crate::health::routes)
                 .configure(crate::metrics::routes)
+                .configure(crate::openapi::routes)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(request_context))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))

@@ -11,11 +11,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "get_healthz",
+    summary = "Liveness",
+    description = "The process is up and serving. No authentication; not an OCPI envelope.",
+    responses(
+        (status = 200, description = "Alive.", body = crate::openapi::Health),
+    )
+)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// The database answers and every migration is applied.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "get_readyz",
+    summary = "Readiness",
+    description = "The database answers and every migration is applied. No authentication; not an OCPI envelope.",
+    responses(
+        (status = 200, description = "Ready.", body = crate::openapi::Readiness),
+        (status = 503, description = "Not ready: the database does not answer or a migration is missing.", body = crate::openapi::Readiness,
+            example = json!({"status": "unavailable", "database": "postgres"})),
+    )
+)]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.check_ready().await {
         Ok(()) => HttpResponse::Ok()

@@ -48,6 +48,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(render));
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "get_metrics",
+    summary = "Prometheus metrics",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method, route pattern and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind. No authentication.",
+    responses(
+        (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
+    )
+)]
 async fn render(state: web::Data<AppState>) -> HttpResponse {
     let (connections, idle) = state.store.pool_state();
     metrics::gauge!("tokenhub_db_pool_connections").set(f64::from(connections));

@@ -33,6 +33,21 @@ struct Credentials {
 
 /// Echoes the token the caller presented (it is the caller's own secret) with the hub's versions
 /// URL, its `hub_party_id`, and, as 2.3.0 asks of hubs, every party reachable through it.
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.3.0/credentials",
+    tag = "credentials",
+    operation_id = "get_credentials",
+    summary = "The hub's credentials for the caller",
+    description = "The caller's own credentials token, the hub's versions URL, its `hub_party_id` and, as OCPI 2.3.0 asks of hubs, every party reachable through it. Accepts a registration token (A) as well as a registered one (C). The registration handshake (POST/PUT/DELETE) is not offered yet.",
+    security(("credentials_token" = [])),
+    responses(
+        (status = 200, description = "OCPI 1000 with the credentials.", body = crate::openapi::CredentialsResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get(
     caller: AnyPlatform,
     state: web::Data<AppState>,

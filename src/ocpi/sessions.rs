@@ -102,6 +102,40 @@ fn answer(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    tag = "sessions",
+    operation_id = "get_session",
+    summary = "Read back a session the CPO pushed",
+    description = "The session as stored (unknown fields included). Only the caller's own sessions: another party's session answers as unknown.",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "country_code" = crate::openapi::CountryCode,
+            Path,
+            description = "Country code of the CPO that owns the session."
+        ),
+        (
+            "party_id" = crate::openapi::PartyId,
+            Path,
+            description = "Party id of the CPO that owns the session."
+        ),
+        (
+            "session_id" = crate::openapi::CiString36,
+            Path,
+            description = "The session's `id`."
+        ),
+    ),
+    responses(
+        (status = 200, description = "OCPI 1000 with the session; or OCPI 2001 without `data` when a URL parameter breaks a rule.", body = crate::openapi::SessionResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UnknownSession),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get(
     caller: Caller<CpoRole>,
     path: web::Path<(String, String, String)>,
@@ -124,6 +158,43 @@ pub async fn get(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    tag = "sessions",
+    operation_id = "put_session",
+    summary = "Push (create or replace) a session",
+    description = "The body is a complete `Session`; its `country_code`, `party_id` and `id` must match the URL. The session's status moves its token's usage: PENDING, ACTIVE and RESERVATION hold the token (taking over the hold of its `authorization_reference`, or else the token's oldest hold), COMPLETED and INVALID free it. A `last_updated` older than the stored one is refused (OCPI 2001). Only a CPO of the caller's credentials token may write under a party.",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "country_code" = crate::openapi::CountryCode,
+            Path,
+            description = "Country code of the CPO that owns the session."
+        ),
+        (
+            "party_id" = crate::openapi::PartyId,
+            Path,
+            description = "Party id of the CPO that owns the session."
+        ),
+        (
+            "session_id" = crate::openapi::CiString36,
+            Path,
+            description = "The session's `id`."
+        ),
+    ),
+    request_body(content = crate::openapi::Session, content_type = "application/json", description = "The complete session."),
+    responses(
+        (status = 201, description = "OCPI 1000, no `data`: the session was created.", body = crate::openapi::EmptyResponse),
+        (status = 200, description = "OCPI 1000, no `data`: the session was replaced. Or OCPI 2001 (no `data`, `status_message` names the field): the body breaks a rule, differs from the URL, or its `last_updated` is older than the stored session's.", body = crate::openapi::EmptyResponse),
+        (status = 400, response = crate::openapi::NotJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn put(
     caller: Caller<CpoRole>,
     path: web::Path<(String, String, String)>,
@@ -156,6 +227,43 @@ pub async fn put(
     answer(outcome, &state, &caller)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    tag = "sessions",
+    operation_id = "patch_session",
+    summary = "Change some fields of a pushed session",
+    description = "Fields given replace the stored ones, `null` removes an optional field, `charging_periods` are appended; `last_updated` is required and must not be older than the stored one. The merged session must be valid and keep its identity. A status change moves the token's usage as with PUT.",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "country_code" = crate::openapi::CountryCode,
+            Path,
+            description = "Country code of the CPO that owns the session."
+        ),
+        (
+            "party_id" = crate::openapi::PartyId,
+            Path,
+            description = "Party id of the CPO that owns the session."
+        ),
+        (
+            "session_id" = crate::openapi::CiString36,
+            Path,
+            description = "The session's `id`."
+        ),
+    ),
+    request_body(content = crate::openapi::SessionPatch, content_type = "application/json", description = "The fields to change, with `last_updated`."),
+    responses(
+        (status = 200, description = "OCPI 1000, no `data`: applied. Or OCPI 2001 (no `data`): `last_updated` missing or stale, or the merged session breaks a rule.", body = crate::openapi::EmptyResponse),
+        (status = 400, response = crate::openapi::NotJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UnknownSession),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn patch(
     caller: Caller<CpoRole>,
     path: web::Path<(String, String, String)>,

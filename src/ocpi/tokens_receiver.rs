@@ -17,9 +17,12 @@ use crate::domain::token::{apply_token_patch, validate_token, TokenKey, TokenTyp
 use crate::domain::ValidationError;
 use crate::store::tokens::{self, PutOutcome};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TypeQuery {
+    /// The token's `TokenType`; `RFID` when absent.
     #[serde(rename = "type")]
+    #[param(value_type = Option<crate::openapi::TokenType>)]
     token_type: Option<String>,
 }
 
@@ -50,6 +53,41 @@ fn ensure_writer(caller: &Caller<EmspRole>, owner: &PartyKey) -> Result<(), ApiE
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    tag = "tokens",
+    operation_id = "get_pushed_token",
+    summary = "Read back a token the eMSP pushed",
+    description = "The token exactly as pushed (unknown fields included), for an eMSP to reconcile. Only the caller's own tokens: another party's token answers as unknown.",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "country_code" = crate::openapi::CountryCode,
+            Path,
+            description = "Country code of the eMSP that owns the token."
+        ),
+        (
+            "party_id" = crate::openapi::PartyId,
+            Path,
+            description = "Party id of the eMSP that owns the token."
+        ),
+        (
+            "token_uid" = crate::openapi::CiString36,
+            Path,
+            description = "The token's `uid`."
+        ),
+        TypeQuery,
+    ),
+    responses(
+        (status = 200, description = "OCPI 1000 with the token as pushed; or OCPI 2001 without `data` when a URL parameter breaks a rule.", body = crate::openapi::TokenResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UnknownToken),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn get(
     caller: Caller<EmspRole>,
     path: web::Path<(String, String, String)>,
@@ -70,6 +108,44 @@ pub async fn get(
     Ok(with_routing(envelope::ok(pushed), &state.hub, caller.key()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    tag = "tokens",
+    operation_id = "put_token",
+    summary = "Push (create or replace) a token",
+    description = "The body is a complete `Token`; its `country_code`, `party_id`, `uid` (and `type`, when `?type` is given) must match the URL. Unknown fields are kept. A `last_updated` older than the stored one is refused (OCPI 2001) and changes nothing. Only an eMSP of the caller's credentials token may write under a party.",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "country_code" = crate::openapi::CountryCode,
+            Path,
+            description = "Country code of the eMSP that owns the token."
+        ),
+        (
+            "party_id" = crate::openapi::PartyId,
+            Path,
+            description = "Party id of the eMSP that owns the token."
+        ),
+        (
+            "token_uid" = crate::openapi::CiString36,
+            Path,
+            description = "The token's `uid`."
+        ),
+        TypeQuery,
+    ),
+    request_body(content = crate::openapi::Token, content_type = "application/json", description = "The complete token."),
+    responses(
+        (status = 201, description = "OCPI 1000, no `data`: the token was created.", body = crate::openapi::EmptyResponse),
+        (status = 200, description = "OCPI 1000, no `data`: the token was replaced. Or OCPI 2001 (no `data`, `status_message` names the field): the body breaks a rule, differs from the URL, or its `last_updated` is older than the stored token's.", body = crate::openapi::EmptyResponse),
+        (status = 400, response = crate::openapi::NotJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn put(
     caller: Caller<EmspRole>,
     path: web::Path<(String, String, String)>,
@@ -124,6 +200,44 @@ enum PatchOutcome {
     Invalid(ValidationError),
 }
 
+#[utoipa::path(
+    patch,
+    path = "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    tag = "tokens",
+    operation_id = "patch_token",
+    summary = "Change some fields of a pushed token",
+    description = "Fields given replace the stored ones, `null` removes an optional field; `last_updated` is required and must not be older than the stored one. The identifying fields cannot change and the merged token must be valid.",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "country_code" = crate::openapi::CountryCode,
+            Path,
+            description = "Country code of the eMSP that owns the token."
+        ),
+        (
+            "party_id" = crate::openapi::PartyId,
+            Path,
+            description = "Party id of the eMSP that owns the token."
+        ),
+        (
+            "token_uid" = crate::openapi::CiString36,
+            Path,
+            description = "The token's `uid`."
+        ),
+        TypeQuery,
+    ),
+    request_body(content = crate::openapi::TokenPatch, content_type = "application/json", description = "The fields to change, with `last_updated`."),
+    responses(
+        (status = 200, description = "OCPI 1000, no `data`: applied. Or OCPI 2001 (no `data`): `last_updated` missing or stale, or the merged token breaks a rule.", body = crate::openapi::EmptyResponse),
+        (status = 400, response = crate::openapi::NotJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UnknownToken),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn patch(
     caller: Caller<EmspRole>,
     path: web::Path<(String, String, String)>,

@@ -23,11 +23,21 @@ use crate::domain::party::Role;
 use crate::domain::token::{effective_token, TokenType};
 use crate::store::{parties, tokens};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only tokens whose `last_updated` is at or after this time.
+    #[param(value_type = Option<crate::openapi::OcpiDateTime>)]
     date_from: Option<String>,
+    /// Only tokens whose `last_updated` is before this time.
+    #[param(value_type = Option<crate::openapi::OcpiDateTime>)]
     date_to: Option<String>,
+    /// Index of the first token of the page; 0 when absent.
+    #[param(value_type = Option<u64>, minimum = 0)]
     offset: Option<String>,
+    /// Page size; `pagination.default_limit` (100) when absent, capped at
+    /// `pagination.max_limit` (1000, see `X-Limit`).
+    #[param(value_type = Option<u64>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -41,6 +51,32 @@ fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.3.0/sender/tokens",
+    tag = "tokens",
+    operation_id = "list_tokens",
+    summary = "The paginated token list",
+    description = "Effective tokens (hub policy applied), oldest first. A CPO sees every eMSP's tokens, an eMSP its own. Follow the `Link` header for the next page.",
+    security(("credentials_token" = [])),
+    params(ListQuery),
+    responses(
+        (
+            status = 200,
+            description = "OCPI 1000 with one page of tokens; or OCPI 2001 without `data` when `offset`, `limit` or a date breaks a rule.",
+            body = crate::openapi::TokenListResponse,
+            headers(
+                ("X-Total-Count" = u64, description = "How many tokens match, over all pages."),
+                ("X-Limit" = u64, description = "The largest page the hub serves (`pagination.max_limit`)."),
+                ("Link" = String, description = "`<URL>; rel=\"next\"` of the next page; absent on the last page."),
+            )
+        ),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn list(
     caller: Caller<TokenReaderRole>,
     query: web::Query<ListQuery>,
@@ -121,9 +157,12 @@ pub async fn list(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
+    /// The token's `TokenType`; `RFID` when absent.
     #[serde(rename = "type")]
+    #[param(value_type = Option<crate::openapi::TokenType>)]
     token_type: Option<String>,
 }
 
@@ -193,6 +232,34 @@ struct AuthorizationInfo {
     info: Option<DisplayText>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/ocpi/2.3.0/sender/tokens/{token_uid}/authorize",
+    tag = "tokens",
+    operation_id = "authorize_token",
+    summary = "Real-time authorization of a token",
+    description = "For CPOs. The hub decides from its registry (validity, hub block, suspended eMSP, validity window, concurrent uses) and records the decision. `ALLOWED` comes with an `authorization_reference` and holds the token for `authorization.hold_seconds` (120 s) until a session takes it over; a retry from the same CPO, location and EVSE set gets the same answer. When several eMSPs hold a token with this uid and type, name the eMSP with the `OCPI-to-*` headers (otherwise OCPI 2002).",
+    security(("credentials_token" = [])),
+    params(
+        (
+            "token_uid" = crate::openapi::CiString36,
+            Path,
+            description = "The token's `uid`."
+        ),
+        AuthorizeQuery,
+    ),
+    request_body(content = Option<crate::openapi::LocationReferences>, content_type = "application/json", description = "Optional `LocationReferences`: where the driver wants to charge. An empty body or `null` means no location."),
+    responses(
+        (status = 200, description = "OCPI 1000 with the decision. Or, without `data`: OCPI 2001 when the body or a parameter breaks a rule; OCPI 2002 when several eMSPs hold the token (name one with `OCPI-to-*`).", body = crate::openapi::AuthorizationInfoResponse),
+        (status = 400, response = crate::openapi::NotJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::UnknownToken),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn authorize(
     caller: Caller<CpoRole>,
     req: HttpRequest,

@@ -28,6 +28,21 @@ pub struct VersionDetails {
     pub endpoints: Vec<Endpoint>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/ocpi/versions",
+    tag = "versions",
+    operation_id = "get_versions",
+    summary = "The OCPI versions this hub supports",
+    description = "One entry: 2.3.0, with the URL of its endpoint list. Accepts a registration token (A) as well as a registered one (C). No routing headers.",
+    security(("credentials_token" = [])),
+    responses(
+        (status = 200, description = "OCPI 1000 with the version list.", body = crate::openapi::VersionListResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn list(
     _caller: AnyPlatform,
     state: web::Data<AppState>,
@@ -38,6 +53,21 @@ pub async fn list(
     }]))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ocpi/2.3.0",
+    tag = "versions",
+    operation_id = "get_version_details",
+    summary = "The OCPI 2.3.0 endpoints of this hub",
+    description = "credentials (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
+    security(("credentials_token" = [])),
+    responses(
+        (status = 200, description = "OCPI 1000 with the endpoint list.", body = crate::openapi::VersionDetailsResponse),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 pub async fn details(
     _caller: AnyPlatform,
     state: web::Data<AppState>,

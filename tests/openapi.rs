@@ -1,0 +1,636 @@
+//! The OpenAPI document: the checked-in copy is what the code produces, every route is in it with
+//! its security and errors, its hand-written schemas agree with the validators, and the app serves
+//! it at `/openapi.json` and renders it at `/docs` without the Internet.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use common::{spawn_app, Backend};
+use serde_json::{json, Map, Value};
+
+const REGENERATE: &str =
+    "run `UPDATE_OPENAPI=1 cargo test --test openapi` and commit openapi/openapi.json";
+
+/// Every route the hub serves, as (method, OpenAPI path). Kept by hand on purpose: the tests below
+/// check it against the document, against the route registrations in `src/` and against the
+/// running app.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/ocpi/versions"),
+    ("get", "/ocpi/2.3.0"),
+    ("get", "/ocpi/2.3.0/credentials"),
+    (
+        "get",
+        "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    (
+        "put",
+        "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    (
+        "patch",
+        "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    ("get", "/ocpi/2.3.0/sender/tokens"),
+    ("post", "/ocpi/2.3.0/sender/tokens/{token_uid}/authorize"),
+    (
+        "get",
+        "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    (
+        "put",
+        "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    (
+        "patch",
+        "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("get", "/docs/{file}"),
+];
+
+const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
+
+fn checked_in_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json")
+}
+
+fn updating() -> bool {
+    std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1")
+}
+
+fn document() -> Value {
+    serde_json::from_str(&tokenhub::openapi::to_pretty_json()).expect("the document is JSON")
+}
+
+/// Every (method, path) of the document.
+fn operations(doc: &Value) -> BTreeMap<(String, String), &Value> {
+    let mut found = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            if METHODS.contains(&method.as_str()) {
+                found.insert((method.clone(), path.clone()), operation);
+            }
+        }
+    }
+    found
+}
+
+/// Follows a local `$ref` (`#/components/...`).
+fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("non-local $ref {reference}"));
+            let target = doc
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("dangling $ref {reference}"));
+            resolve(doc, target)
+        }
+        None => value,
+    }
+}
+
+#[test]
+fn checked_in_document_is_what_the_code_produces() {
+    let generated = tokenhub::openapi::to_pretty_json();
+    let path = checked_in_path();
+    if updating() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+        eprintln!("wrote {}", path.display());
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; {REGENERATE}", path.display()));
+    if checked_in != generated {
+        let line = checked_in
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| checked_in.lines().count().min(generated.lines().count()));
+        panic!(
+            "openapi/openapi.json differs from what the code produces (first at line {}:\n  checked in: {}\n  generated:  {}\n); {REGENERATE}",
+            line + 1,
+            checked_in.lines().nth(line).unwrap_or("<end of file>"),
+            generated.lines().nth(line).unwrap_or("<end of file>"),
+        );
+    }
+}
+
+#[test]
+fn document_header_and_stability() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["title"], "tokenhub");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        tokenhub::openapi::to_pretty_json(),
+        tokenhub::openapi::to_pretty_json(),
+        "the output must be stable"
+    );
+    // Every `$ref` anywhere in the document points at something.
+    fn walk(doc: &Value, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("$ref") {
+                    resolve(doc, value);
+                }
+                map.values().for_each(|v| walk(doc, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(doc, v)),
+            _ => {}
+        }
+    }
+    walk(&doc, &doc);
+}
+
+/// The paths registered in `src/` (`web::resource("...")`, `cfg.route("...", web::get()...)`),
+/// each with the methods of its `web::get()`, `web::put()`, ... routes.
+fn registered_routes() -> BTreeSet<(String, String)> {
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    fn literal_after(text: &str) -> Option<&str> {
+        let rest = text.strip_prefix('"')?;
+        Some(&rest[..rest.find('"')?])
+    }
+    /// `{file:.*}` (actix) is `{file}` (OpenAPI).
+    fn openapi_path(actix: &str) -> String {
+        let mut out = String::new();
+        let mut in_param = false;
+        let mut skipping = false;
+        for c in actix.chars() {
+            match c {
+                '{' => in_param = true,
+                '}' => {
+                    in_param = false;
+                    skipping = false;
+                }
+                ':' if in_param => skipping = true,
+                _ if skipping => continue,
+                _ => {}
+            }
+            out.push(c);
+        }
+        out
+    }
+    fn methods(text: &str) -> Vec<String> {
+        METHODS
+            .iter()
+            .filter(|m| text.contains(&format!("web::{m}()")))
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut routes = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Resources: the methods are the routes up to the next registration.
+        let chunks: Vec<&str> = text.split("web::resource(").skip(1).collect();
+        for chunk in chunks {
+            let Some(path) = literal_after(chunk) else {
+                panic!("{}: web::resource( without a literal path", file.display());
+            };
+            let end = [chunk.find(".service("), chunk.find(';')]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(chunk.len());
+            let body = &chunk[..end];
+            let found = methods(body);
+            assert!(
+                !found.is_empty(),
+                "{path}: no method found in its registration"
+            );
+            for method in found {
+                routes.insert((method, openapi_path(path)));
+            }
+        }
+        // Plain routes: `.route("/path", web::get()...)`.
+        for chunk in text.split(".route(").skip(1) {
+            if let Some(path) = literal_after(chunk) {
+                let end = chunk.find(".to(").unwrap_or(chunk.len());
+                let found = methods(&chunk[..end]);
+                assert_eq!(found.len(), 1, "{path}: one method per route");
+                routes.insert((found[0].clone(), openapi_path(path)));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_is_documented() {
+    let doc = document();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let documented: BTreeSet<(String, String)> = operations(&doc).into_keys().collect();
+    assert_eq!(
+        documented, expected,
+        "the document's operations differ from the routes the hub serves"
+    );
+    let registered = registered_routes();
+    assert_eq!(
+        registered, expected,
+        "the route registrations in src/ differ from the documented routes: document the new route (#[utoipa::path] and ApiDoc), add it to ROUTES, then {REGENERATE}"
+    );
+}
+
+#[test]
+fn every_operation_declares_its_security_and_errors() {
+    let doc = document();
+    let scheme = &doc["components"]["securitySchemes"][tokenhub::openapi::CREDENTIALS_TOKEN];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "Authorization");
+    assert!(scheme["description"]
+        .as_str()
+        .unwrap()
+        .contains("Token <base64(credentials token)>"));
+
+    let statuses: BTreeMap<&str, u16> = tokenhub::openapi::error_statuses().into_iter().collect();
+    let mut ids = BTreeSet::new();
+    for ((method, path), op) in operations(&doc) {
+        let here = format!("{} {path}", method.to_uppercase());
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{here}: no operationId"));
+        assert!(
+            ids.insert(id.to_owned()),
+            "{here}: operationId {id} used twice"
+        );
+        assert!(op["summary"].is_string(), "{here}: no summary");
+        assert!(
+            op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+            "{here}: no tag"
+        );
+        let responses = op["responses"].as_object().unwrap();
+        // An error response component is only used under its own HTTP status.
+        for (status, response) in responses {
+            if let Some(reference) = response["$ref"].as_str() {
+                let name = reference.rsplit('/').next().unwrap();
+                let expected = statuses
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{here}: unknown response {name}"));
+                assert_eq!(
+                    status,
+                    &expected.to_string(),
+                    "{here}: {name} under {status}"
+                );
+            }
+        }
+        // Every response says it echoes the request ids.
+        for (status, response) in responses {
+            let headers = &resolve(&doc, response)["headers"];
+            for id in ["X-Request-ID", "X-Correlation-ID"] {
+                assert!(headers.get(id).is_some(), "{here} {status}: no {id} header");
+            }
+        }
+        let has = |status: &str| responses.contains_key(status);
+        if path.starts_with("/ocpi/") {
+            assert_eq!(
+                op["security"],
+                json!([{ tokenhub::openapi::CREDENTIALS_TOKEN: [] }]),
+                "{here}: OCPI routes need the credentials token"
+            );
+            for status in ["200", "401", "500", "503"] {
+                assert!(has(status), "{here}: no {status} response");
+            }
+            let unauthorized = resolve(&doc, &responses["401"]);
+            assert_eq!(
+                unauthorized["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorResponse",
+                "{here}: 401 is an OCPI error envelope"
+            );
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413"] {
+                    assert!(has(status), "{here}: a body route needs {status}");
+                }
+            }
+            if method != "get" || path.contains("/receiver/") {
+                assert!(has("403"), "{here}: no 403 response");
+            }
+        } else {
+            assert!(op.get("security").is_none(), "{here}: needs no credentials");
+        }
+        if path.contains("/receiver/") || path.contains("/sender/") {
+            let params: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["$ref"].as_str())
+                .collect();
+            for header in [
+                "OCPI-from-country-code",
+                "OCPI-from-party-id",
+                "OCPI-to-country-code",
+                "OCPI-to-party-id",
+            ] {
+                let reference = format!("#/components/parameters/{header}");
+                assert!(params.contains(&reference.as_str()), "{here}: no {header}");
+            }
+        }
+    }
+    assert!(
+        doc["paths"]["/ocpi/2.3.0/sender/tokens"]["get"]["responses"]["200"]["headers"]
+            .as_object()
+            .is_some_and(|h| ["X-Total-Count", "X-Limit", "Link"]
+                .iter()
+                .all(|name| h.contains_key(*name))),
+        "the token list documents its pagination headers"
+    );
+}
+
+/// The properties of a schema (following `$ref`), and whether each is required.
+fn properties<'a>(doc: &'a Value, name: &str) -> Vec<(&'a str, &'a Value, bool)> {
+    let schema = &doc["components"]["schemas"][name];
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has no properties"))
+        .iter()
+        .map(|(k, v)| (k.as_str(), v, required.contains(&k.as_str())))
+        .collect()
+}
+
+/// The schema of a property, through `$ref` and `oneOf: [X, null]`.
+fn property_schema<'a>(doc: &'a Value, property: &'a Value) -> &'a Value {
+    let property = resolve(doc, property);
+    if let Some(variants) = property["oneOf"].as_array() {
+        let non_null: Vec<&Value> = variants.iter().filter(|v| v["type"] != "null").collect();
+        if let [only] = non_null.as_slice() {
+            return resolve(doc, only);
+        }
+    }
+    property
+}
+
+/// Checks a hand-written schema against the validator that really reads the body: its example
+/// passes; leaving out a required property fails, an optional one passes; a string one character
+/// longer than `maxLength` fails; every `enum` value passes, another one fails.
+fn check_schema_against_validator(
+    doc: &Value,
+    name: &str,
+    validate: impl Fn(Map<String, Value>) -> Result<(), String>,
+) {
+    let example = doc["components"]["schemas"][name]["examples"][0]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has no example"))
+        .clone();
+    validate(example.clone()).unwrap_or_else(|e| panic!("{name} example refused: {e}"));
+    for (field, property, required) in properties(doc, name) {
+        let mut without = example.clone();
+        if without.remove(field).is_some() {
+            let outcome = validate(without);
+            assert_eq!(
+                outcome.is_err(),
+                required,
+                "{name}.{field}: documented as {}required, the validator says {outcome:?}",
+                if required { "" } else { "not " }
+            );
+        }
+        let schema = property_schema(doc, property);
+        if let Some(max) = schema["maxLength"].as_u64() {
+            let mut long = example.clone();
+            long.insert(field.into(), json!("A".repeat(max as usize + 1)));
+            assert!(
+                validate(long).is_err(),
+                "{name}.{field}: {} characters accepted, documented maxLength {max}",
+                max + 1
+            );
+        }
+        if let Some(values) = schema["enum"].as_array() {
+            for value in values {
+                let mut with = example.clone();
+                with.insert(field.into(), value.clone());
+                validate(with).unwrap_or_else(|e| panic!("{name}.{field} = {value} refused: {e}"));
+            }
+            let mut with = example.clone();
+            with.insert(field.into(), json!("NOT_A_DOCUMENTED_VALUE"));
+            assert!(
+                validate(with).is_err(),
+                "{name}.{field}: undocumented value accepted"
+            );
+        }
+    }
+}
+
+#[test]
+fn schemas_agree_with_the_validators() {
+    use tokenhub::domain::session::validate_session;
+    use tokenhub::domain::token::validate_token;
+    let doc = document();
+    check_schema_against_validator(&doc, "Token", |body| {
+        validate_token(body).map(|_| ()).map_err(|e| e.to_string())
+    });
+    check_schema_against_validator(&doc, "Session", |body| {
+        validate_session(body)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    // TokenType is open: every documented example is a valid type, and so is an unknown one.
+    let mut token = doc["components"]["schemas"]["Token"]["examples"][0].clone();
+    for value in doc["components"]["schemas"]["TokenType"]["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&json!("SOMETHING_NEW")])
+    {
+        token["type"] = value.clone();
+        validate_token(token.as_object().unwrap().clone()).unwrap();
+    }
+    // Unknown fields are documented as allowed, and kept.
+    for name in ["Token", "TokenPatch", "Session", "SessionPatch"] {
+        assert!(
+            doc["components"]["schemas"][name]
+                .get("additionalProperties")
+                .is_some_and(|a| a != &json!(false)),
+            "{name} keeps unknown fields"
+        );
+    }
+    let mut token = doc["components"]["schemas"]["Token"]["examples"][0].clone();
+    token["x_vendor"] = json!({"kept": true});
+    let write = validate_token(token.as_object().unwrap().clone()).unwrap();
+    assert_eq!(write.body["x_vendor"], json!({"kept": true}));
+}
+
+async fn get(app: &common::TestApp, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).send().await.unwrap()
+}
+
+/// The value of every `src="..."` and `href="..."` attribute.
+fn linked(html: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for chunk in html.split(attribute).skip(1) {
+            if let Some(end) = chunk.find('"') {
+                links.push(chunk[..end].to_owned());
+            }
+        }
+    }
+    links
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_serves_the_document_and_the_docs_offline() {
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+
+    let response = get(&app, "/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    assert!(response.headers().contains_key("x-request-id"));
+    let served = response.text().await.unwrap();
+    assert_eq!(served, tokenhub::openapi::to_pretty_json());
+    if !updating() {
+        let checked_in = std::fs::read_to_string(checked_in_path()).unwrap();
+        assert!(
+            served == checked_in,
+            "GET /openapi.json differs from openapi/openapi.json; {REGENERATE}"
+        );
+    }
+
+    // `/docs` and `/docs/` (trimmed by the app to one route) give the same page.
+    let mut pages = Vec::new();
+    for path in ["/docs", "/docs/"] {
+        let response = get(&app, path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        pages.push(response.text().await.unwrap());
+    }
+    assert_eq!(pages[0], pages[1]);
+    let html = &pages[0];
+    assert!(html.contains("id=\"swagger-ui\""), "{html}");
+    assert!(html.contains("<base href=\"/docs/\""), "{html}");
+    for remote in ["http://", "https://", "=\"//"] {
+        assert!(
+            !html.contains(remote),
+            "the page must not load {remote} assets:\n{html}"
+        );
+    }
+    // Every asset the page links to is served by the hub, from under /docs/.
+    let assets = linked(html);
+    assert!(
+        assets.iter().any(|a| a.ends_with("swagger-ui-bundle.js")),
+        "{assets:?}"
+    );
+    for asset in assets.iter().filter(|a| !a.starts_with('/')) {
+        let name = asset.trim_start_matches("./");
+        let response = get(&app, &format!("/docs/{name}")).await;
+        assert_eq!(response.status(), 200, "/docs/{name}");
+        if name.ends_with(".css") {
+            let css = response.text().await.unwrap();
+            for remote in ["url(http", "url(\"http", "url('http", "@import"] {
+                assert!(
+                    !css.contains(remote),
+                    "{name} loads a remote asset ({remote})"
+                );
+            }
+        }
+    }
+    // The initializer points Swagger UI at this hub's document and turns the online validator off.
+    let initializer = get(&app, "/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("\"/openapi.json\""), "{initializer}");
+    assert!(
+        initializer.contains("\"validatorUrl\": \"none\""),
+        "{initializer}"
+    );
+    for remote in ["http://", "https://"] {
+        assert!(!initializer.contains(remote), "{initializer}");
+    }
+    let missing = get(&app, "/docs/no-such-file.js").await;
+    assert_eq!(missing.status(), 404);
+}
+
+/// The running app routes every documented operation to a handler (not the 404 of unknown paths,
+/// not 405), and no undocumented method on a documented path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_routes_exactly_the_documented_operations() {
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let doc = document();
+    let sample = |path: &str| {
+        path.replace("{country_code}", "NL")
+            .replace("{party_id}", "ABC")
+            .replace("{token_uid}", "PROBE1")
+            .replace("{session_id}", "S-PROBE")
+            .replace("{file}", "index.css")
+    };
+    let mut paths = BTreeSet::new();
+    for (method, path) in operations(&doc).into_keys() {
+        paths.insert(path.clone());
+        let url = app.url(&sample(&path));
+        let response = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), &url)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_ne!(status, 405, "{method} {path} is not routed");
+        assert!(
+            !(status == 404 && text.contains("no such endpoint")),
+            "{method} {path} is not routed: {text}"
+        );
+    }
+    for path in paths {
+        let item = &doc["paths"][&path];
+        for method in METHODS.iter().filter(|m| item.get(**m).is_none()) {
+            let response = app
+                .client
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    app.url(&sample(&path)),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            assert!(
+                status == 405 || (status == 404 && text.contains("no such endpoint")),
+                "{method} {path} answers {status} ({text}) but is not documented"
+            );
+        }
+    }
+}
