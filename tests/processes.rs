@@ -112,7 +112,8 @@ fn party_add(database_url: &str, cc: &str, pid: &str, role: &str) -> String {
         .expect("run tokenhub party add");
     assert!(
         out.status.success(),
-        "party add failed: {}",
+        "party add failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     let printed: Value = serde_json::from_slice(&out.stdout).expect("party add --json prints JSON");
@@ -144,6 +145,7 @@ async fn call(
 fn fresh_pg_url() -> Option<(String, String)> {
     let admin = std::env::var("TOKENHUB_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    tokenhub::store::pg_pool::init_tls();
     let mut conn = match diesel::pg::PgConnection::establish(&admin) {
         Ok(c) => c,
         Err(e) => {

@@ -107,6 +107,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    tokenhub::store::pg_pool::init_tls();
     let args = Args::parse();
     if args.tokens < PAGE_SIZE {
         bail!("--tokens must be at least {PAGE_SIZE}");

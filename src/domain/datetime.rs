@@ -1,7 +1,7 @@
 //! OCPI `DateTime`: RFC 3339 in UTC, at most 25 characters, `Z` optional (no zone means UTC),
 //! fractional seconds allowed, numeric offsets rejected.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
 
 use super::ValidationError;
 
@@ -39,8 +39,6 @@ pub fn storage_precision(value: DateTime<Utc>) -> NaiveDateTime {
         .with_nanosecond(micros * 1000)
         .expect("microsecond truncation stays in range")
 }
-
-use chrono::Timelike;
 
 #[cfg(test)]
 mod tests {

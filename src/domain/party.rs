@@ -69,7 +69,6 @@ pub enum CredentialsKind {
 /// One party a platform serves, as registered with the hub.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartyRole {
-    pub party_db_id: i64,
     pub key: PartyKey,
     pub role: Role,
     pub name: String,

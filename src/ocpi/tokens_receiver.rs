@@ -261,7 +261,7 @@ pub async fn patch(
                 Ok(write) => write,
                 Err(e) => return Ok(PatchOutcome::Invalid(e)),
             };
-            Ok(match tokens::put(conn, &write, Utc::now())? {
+            Ok(match tokens::replace(conn, &row, &write)? {
                 PutOutcome::Stale => PatchOutcome::Stale,
                 PutOutcome::Created | PutOutcome::Replaced => PatchOutcome::Applied,
             })

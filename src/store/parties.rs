@@ -26,7 +26,6 @@ pub struct PartyRow {
 impl PartyRow {
     fn to_role(&self) -> Option<PartyRole> {
         Some(PartyRole {
-            party_db_id: self.id,
             key: PartyKey::parse(&self.country_code, &self.party_id).ok()?,
             role: self.role.parse().ok()?,
             name: self.name.clone(),

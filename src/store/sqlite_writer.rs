@@ -26,7 +26,8 @@ use super::{Conn, StoreError, StoreResult};
 const MAX_BATCH: usize = 256;
 
 /// The writer's own settings (see the module comment and `SqliteWriter::spawn`).
-const WRITER_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;";
+const WRITER_PRAGMAS: &str =
+    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16000;";
 
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);

@@ -149,7 +149,8 @@ pub fn put(conn: &mut Conn<'_>, write: &TokenWrite, now: DateTime<Utc>) -> Store
     Ok(PutOutcome::Created)
 }
 
-fn replace(
+/// Replaces the pushed part of a stored token, unless `write` is older than what is stored.
+pub fn replace(
     conn: &mut Conn<'_>,
     existing: &TokenRow,
     write: &TokenWrite,

@@ -72,6 +72,7 @@ fn shout(message: &str) {
 fn fresh_pg_database() -> Option<PgDatabase> {
     static WARNED: OnceLock<()> = OnceLock::new();
     let admin_url = pg_admin_url();
+    tokenhub::store::pg_pool::init_tls();
     let mut conn = match diesel::pg::PgConnection::establish(&admin_url) {
         Ok(conn) => conn,
         Err(e) => {
