@@ -352,6 +352,17 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         .filter(|l| l["message"] == "request")
         .collect();
     assert_eq!(requests.len(), 6, "one line per request:\n{logs}");
+    let decision = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "authorization decision")
+        .expect("a debug line per decision");
+    assert_eq!(
+        decision["token"],
+        tokenhub::secrets::fingerprint(uid),
+        "the uid appears as its fingerprint"
+    );
+    assert_eq!(decision["result"], "ALLOWED");
     let put = requests
         .iter()
         .find(|l| l["method"] == "PUT" && l["route"].as_str().unwrap().contains("tokens"))

@@ -21,6 +21,7 @@ use crate::domain::datetime::parse_ocpi_datetime;
 use crate::domain::ids::{CiString36, TokenUid};
 use crate::domain::party::Role;
 use crate::domain::token::{effective_token, TokenType};
+use crate::secrets::fingerprint;
 use crate::store::{parties, tokens};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -269,6 +270,8 @@ pub async fn authorize(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let uid = TokenUid::parse("token_uid", &path)?;
+    // Logs name the token by a fingerprint only, never by its uid.
+    let logged_token = tracing::enabled!(tracing::Level::DEBUG).then(|| fingerprint(uid.key()));
     let token_type = TokenType::from_query(query.token_type.as_deref())?;
     let location = location_from_body(body)?;
     // A TO naming the hub itself (GET-all style addressing) does not name an eMSP.
@@ -292,11 +295,15 @@ pub async fn authorize(
         .store
         .write(move |conn| run_authorize(conn, &request, &settings, Utc::now(), fresh_reference))
         .await?;
-    crate::metrics::record_decision(match &outcome {
+    let result = match &outcome {
         AuthorizeOutcome::Unknown => "UNKNOWN",
         AuthorizeOutcome::Ambiguous => "NOT_ENOUGH_INFORMATION",
         AuthorizeOutcome::Decided(d) => d.allowed.as_str(),
-    });
+    };
+    crate::metrics::record_decision(result);
+    if let Some(token) = logged_token {
+        tracing::debug!(%token, result, cpo = %caller.key(), "authorization decision");
+    }
     let decided = match outcome {
         AuthorizeOutcome::Unknown => return Err(ApiError::UnknownToken),
         AuthorizeOutcome::Ambiguous => {
