@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenhub");
@@ -142,45 +141,14 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn fresh_pg_url() -> Option<(String, String)> {
-    let admin = std::env::var("TOKENHUB_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    tokenhub::store::pg_pool::init_tls();
-    let mut conn = match diesel::pg::PgConnection::establish(&admin) {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but PostgreSQL is not reachable at {admin}: {e}");
-            }
-            eprintln!("*** SKIPPED: multi-instance test, no PostgreSQL at {admin} ***");
-            return None;
-        }
-    };
-    let name = format!("tokenhub_test_{}", uuid::Uuid::new_v4().simple());
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    Some((url.to_string(), name))
-}
-
-fn drop_pg(name: &str) {
-    let admin = std::env::var("TOKENHUB_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    if let Ok(mut conn) = diesel::pg::PgConnection::establish(&admin) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn);
-    }
-}
-
 /// Two `tokenhub serve` processes on one PostgreSQL: what one stores the other serves, and the
 /// concurrency limit holds across them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_postgres() {
-    let Some((url, name)) = fresh_pg_url() else {
+    let Some(db) = common::fresh_pg_database() else {
         return;
     };
+    let url = db.url();
     let emsp = party_add(&url, "NL", "ABC", "emsp");
     let cpo = party_add(&url, "DE", "CPO", "CPO");
     let a = Hub::start(&url, &[]);
@@ -248,7 +216,6 @@ async fn two_instances_share_one_postgres() {
     let (clean_a, _) = a.stop();
     let (clean_b, _) = b.stop();
     assert!(clean_a && clean_b, "both instances stop cleanly on SIGTERM");
-    drop_pg(&name);
 }
 
 /// A full flow's logs hold none of the secrets or token uids it used, in any encoding, and one

@@ -41,7 +41,8 @@ pub struct TestApp {
     pg: Option<PgDatabase>,
 }
 
-struct PgDatabase {
+/// A fresh PostgreSQL database, dropped when this goes out of scope (also when a test panics).
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
@@ -69,7 +70,7 @@ fn shout(message: &str) {
 }
 
 /// A fresh PostgreSQL database, or `None` (skipped) where PostgreSQL is not reachable outside CI.
-fn fresh_pg_database() -> Option<PgDatabase> {
+pub fn fresh_pg_database() -> Option<PgDatabase> {
     static WARNED: OnceLock<()> = OnceLock::new();
     let admin_url = pg_admin_url();
     tokenhub::store::pg_pool::init_tls();
@@ -96,7 +97,7 @@ fn fresh_pg_database() -> Option<PgDatabase> {
 }
 
 impl PgDatabase {
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         let mut url = url::Url::parse(&self.admin_url).expect("valid PostgreSQL URL");
         url.set_path(&self.name);
         url.to_string()
