@@ -178,9 +178,23 @@ impl<R: RoleRequirement> Caller<R> {
         &self.party.key
     }
 
-    /// Whether the platform may act for `key` in one of `role`.
-    pub fn owns(&self, key: &PartyKey, role: Role) -> bool {
-        self.platform.has_role(key, role)
+    /// Whether the platform speaks for `key` in one of the roles this route requires.
+    pub fn owns(&self, key: &PartyKey) -> bool {
+        R::ROLES
+            .iter()
+            .any(|role| self.platform.has_role(key, *role))
+    }
+
+    /// Writing under a party that is not the caller's is refused outright (403 / 2001).
+    pub fn ensure_owns(&self, key: &PartyKey) -> Result<(), ApiError> {
+        if self.owns(key) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{key} is not {} of this credentials token",
+                R::DESCRIPTION
+            )))
+        }
     }
 }
 

@@ -13,7 +13,6 @@ use crate::app::AppState;
 use crate::config::AuthorizationConfig;
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{CiString36, PartyKey};
-use crate::domain::party::Role;
 use crate::domain::session::{apply_session_patch, validate_session, SessionWrite};
 use crate::domain::ValidationError;
 use crate::store::sessions::{self, SessionRow};
@@ -24,16 +23,6 @@ fn url_parts(path: &(String, String, String)) -> Result<(PartyKey, CiString36), 
         PartyKey::parse(&path.0, &path.1)?,
         CiString36::parse("session_id", &path.2)?,
     ))
-}
-
-fn ensure_writer(caller: &Caller<CpoRole>, owner: &PartyKey) -> Result<(), ApiError> {
-    if caller.owns(owner, Role::Cpo) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "{owner} is not a CPO of this credentials token"
-        )))
-    }
 }
 
 enum WriteOutcome {
@@ -143,7 +132,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (owner, id) = url_parts(&path)?;
     let unknown = || ApiError::NotFound("unknown session".into());
-    if !caller.owns(&owner, Role::Cpo) {
+    if !caller.owns(&owner) {
         return Err(unknown());
     }
     let row = state
@@ -202,7 +191,7 @@ pub async fn put(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (owner, id) = url_parts(&path)?;
-    ensure_writer(&caller, &owner)?;
+    caller.ensure_owns(&owner)?;
     let write = validate_session(body.object()?)?;
     if write.owner != owner {
         return Err(ApiError::invalid(
@@ -271,7 +260,7 @@ pub async fn patch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (owner, id) = url_parts(&path)?;
-    ensure_writer(&caller, &owner)?;
+    caller.ensure_owns(&owner)?;
     let patch = body.object()?;
     if patch.get("last_updated").is_none_or(|v| v.is_null()) {
         return Err(ApiError::invalid("last_updated", "is required in a PATCH"));

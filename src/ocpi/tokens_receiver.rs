@@ -12,7 +12,6 @@ use super::error::ApiError;
 use super::routing::with_routing;
 use crate::app::AppState;
 use crate::domain::ids::{PartyKey, TokenUid};
-use crate::domain::party::Role;
 use crate::domain::token::{apply_token_patch, validate_token, TokenKey, TokenType};
 use crate::domain::ValidationError;
 use crate::store::tokens::{self, PutOutcome};
@@ -40,17 +39,6 @@ fn stale() -> ApiError {
         "last_updated",
         "is older than the stored token's; the update was not applied",
     )
-}
-
-/// Writing under a party that is not the caller's is refused outright.
-fn ensure_writer(caller: &Caller<EmspRole>, owner: &PartyKey) -> Result<(), ApiError> {
-    if caller.owns(owner, Role::Emsp) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "{owner} is not an eMSP of this credentials token"
-        )))
-    }
 }
 
 #[utoipa::path(
@@ -96,7 +84,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let key = url_key(&path, &query)?;
     // Another party's token answers as unknown.
-    if !caller.owns(&key.owner, Role::Emsp) {
+    if !caller.owns(&key.owner) {
         return Err(ApiError::UnknownToken);
     }
     let row = state
@@ -154,7 +142,7 @@ pub async fn put(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = PartyKey::parse(&path.0, &path.1)?;
-    ensure_writer(&caller, &owner)?;
+    caller.ensure_owns(&owner)?;
     let uid = TokenUid::parse("token_uid", &path.2)?;
     let write = validate_token(body.object()?)?;
     if write.key.owner != owner {
@@ -246,7 +234,7 @@ pub async fn patch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let key = url_key(&path, &query)?;
-    ensure_writer(&caller, &key.owner)?;
+    caller.ensure_owns(&key.owner)?;
     let patch = body.object()?;
     if patch.get("last_updated").is_none_or(|v| v.is_null()) {
         return Err(ApiError::invalid("last_updated", "is required in a PATCH"));
