@@ -230,7 +230,7 @@ impl Store {
                     .build(ConnectionManager::<SqliteConnection>::new(path.clone()))?;
                 Backend::Sqlite {
                     readers,
-                    writer: SqliteWriter::spawn(writer_conn, open_sqlite(&path)?, &path)?,
+                    writer: SqliteWriter::spawn(writer_conn, &path)?,
                 }
             }
             BackendKind::Postgres => {
