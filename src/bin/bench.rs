@@ -101,6 +101,9 @@ struct Args {
     /// Duration of each load phase, in seconds.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
+    /// Run the authorize phase only, without the summary (quick iterations on the hot path).
+    #[arg(long)]
+    authorize_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -582,6 +585,10 @@ async fn run(
     let rss_after_authorize = rss_mb(hub.pid())?;
     println!("  hub RSS after the authorize run: {rss_after_authorize:.1} MB");
     println!();
+    if args.authorize_only {
+        print_hub_log(&hub);
+        return Ok(());
+    }
 
     let put = Arc::new(Workload::Put {
         auth: auth_header(&credentials.emsp),
@@ -602,12 +609,7 @@ async fn run(
     list.print(deep_offset);
     println!();
 
-    let log_lines = hub.log_line_count();
-    if log_lines > 0 {
-        println!("== hub stderr: {log_lines} line(s), last ones ==");
-        println!("{}", hub.log_tail());
-        println!();
-    }
+    print_hub_log(&hub);
     drop(hub);
 
     let authorize_rps = auth_report.rps();
@@ -675,6 +677,15 @@ async fn run(
          (see the phase reports above)"
     );
     Ok(())
+}
+
+fn print_hub_log(hub: &Hub) {
+    let log_lines = hub.log_line_count();
+    if log_lines > 0 {
+        println!("== hub stderr: {log_lines} line(s), last ones ==");
+        println!("{}", hub.log_tail());
+        println!();
+    }
 }
 
 /// What the connections of a load phase send.

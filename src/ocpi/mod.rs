@@ -17,8 +17,15 @@ use crate::app::method_not_allowed;
 
 pub const VERSION: &str = "2.3.0";
 
+/// Resources are tried in this order, each dynamic one with a regex; the real-time authorize is
+/// the hot path, so it comes first.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/ocpi/2.3.0/sender/tokens/{token_uid}/authorize")
+            .route(web::post().to(tokens_sender::authorize))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/ocpi/versions")
             .route(web::get().to(versions::list))
             .default_service(web::to(method_not_allowed)),
@@ -43,11 +50,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/ocpi/2.3.0/sender/tokens")
             .route(web::get().to(tokens_sender::list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/2.3.0/sender/tokens/{token_uid}/authorize")
-            .route(web::post().to(tokens_sender::authorize))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

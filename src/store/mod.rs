@@ -188,8 +188,9 @@ pub fn mask_url(url: &str) -> String {
 struct SqlitePragmas;
 
 /// Per-connection SQLite settings. `busy_timeout` must come before WAL, or parallel connects fail
-/// with "database is locked". Each pooled reader keeps a 4 MiB page cache (the writer 16 MiB):
-/// with 8 readers the caches stay well inside the hub's 150 MB memory budget.
+/// with "database is locked". Each connection keeps a 4 MiB page cache (see `sqlite_writer` for
+/// why the writer's is not larger): with 8 readers the caches stay well inside the hub's 150 MB
+/// memory budget; the operating system's file cache holds the rest.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -4000;";
 
@@ -230,7 +231,7 @@ impl Store {
                     .build(ConnectionManager::<SqliteConnection>::new(path.clone()))?;
                 Backend::Sqlite {
                     readers,
-                    writer: SqliteWriter::spawn(writer_conn, &path)?,
+                    writer: SqliteWriter::spawn(writer_conn, open_sqlite(&path)?, &path)?,
                 }
             }
             BackendKind::Postgres => {

@@ -8,12 +8,15 @@
 //! and only then releases the answers of the batches it covered. No answer leaves before its
 //! writes are on disk; the fsync (~0.7 ms here) no longer stalls the writer. Measured on the
 //! 2-core machine: commit-then-fsync in the writer spent 0.7 ms per batch of ~16 jobs waiting.
+//! Checkpoints are shared between a background thread and the writer (see `checkpoint_loop`).
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
@@ -27,10 +30,15 @@ const MAX_BATCH: usize = 256;
 
 /// The writer's own settings (see the module comment and `SqliteWriter::spawn`).
 /// `journal_size_limit` gives the disk back after a burst: a WAL that restarts is cut to 64 MiB.
+///
+/// The writer keeps the readers' 4 MiB page cache on purpose: a B-tree page split parks a page
+/// under the lock-byte page number (262145 with 4 KiB pages), and the commit after it then scans
+/// the whole page-cache hash table to drop it. With 16 MiB that scan was ~4% of the writer's time
+/// (seen with perf, cause found with gdb); 64 MiB cost 10% of authorize throughput, 4 MiB gained 3%.
 const WRITER_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
-     PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16000;";
+     PRAGMA journal_size_limit = 67108864;";
 
-/// How often the writer copies committed WAL frames into the database file.
+/// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
@@ -44,18 +52,34 @@ struct Committed {
 #[derive(Clone)]
 pub struct SqliteWriter {
     queue: mpsc::Sender<Job>,
+    /// Dropping the last clone stops the checkpointer.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 impl SqliteWriter {
-    /// `conn` becomes the only writer of the database at `path`.
-    pub fn spawn(mut conn: SqliteConnection, path: &str) -> StoreResult<Self> {
+    /// `conn` becomes the only writer of the database at `path`; `checkpoint_conn` serves the
+    /// background checkpointer.
+    pub fn spawn(
+        mut conn: SqliteConnection,
+        checkpoint_conn: SqliteConnection,
+        path: &str,
+    ) -> StoreResult<Self> {
         conn.batch_execute(WRITER_PRAGMAS)?;
         let wal = PathBuf::from(format!("{path}-wal"));
         let (queue, jobs) = mpsc::channel::<Job>();
         let (to_sync, committed) = mpsc::channel::<Committed>();
-        spawn_named("sqlite-writer", move || run(conn, jobs, to_sync))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let catch_up = Arc::new(AtomicBool::new(false));
+        let requested = Arc::clone(&catch_up);
+        spawn_named("sqlite-writer", move || run(conn, jobs, to_sync, catch_up))?;
         spawn_named("sqlite-sync", move || sync_loop(wal, committed))?;
-        Ok(Self { queue })
+        spawn_named("sqlite-checkpoint", move || {
+            checkpoint_loop(checkpoint_conn, stopped, requested)
+        })?;
+        Ok(Self {
+            queue,
+            _checkpointer: stop,
+        })
     }
 
     pub async fn submit<R, F>(&self, job: F) -> StoreResult<R>
@@ -87,17 +111,19 @@ fn spawn_named(name: &str, body: impl FnOnce() + Send + 'static) -> StoreResult<
         .map_err(|e| StoreError::Query(format!("cannot start thread {name}: {e}")))
 }
 
-fn run(mut conn: SqliteConnection, jobs: mpsc::Receiver<Job>, to_sync: mpsc::Sender<Committed>) {
-    let mut last_checkpoint = Instant::now();
+fn run(
+    mut conn: SqliteConnection,
+    jobs: mpsc::Receiver<Job>,
+    to_sync: mpsc::Sender<Committed>,
+    catch_up: Arc<AtomicBool>,
+) {
     let mut uncheckpointed = false;
     loop {
         let first = match jobs.recv_timeout(CHECKPOINT_EVERY) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if uncheckpointed {
-                    checkpoint(&mut conn, "PASSIVE");
+                if uncheckpointed && checkpoint(&mut conn, "PASSIVE") {
                     uncheckpointed = false;
-                    last_checkpoint = Instant::now();
                 }
                 continue;
             }
@@ -131,25 +157,47 @@ fn run(mut conn: SqliteConnection, jobs: mpsc::Receiver<Job>, to_sync: mpsc::Sen
                 finish(completions, Err(StoreError::from(e)));
             }
         }
-        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            checkpoint(&mut conn, "PASSIVE");
+        if catch_up.load(Ordering::Acquire) && checkpoint(&mut conn, "PASSIVE") {
+            catch_up.store(false, Ordering::Release);
             uncheckpointed = false;
-            last_checkpoint = Instant::now();
         }
     }
     checkpoint(&mut conn, "TRUNCATE");
 }
 
-/// Copies the committed WAL frames into the database file. It runs on the writer, between two
-/// batches, because only there can it catch up: SQLite starts the WAL over (and stops it growing)
-/// only once a checkpoint has copied every frame, and a checkpointer beside a busy writer never
-/// does. Measured: with the checkpoints on their own thread the WAL grew by ~150 MB/s under load,
-/// and writing fresh WAL pages cost the writer ~16% of the machine in the kernel zeroing them.
-/// With `synchronous = NORMAL` a checkpoint flushes the WAL before copying and the database file
-/// after, so nothing is lost when the WAL starts over.
-fn checkpoint(conn: &mut SqliteConnection, mode: &str) {
-    if let Err(e) = conn.batch_execute(&format!("PRAGMA wal_checkpoint({mode});")) {
-        tracing::warn!(error = %e, "SQLite checkpoint failed; retrying later");
+/// Checkpoints come in two steps, because SQLite starts the WAL over (and so stops it growing)
+/// only after a checkpoint has copied every frame, and a checkpointer beside a busy writer never
+/// does: the WAL grew by ~150 MB/s under the authorize benchmark that way. Copying in the writer
+/// alone stalled it too long (up to 27 ms every 250 ms, growing with the database, since every
+/// decision dirties random index pages). So the checkpointer thread copies the bulk and flushes
+/// the database file without blocking anyone, then asks the writer to catch up between two
+/// batches: it copies the few frames committed meanwhile, and its next batch starts the WAL over.
+fn checkpoint_loop(
+    mut conn: SqliteConnection,
+    stop: mpsc::Receiver<()>,
+    catch_up: Arc<AtomicBool>,
+) {
+    if let Err(e) = conn.batch_execute("PRAGMA synchronous = NORMAL;") {
+        tracing::warn!(error = %e, "SQLite checkpointer setup failed");
+    }
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if checkpoint(&mut conn, "PASSIVE") {
+            catch_up.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Copies committed WAL frames into the database file; false on an error (logged). One that
+/// finds the other checkpoint running copies nothing and still returns true: the next round
+/// catches up. With `synchronous = NORMAL` a checkpoint flushes the WAL before copying and the
+/// database file after, so nothing is lost when the WAL starts over.
+fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> bool {
+    match conn.batch_execute(&format!("PRAGMA wal_checkpoint({mode});")) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying later");
+            false
+        }
     }
 }
 
