@@ -23,7 +23,7 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{Object as SchemaObject, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr, Required};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::app::AppState;
 use crate::domain::ValidationError;
@@ -286,6 +286,39 @@ pub struct PartyId(pub String);
     examples("04A1B2C3")
 )]
 pub struct CiString36(pub String);
+
+/// The path of a token under its eMSP (Tokens receiver). Documentation only: the handlers parse
+/// the segments into domain types themselves.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct TokenPath {
+    /// Country code of the eMSP that owns the token.
+    #[param(value_type = CountryCode)]
+    country_code: String,
+    /// Party id of the eMSP that owns the token.
+    #[param(value_type = PartyId)]
+    party_id: String,
+    /// The token's `uid`.
+    #[param(value_type = CiString36)]
+    token_uid: String,
+}
+
+/// The path of a session under its CPO (Sessions receiver). Documentation only, as `TokenPath`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SessionPath {
+    /// Country code of the CPO that owns the session.
+    #[param(value_type = CountryCode)]
+    country_code: String,
+    /// Party id of the CPO that owns the session.
+    #[param(value_type = PartyId)]
+    party_id: String,
+    /// The session's `id`.
+    #[param(value_type = CiString36)]
+    session_id: String,
+}
 
 /// `TokenType`, an open enum in OCPI 2.3.0: `AD_HOC_USER`, `APP_USER`, `EMAID`, `OTHER`, `RFID`;
 /// any other value (1 to 255 characters, no control characters) is kept and compared exactly, as

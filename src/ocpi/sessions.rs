@@ -100,21 +100,7 @@ fn answer(
     description = "The session as stored (unknown fields included). Only the caller's own sessions: another party's session answers as unknown.",
     security(("credentials_token" = [])),
     params(
-        (
-            "country_code" = crate::openapi::CountryCode,
-            Path,
-            description = "Country code of the CPO that owns the session."
-        ),
-        (
-            "party_id" = crate::openapi::PartyId,
-            Path,
-            description = "Party id of the CPO that owns the session."
-        ),
-        (
-            "session_id" = crate::openapi::CiString36,
-            Path,
-            description = "The session's `id`."
-        ),
+        crate::openapi::SessionPath,
     ),
     responses(
         (status = 200, description = "OCPI 1000 with the session; or OCPI 2001 without `data` when a URL parameter breaks a rule.", body = crate::openapi::SessionResponse),
@@ -156,21 +142,7 @@ pub async fn get(
     description = "The body is a complete `Session`; its `country_code`, `party_id` and `id` must match the URL. The session's status moves its token's usage: PENDING, ACTIVE and RESERVATION hold the token (taking over the hold of its `authorization_reference`, or else the token's oldest hold), COMPLETED and INVALID free it. A `last_updated` older than the stored one is refused (OCPI 2001). Only a CPO of the caller's credentials token may write under a party.",
     security(("credentials_token" = [])),
     params(
-        (
-            "country_code" = crate::openapi::CountryCode,
-            Path,
-            description = "Country code of the CPO that owns the session."
-        ),
-        (
-            "party_id" = crate::openapi::PartyId,
-            Path,
-            description = "Party id of the CPO that owns the session."
-        ),
-        (
-            "session_id" = crate::openapi::CiString36,
-            Path,
-            description = "The session's `id`."
-        ),
+        crate::openapi::SessionPath,
     ),
     request_body(content = crate::openapi::Session, content_type = "application/json", description = "The complete session."),
     responses(
@@ -225,21 +197,7 @@ pub async fn put(
     description = "Fields given replace the stored ones, `null` removes an optional field, `charging_periods` are appended; `last_updated` is required and must not be older than the stored one. The merged session must be valid and keep its identity. A status change moves the token's usage as with PUT.",
     security(("credentials_token" = [])),
     params(
-        (
-            "country_code" = crate::openapi::CountryCode,
-            Path,
-            description = "Country code of the CPO that owns the session."
-        ),
-        (
-            "party_id" = crate::openapi::PartyId,
-            Path,
-            description = "Party id of the CPO that owns the session."
-        ),
-        (
-            "session_id" = crate::openapi::CiString36,
-            Path,
-            description = "The session's `id`."
-        ),
+        crate::openapi::SessionPath,
     ),
     request_body(content = crate::openapi::SessionPatch, content_type = "application/json", description = "The fields to change, with `last_updated`."),
     responses(

@@ -50,21 +50,7 @@ fn stale() -> ApiError {
     description = "The token exactly as pushed (unknown fields included), for an eMSP to reconcile. Only the caller's own tokens: another party's token answers as unknown.",
     security(("credentials_token" = [])),
     params(
-        (
-            "country_code" = crate::openapi::CountryCode,
-            Path,
-            description = "Country code of the eMSP that owns the token."
-        ),
-        (
-            "party_id" = crate::openapi::PartyId,
-            Path,
-            description = "Party id of the eMSP that owns the token."
-        ),
-        (
-            "token_uid" = crate::openapi::CiString36,
-            Path,
-            description = "The token's `uid`."
-        ),
+        crate::openapi::TokenPath,
         TypeQuery,
     ),
     responses(
@@ -105,21 +91,7 @@ pub async fn get(
     description = "The body is a complete `Token`; its `country_code`, `party_id`, `uid` (and `type`, when `?type` is given) must match the URL. Unknown fields are kept. A `last_updated` older than the stored one is refused (OCPI 2001) and changes nothing. Only an eMSP of the caller's credentials token may write under a party.",
     security(("credentials_token" = [])),
     params(
-        (
-            "country_code" = crate::openapi::CountryCode,
-            Path,
-            description = "Country code of the eMSP that owns the token."
-        ),
-        (
-            "party_id" = crate::openapi::PartyId,
-            Path,
-            description = "Party id of the eMSP that owns the token."
-        ),
-        (
-            "token_uid" = crate::openapi::CiString36,
-            Path,
-            description = "The token's `uid`."
-        ),
+        crate::openapi::TokenPath,
         TypeQuery,
     ),
     request_body(content = crate::openapi::Token, content_type = "application/json", description = "The complete token."),
@@ -197,21 +169,7 @@ enum PatchOutcome {
     description = "Fields given replace the stored ones, `null` removes an optional field; `last_updated` is required and must not be older than the stored one. The identifying fields cannot change and the merged token must be valid.",
     security(("credentials_token" = [])),
     params(
-        (
-            "country_code" = crate::openapi::CountryCode,
-            Path,
-            description = "Country code of the eMSP that owns the token."
-        ),
-        (
-            "party_id" = crate::openapi::PartyId,
-            Path,
-            description = "Party id of the eMSP that owns the token."
-        ),
-        (
-            "token_uid" = crate::openapi::CiString36,
-            Path,
-            description = "The token's `uid`."
-        ),
+        crate::openapi::TokenPath,
         TypeQuery,
     ),
     request_body(content = crate::openapi::TokenPatch, content_type = "application/json", description = "The fields to change, with `last_updated`."),
