@@ -2,9 +2,10 @@
 
 mod common;
 
-use common::{read, session_json, token_json, Backend, TestApp};
+use common::{read, session_json, token_json, Answer, Backend, TestApp};
 use reqwest::Method;
 use serde_json::json;
+use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
 
 async fn versions_and_credentials(app: TestApp) {
@@ -451,6 +452,54 @@ async fn authorize_decisions(app: TestApp) {
     assert!(allowed.request_id.is_some());
 }
 
+/// The owner eMSP's state is read with the token: its concurrent-use limit replaces the default,
+/// and a suspended eMSP's tokens are refused.
+async fn authorize_follows_the_owner_emsp(app: TestApp) {
+    for uid in ["OWN1", "OWN2"] {
+        assert_eq!(app.put_token(&token_json(uid)).await.status, 201);
+    }
+    let emsp = PartyKey::parse("NL", "ABC").unwrap();
+    let set = |suspended: bool, max: Option<i32>| {
+        let key = emsp.clone();
+        app.store.write(move |conn| {
+            tokenhub::store::parties::set_emsp_policy(conn, &key, suspended, max)
+        })
+    };
+    assert!(set(false, Some(2)).await.unwrap());
+    let at = |location: &str| Some(json!({ "location_id": location }));
+    let allowed = |answer: &Answer| answer.body["data"]["allowed"].as_str().map(str::to_owned);
+    assert_eq!(
+        allowed(&app.authorize("OWN1", at("L1")).await).as_deref(),
+        Some("ALLOWED")
+    );
+    assert_eq!(
+        allowed(&app.authorize("OWN1", at("L2")).await).as_deref(),
+        Some("ALLOWED"),
+        "the eMSP's limit of 2 replaces the default of 1"
+    );
+    assert_eq!(
+        allowed(&app.authorize("OWN1", at("L3")).await).as_deref(),
+        Some("NOT_ALLOWED")
+    );
+
+    assert!(set(true, Some(2)).await.unwrap());
+    let suspended = app.authorize("OWN2", None).await;
+    assert_eq!(suspended.body["data"]["allowed"], "NOT_ALLOWED");
+    assert!(suspended.body["data"]["info"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("suspended"));
+    assert!(suspended.body["data"]
+        .get("authorization_reference")
+        .is_none());
+
+    assert!(set(false, None).await.unwrap());
+    assert_eq!(
+        allowed(&app.authorize("OWN2", None).await).as_deref(),
+        Some("ALLOWED")
+    );
+}
+
 async fn authorize_retries_and_locations(app: TestApp) {
     assert_eq!(app.put_token(&token_json("RETRY1")).await.status, 201);
     let at = json!({"location_id": "LOC-1", "evse_uids": ["EVSE-1"]});
@@ -849,6 +898,7 @@ on_both_backends!(
     token_push_and_read_back,
     token_write_errors,
     authorize_decisions,
+    authorize_follows_the_owner_emsp,
     authorize_retries_and_locations,
     concurrent_authorize_gives_one_allowed,
     sessions_hold_and_free_tokens,

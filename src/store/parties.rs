@@ -100,6 +100,28 @@ pub fn owner_state(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<OwnerStat
         .unwrap_or_default())
 }
 
+/// Sets the hub's policy for an eMSP: suspension and its concurrent-use limit (for the
+/// management API). False if the hub has no such eMSP.
+pub fn set_emsp_policy(
+    conn: &mut Conn<'_>,
+    key: &PartyKey,
+    suspended: bool,
+    max_concurrent: Option<i32>,
+) -> StoreResult<bool> {
+    let updated = db_run!(conn => diesel::update(
+        parties::table
+            .filter(parties::country_code.eq(key.country_code.key()))
+            .filter(parties::party_id.eq(key.party_id.key()))
+            .filter(parties::role.eq(Role::Emsp.as_str())),
+    )
+    .set((
+        parties::suspended.eq(suspended),
+        parties::max_concurrent.eq(max_concurrent),
+    ))
+    .execute(conn))?;
+    Ok(updated == 1)
+}
+
 /// The eMSPs currently suspended (few), to serve effective tokens of a whole page.
 pub fn suspended_emsps(conn: &mut Conn<'_>) -> StoreResult<Vec<(String, String)>> {
     db_run!(conn => Ok(parties::table
