@@ -3,15 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::Application;
 use crate::config::{Config, Overrides};
 use crate::domain::ids::PartyKey;
-use crate::domain::party::{CredentialsKind, Role};
-use crate::secrets::{hash_token, new_credentials_token};
-use crate::store::parties::{self, AddOutcome, NewParty};
+use crate::domain::party::Role;
+use crate::onboarding::register_party;
+use crate::store::parties::AddOutcome;
 use crate::store::{mask_url, Store};
 use crate::telemetry;
 
@@ -169,26 +168,7 @@ async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
         .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
     let store = Store::open(&config.store_settings()).await?;
-    let token = new_credentials_token();
-    let hash = hash_token(&token);
-    let rotate = args.rotate;
-    let job_key = key.clone();
-    let outcome = store
-        .write(move |conn| {
-            parties::add_party(
-                conn,
-                NewParty {
-                    key: &job_key,
-                    role,
-                    name: &name,
-                },
-                &hash,
-                CredentialsKind::Registered,
-                rotate,
-                Utc::now().naive_utc(),
-            )
-        })
-        .await?;
+    let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
     if outcome == AddOutcome::AlreadyExists {
         anyhow::bail!(
             "party {key} with role {role} exists already (use --rotate to issue a new token)"

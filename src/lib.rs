@@ -8,6 +8,7 @@ pub mod domain;
 pub mod health;
 pub mod metrics;
 pub mod ocpi;
+pub mod onboarding;
 pub mod openapi;
 pub mod secrets;
 pub mod store;

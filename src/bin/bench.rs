@@ -53,10 +53,9 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpStream;
 
 use tokenhub::domain::ids::PartyKey;
-use tokenhub::domain::party::{CredentialsKind, Role};
+use tokenhub::domain::party::Role;
 use tokenhub::domain::token::{validate_token, TokenWrite};
-use tokenhub::secrets::{hash_token, new_credentials_token};
-use tokenhub::store::parties::{add_party, NewParty};
+use tokenhub::onboarding::register_party;
 use tokenhub::store::{tokens, Store, StoreSettings};
 
 /// Targets the report compares against.
@@ -468,25 +467,8 @@ async fn seed(database_url: &str, count: u64) -> anyhow::Result<Credentials> {
         ("NL", "ABC", Role::Emsp, "bench emsp"),
         ("DE", "CPO", Role::Cpo, "bench cpo"),
     ] {
-        let token = new_credentials_token();
-        let hash = hash_token(&token);
         let key = PartyKey::parse(cc, pid)?;
-        store
-            .write(move |conn| {
-                add_party(
-                    conn,
-                    NewParty {
-                        key: &key,
-                        role,
-                        name,
-                    },
-                    &hash,
-                    CredentialsKind::Registered,
-                    false,
-                    chrono::Utc::now().naive_utc(),
-                )
-            })
-            .await?;
+        let (_, token) = register_party(&store, &key, role, name, false).await?;
         credentials.push(token);
     }
     let cpo = credentials.pop().expect("two parties");

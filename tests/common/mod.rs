@@ -16,10 +16,9 @@ use serde_json::{json, Value};
 use tokenhub::app::Application;
 use tokenhub::config::Config;
 use tokenhub::domain::ids::PartyKey;
-use tokenhub::domain::party::{CredentialsKind, Role};
+use tokenhub::domain::party::Role;
 use tokenhub::domain::token::validate_token;
-use tokenhub::secrets::{hash_token, new_credentials_token};
-use tokenhub::store::parties::{add_party, NewParty};
+use tokenhub::onboarding::register_party;
 use tokenhub::store::{Store, StoreSettings};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,24 +160,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 }
 
 pub async fn add_test_party(store: &Store, cc: &str, pid: &str, role: Role) -> String {
-    let token = new_credentials_token();
-    let hash = hash_token(&token);
     let key = PartyKey::parse(cc, pid).unwrap();
-    store
-        .write(move |conn| {
-            add_party(
-                conn,
-                NewParty {
-                    key: &key,
-                    role,
-                    name: "test party",
-                },
-                &hash,
-                CredentialsKind::Registered,
-                false,
-                Utc::now().naive_utc(),
-            )
-        })
+    let (_, token) = register_party(store, &key, role, "test party", false)
         .await
         .expect("add a party");
     token
