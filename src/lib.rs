@@ -1,16 +1,19 @@
-//! tokenhub: an OCPI 2.3.0 token-authorization hub.
+//! tokenhub: an OCPI token-authorization hub.
+//!
+//! Dependencies point down: the surfaces (`ocpi`, `cli`, and the `startup` that assembles them)
+//! call `service`, which calls `registry` (the pure decision) and `store`; everything speaks in
+//! `domain` types. Nothing imports `startup`; `registry` and `domain` do no I/O.
 
-pub mod app;
-pub mod authorize;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod health;
-pub mod metrics;
+pub mod error;
 pub mod ocpi;
-pub mod onboarding;
 pub mod openapi;
+pub mod ops;
+pub mod registry;
 pub mod secrets;
+pub mod service;
+pub mod startup;
 pub mod store;
-pub mod sweeper;
 pub mod telemetry;

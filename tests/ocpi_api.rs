@@ -868,19 +868,23 @@ async fn sweeper_purges_expired_holds_and_old_audit(app: TestApp) {
             )?;
             let mut old = audit::recent(conn, 1)?.remove(0);
             old.decided_at = long_ago.naive_utc();
-            old.reason = "ancient".into();
+            old.authorization_reference = Some("ANCIENT".into());
             audit::record(conn, &old)
         })
         .await
         .unwrap();
-    let (holds, audits) = tokenhub::sweeper::sweep_once(&app.store, 90).await.unwrap();
+    let (holds, audits) = tokenhub::ops::sweeper::sweep_once(&app.store, 90)
+        .await
+        .unwrap();
     assert_eq!((holds, audits), (1, 1));
     let remaining = app
         .store
         .read(|conn| audit::recent(conn, 100))
         .await
         .unwrap();
-    assert!(remaining.iter().all(|e| e.reason != "ancient"));
+    assert!(remaining
+        .iter()
+        .all(|e| e.authorization_reference.as_deref() != Some("ANCIENT")));
     assert_eq!(remaining.len(), 1, "the recent decision stays");
     let uses = app
         .store

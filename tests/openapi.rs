@@ -204,6 +204,25 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     let mut routes = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
+        // The OCPI surface registers its resources inside scopes: `/ocpi` (src/ocpi/mod.rs) and
+        // `/ocpi/{VERSION}` (each version's mod.rs, which declares its VERSION constant).
+        let relative = file
+            .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+            .unwrap();
+        let prefix = if relative == Path::new("ocpi/mod.rs") {
+            "/ocpi".to_owned()
+        } else if relative.starts_with("ocpi") && relative.ends_with("mod.rs") {
+            match text
+                .split("pub const VERSION: &str = ")
+                .nth(1)
+                .and_then(literal_after)
+            {
+                Some(version) => format!("/ocpi/{version}"),
+                None => String::new(),
+            }
+        } else {
+            String::new()
+        };
         // Resources: the methods are the routes up to the next registration.
         let chunks: Vec<&str> = text.split("web::resource(").skip(1).collect();
         for chunk in chunks {
@@ -222,7 +241,7 @@ fn registered_routes() -> BTreeSet<(String, String)> {
                 "{path}: no method found in its registration"
             );
             for method in found {
-                routes.insert((method, openapi_path(path)));
+                routes.insert((method, openapi_path(&format!("{prefix}{path}"))));
             }
         }
         // Plain routes: `.route("/path", web::get()...)`.
@@ -269,7 +288,9 @@ fn every_operation_declares_its_security_and_errors() {
         .unwrap()
         .contains("Token <base64(credentials token)>"));
 
-    let statuses: BTreeMap<&str, u16> = tokenhub::openapi::error_statuses().into_iter().collect();
+    let statuses: BTreeMap<&str, u16> = tokenhub::ocpi::common::responses::error_statuses()
+        .into_iter()
+        .collect();
     let mut ids = BTreeSet::new();
     for ((method, path), op) in operations(&doc) {
         let here = format!("{} {path}", method.to_uppercase());

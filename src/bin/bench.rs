@@ -55,7 +55,7 @@ use tokio::net::TcpStream;
 use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
 use tokenhub::domain::token::{validate_token, TokenWrite};
-use tokenhub::onboarding::register_party;
+use tokenhub::service::parties::register_party;
 use tokenhub::store::{tokens, Store, StoreSettings};
 
 /// Targets the report compares against.

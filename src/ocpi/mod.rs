@@ -1,62 +1,31 @@
-//! The OCPI 2.3.0 interface: versions, credentials, tokens (receiver, sender, authorize), sessions.
+//! The OCPI surface: what every version shares (`common`) and one module per version, each with
+//! its own wire types and routes under `/ocpi/{version}`.
 
-pub mod auth;
-pub mod body;
-pub mod credentials;
-pub mod envelope;
-pub mod error;
-pub mod routing;
-pub mod sessions;
-pub mod tokens_receiver;
-pub mod tokens_sender;
-pub mod versions;
+pub mod common;
+pub mod v2_3_0;
 
-use actix_web::web;
+use actix_web::{web, Scope};
 
-use crate::app::method_not_allowed;
+use crate::error::Error;
+use common::OcpiError;
 
-pub const VERSION: &str = "2.3.0";
-
-/// Resources are tried in this order, each dynamic one with a regex; the real-time authorize is
-/// the hot path, so it comes first.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/ocpi/2.3.0/sender/tokens/{token_uid}/authorize")
-            .route(web::post().to(tokens_sender::authorize))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/versions")
-            .route(web::get().to(versions::list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/2.3.0")
-            .route(web::get().to(versions::details))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/2.3.0/credentials")
-            .route(web::get().to(credentials::get))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}")
-            .route(web::get().to(tokens_receiver::get))
-            .route(web::put().to(tokens_receiver::put))
-            .route(web::patch().to(tokens_receiver::patch))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/2.3.0/sender/tokens")
-            .route(web::get().to(tokens_sender::list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}")
-            .route(web::get().to(sessions::get))
-            .route(web::put().to(sessions::put))
-            .route(web::patch().to(sessions::patch))
-            .default_service(web::to(method_not_allowed)),
-    );
+/// Everything under `/ocpi`: each version's scope, then the version list, with OCPI envelopes for every error: bad path and query parameters
+/// (OCPI 2001), unknown paths (404) and unsupported methods (405).
+pub fn scope() -> Scope {
+    web::scope("/ocpi")
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| OcpiError(Error::invalid("query", e.to_string())).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| OcpiError(Error::invalid("path", e.to_string())).into()),
+        )
+        .service(v2_3_0::scope())
+        .service(
+            web::resource("/versions")
+                .route(web::get().to(v2_3_0::versions::list))
+                .default_service(web::to(common::method_not_allowed)),
+        )
+        .default_service(web::to(common::not_found))
 }

@@ -96,6 +96,9 @@ pub fn owner_state(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<OwnerStat
         .map(|p| OwnerState {
             suspended: p.suspended,
             max_concurrent: p.max_concurrent.map(|m| m.max(0) as u32),
+            // No partner endpoints are stored yet: the hub never calls an eMSP.
+            realtime: false,
+            forward_allowed: false,
         })
         .unwrap_or_default())
 }

@@ -255,8 +255,8 @@ mod tests {
             requester_party_id: "CPO".into(),
             location_id: None,
             evse_uids: None,
-            result: "UNKNOWN".into(),
-            reason: "unknown_token".into(),
+            result: crate::domain::authorization::AuditResult::Unknown,
+            reason: crate::domain::authorization::Reason::UnknownToken,
             authorization_reference: None,
             request_id: None,
         }

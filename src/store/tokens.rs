@@ -49,6 +49,14 @@ impl TokenRow {
         }
     }
 
+    /// The hub's override, else the eMSP's value.
+    pub fn effective_whitelist(&self) -> Whitelist {
+        self.policy()
+            .whitelist_override
+            .or_else(|| Whitelist::from_db(&self.whitelist))
+            .unwrap_or(Whitelist::Always)
+    }
+
     /// The document as pushed by the eMSP.
     pub fn pushed(&self) -> StoreResult<Map<String, Value>> {
         serde_json::from_str(&self.body)

@@ -13,12 +13,12 @@ use chrono::Utc;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
-use tokenhub::app::Application;
 use tokenhub::config::Config;
 use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
 use tokenhub::domain::token::validate_token;
-use tokenhub::onboarding::register_party;
+use tokenhub::service::parties::register_party;
+use tokenhub::startup::Application;
 use tokenhub::store::{Store, StoreSettings};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

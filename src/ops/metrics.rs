@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use actix_web::{web, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::app::AppState;
+use crate::service::AppState;
 
 /// The `metrics` facade has one process-wide recorder; it is installed once and shared by every
 /// server in the process (tests start several).

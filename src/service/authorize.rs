@@ -1,19 +1,25 @@
-//! Real-time authorization as one atomic unit of work: load the decision's inputs (locking the
-//! token on PostgreSQL), decide with the pure [`decide`], record the hold and the audit entry.
+//! Real-time authorization (docs/design.md §4, §6): read the decision's inputs (locking the token
+//! on PostgreSQL), route with the pure [`registry::route`], and write the hold and the audit
+//! entry atomically.
+//!
+//! A local decision reads, decides and writes in one write job, so one fsync serves it (and the
+//! SQLite writer shares that fsync among concurrent decisions). A forwarded one leaves the first
+//! job without writing anything, asks the owner eMSP outside any transaction or writer job, and
+//! writes in a second job that loads the usage again: whatever was committed meanwhile, by this
+//! instance or another, is seen before a hold is taken.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::config::AuthorizationConfig;
-use crate::domain::authorization::{
-    decide, AllowedType, Decision, DecisionInput, KnownToken, LocationRequest, Reason,
-};
+use crate::domain::authorization::{AllowedType, AuditResult, LocationRequest, Reason};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{PartyKey, TokenUid};
 use crate::domain::token::{effective_token, TokenType};
+use crate::registry::{self, Decision, DecisionInput, KnownToken, Route};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::tokens::TokenRow;
-use crate::store::{parties, tokens, usage, Conn, StoreResult};
+use crate::store::{parties, tokens, usage, Conn, Store, StoreResult};
 
 pub struct AuthorizeRequest {
     pub uid: TokenUid,
@@ -33,6 +39,17 @@ pub enum AuthorizeOutcome {
     Decided(Box<Decided>),
 }
 
+impl AuthorizeOutcome {
+    /// What the audit trail (and the decisions metric) call this outcome.
+    pub fn result(&self) -> AuditResult {
+        match self {
+            AuthorizeOutcome::Unknown => AuditResult::Unknown,
+            AuthorizeOutcome::Ambiguous => AuditResult::NotEnoughInformation,
+            AuthorizeOutcome::Decided(d) => AuditResult::Answered(d.allowed),
+        }
+    }
+}
+
 pub struct Decided {
     pub allowed: AllowedType,
     pub reason: Reason,
@@ -44,7 +61,7 @@ pub struct Decided {
 
 impl Decided {
     /// The token as `AuthorizationInfo` serves it (hub policy applied). Built by the caller, after
-    /// the transaction: JSON work has no place on the single SQLite writer.
+    /// the write: JSON work has no place on the single SQLite writer.
     pub fn effective_token(&self) -> StoreResult<Map<String, Value>> {
         Ok(effective_token(
             &self.row.pushed()?,
@@ -55,15 +72,82 @@ impl Decided {
     }
 }
 
-/// Runs inside the caller's transaction. `fresh_reference` becomes the authorization reference
-/// if this request creates a new hold.
-pub fn authorize(
+/// What the first write job found.
+enum Step {
+    Done(AuthorizeOutcome),
+    /// The owner eMSP decides; nothing was written yet.
+    Forward {
+        to: PartyKey,
+        request: Box<AuthorizeRequest>,
+    },
+}
+
+/// Decides `request` and records the decision (docs/design.md §6 "The authorize flow").
+pub async fn authorize(
+    store: &Store,
+    settings: &AuthorizationConfig,
+    request: AuthorizeRequest,
+) -> StoreResult<AuthorizeOutcome> {
+    // Generated here, not by the decision, which stays pure; upper-case so that the
+    // case-insensitive match against sessions' references is a plain equality.
+    let fresh_reference = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let first_settings = settings.clone();
+    let reference = fresh_reference.clone();
+    let step = store
+        .write(move |conn| {
+            run(
+                conn,
+                request,
+                &first_settings,
+                Utc::now(),
+                reference,
+                May::Forward,
+            )
+        })
+        .await?;
+    match step {
+        Step::Done(outcome) => Ok(outcome),
+        Step::Forward { to, request } => {
+            // Forwarding to partners is not built yet (no party has a real-time endpoint, so
+            // the registry never routes here today): the hub answers for the eMSP, in a second
+            // job that loads the usage again under the lock, as a forwarded answer will be.
+            tracing::debug!(emsp = %to, "no forwarding client yet: deciding locally");
+            let settings = settings.clone();
+            let step = store
+                .write(move |conn| {
+                    run(
+                        conn,
+                        *request,
+                        &settings,
+                        Utc::now(),
+                        fresh_reference,
+                        May::DecideLocally,
+                    )
+                })
+                .await?;
+            match step {
+                Step::Done(outcome) => Ok(outcome),
+                Step::Forward { .. } => unreachable!("the second job decides locally"),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum May {
+    Forward,
+    DecideLocally,
+}
+
+/// Runs inside one write job: load the inputs, route, and (unless forwarded) write the outcome.
+fn run(
     conn: &mut Conn<'_>,
-    request: &AuthorizeRequest,
+    request: AuthorizeRequest,
     settings: &AuthorizationConfig,
     now: DateTime<Utc>,
     fresh_reference: String,
-) -> StoreResult<AuthorizeOutcome> {
+    may: May,
+) -> StoreResult<Step> {
     let candidates =
         tokens::find_by_uid(conn, request.uid.key(), request.token_type.as_str(), true)?;
     let row = match &request.owner {
@@ -73,19 +157,19 @@ pub fn authorize(
         None if candidates.len() > 1 => {
             record(
                 conn,
-                request,
+                &request,
                 None,
-                "NOT_ENOUGH_INFORMATION",
-                "ambiguous_owner",
+                AuditResult::NotEnoughInformation,
+                Reason::AmbiguousOwner,
                 None,
                 now,
             )?;
-            return Ok(AuthorizeOutcome::Ambiguous);
+            return Ok(Step::Done(AuthorizeOutcome::Ambiguous));
         }
         None => candidates.into_iter().next(),
     };
     let Some(row) = row else {
-        let decision = decide(&DecisionInput {
+        let decision = registry::decide(&DecisionInput {
             token: None,
             requester: &request.requester,
             location: request.location.as_ref(),
@@ -96,24 +180,26 @@ pub fn authorize(
         debug_assert_eq!(decision, Decision::Unknown);
         record(
             conn,
-            request,
+            &request,
             None,
-            "UNKNOWN",
-            decision.reason().as_str(),
+            AuditResult::Unknown,
+            decision.reason(),
             None,
             now,
         )?;
-        return Ok(AuthorizeOutcome::Unknown);
+        return Ok(Step::Done(AuthorizeOutcome::Unknown));
     };
 
     let owner = PartyKey::parse(&row.country_code, &row.party_id)?;
     let owner_state = parties::owner_state(conn, &owner)?;
     let uses = usage::active_for_token(conn, row.id, now)?;
     let policy = row.policy();
-    let decision = decide(&DecisionInput {
+    let input = DecisionInput {
         token: Some(KnownToken {
             valid: row.valid,
+            whitelist: row.effective_whitelist(),
             policy: &policy,
+            emsp: &owner,
             owner: &owner_state,
         }),
         requester: &request.requester,
@@ -121,7 +207,17 @@ pub fn authorize(
         usage: &uses,
         now,
         default_max_concurrent: settings.default_max_concurrent,
-    });
+    };
+    let decision = match (registry::route(&input), may) {
+        (Route::Forward { to }, May::Forward) => {
+            return Ok(Step::Forward {
+                to,
+                request: Box::new(request),
+            })
+        }
+        (Route::Local(decision), _) => decision,
+        (Route::Forward { .. }, May::DecideLocally) => registry::decide(&input),
+    };
     let reference = match &decision {
         Decision::Allowed {
             reuse_reference: Some(existing),
@@ -153,29 +249,29 @@ pub fn authorize(
     let allowed = decision.allowed_type().unwrap_or(AllowedType::NotAllowed);
     record(
         conn,
-        request,
+        &request,
         Some(&row),
-        allowed.as_str(),
-        decision.reason().as_str(),
+        AuditResult::Answered(allowed),
+        decision.reason(),
         reference.as_deref(),
         now,
     )?;
-    Ok(AuthorizeOutcome::Decided(Box::new(Decided {
+    Ok(Step::Done(AuthorizeOutcome::Decided(Box::new(Decided {
         allowed,
         reason: decision.reason(),
         owner,
         reference,
         row,
         owner_suspended: owner_state.suspended,
-    })))
+    }))))
 }
 
 fn record(
     conn: &mut Conn<'_>,
     request: &AuthorizeRequest,
     row: Option<&TokenRow>,
-    result: &str,
-    reason: &str,
+    result: AuditResult,
+    reason: Reason,
     reference: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -208,8 +304,8 @@ fn record(
                     .collect::<Vec<_>>()
                     .join(",")
             }),
-            result: result.to_owned(),
-            reason: reason.to_owned(),
+            result,
+            reason,
             authorization_reference: reference.map(str::to_owned),
             request_id: request.request_id.clone(),
         },

@@ -1,37 +1,37 @@
 //! Tokens sender interface: the paginated token list (CPOs see every eMSP's tokens, an eMSP its
 //! own) and real-time authorization (CPOs only).
 
-use std::collections::HashSet;
-
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::auth::{Caller, CpoRole, TokenReaderRole};
-use super::body::JsonBody;
-use super::envelope;
-use super::error::ApiError;
-use super::routing::with_routing;
-use crate::app::{AppState, RequestIds};
-use crate::authorize::{authorize as run_authorize, AuthorizeOutcome, AuthorizeRequest};
+use super::{TOKENS_SENDER, VERSION};
 use crate::domain::authorization::{AllowedType, LocationRequest};
 use crate::domain::datetime::parse_ocpi_datetime;
 use crate::domain::ids::{CiString36, TokenUid};
 use crate::domain::party::Role;
-use crate::domain::token::{effective_token, TokenType};
+use crate::domain::token::TokenType;
+use crate::error::Error;
+use crate::ocpi::common::auth::{Caller, CpoRole, TokenReaderRole};
+use crate::ocpi::common::body::JsonBody;
+use crate::ocpi::common::envelope;
+use crate::ocpi::common::routing::with_routing;
+use crate::ocpi::common::OcpiError;
+use crate::ops::request_context::RequestIds;
 use crate::secrets::fingerprint;
-use crate::store::{parties, tokens};
+use crate::service::authorize::{self, AuthorizeOutcome, AuthorizeRequest};
+use crate::service::tokens::{self, ListFilter};
+use crate::service::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only tokens whose `last_updated` is at or after this time.
-    #[param(value_type = Option<crate::openapi::OcpiDateTime>)]
+    #[param(value_type = Option<crate::ocpi::common::schema::OcpiDateTime>)]
     date_from: Option<String>,
     /// Only tokens whose `last_updated` is before this time.
-    #[param(value_type = Option<crate::openapi::OcpiDateTime>)]
+    #[param(value_type = Option<crate::ocpi::common::schema::OcpiDateTime>)]
     date_to: Option<String>,
     /// Index of the first token of the page; 0 when absent.
     #[param(value_type = Option<u64>, minimum = 0)]
@@ -42,11 +42,11 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
-fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>, ApiError> {
+fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>, Error> {
     value
         .map(|v| {
             v.parse::<i64>().ok().filter(|n| *n >= min).ok_or_else(|| {
-                ApiError::invalid(field, format!("must be a whole number of at least {min}"))
+                Error::invalid(field, format!("must be a whole number of at least {min}"))
             })
         })
         .transpose()
@@ -54,7 +54,7 @@ fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>
 
 #[utoipa::path(
     get,
-    path = "/ocpi/2.3.0/sender/tokens",
+    path = "/sender/tokens",
     tag = "tokens",
     operation_id = "list_tokens",
     summary = "The paginated token list",
@@ -65,30 +65,30 @@ fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>
         (
             status = 200,
             description = "OCPI 1000 with one page of tokens; or OCPI 2001 without `data` when `offset`, `limit` or a date breaks a rule.",
-            body = crate::openapi::TokenListResponse,
+            body = crate::ocpi::v2_3_0::schema::TokenListResponse,
             headers(
                 ("X-Total-Count" = u64, description = "How many tokens match, over all pages."),
                 ("X-Limit" = u64, description = "The largest page the hub serves (`pagination.max_limit`)."),
                 ("Link" = String, description = "`<URL>; rel=\"next\"` of the next page; absent on the last page."),
             )
         ),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 401, response = crate::ocpi::common::responses::Unauthorized),
+        (status = 403, response = crate::ocpi::common::responses::Forbidden),
+        (status = 500, response = crate::ocpi::common::responses::InternalError),
+        (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )
 )]
 pub async fn list(
     caller: Caller<TokenReaderRole>,
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, OcpiError> {
     let offset = parse_count("offset", query.offset.as_deref(), 0)?.unwrap_or(0);
     let cap = i64::from(state.pagination.max_limit);
     let limit = parse_count("limit", query.limit.as_deref(), 1)?
         .unwrap_or(i64::from(state.pagination.default_limit))
         .min(cap);
-    let filter = tokens::ListFilter {
+    let filter = ListFilter {
         owner: (caller.party.role == Role::Emsp).then(|| {
             (
                 caller.key().country_code.key().to_owned(),
@@ -106,27 +106,7 @@ pub async fn list(
             .map(|v| parse_ocpi_datetime("date_to", v))
             .transpose()?,
     };
-    let (rows, total, suspended) = state
-        .store
-        .read(move |conn| {
-            let (rows, total) = tokens::list_page(conn, &filter, offset, limit)?;
-            Ok((rows, total, parties::suspended_emsps(conn)?))
-        })
-        .await?;
-    let suspended: HashSet<(String, String)> = suspended.into_iter().collect();
-    let page: Vec<Map<String, Value>> = rows
-        .iter()
-        .map(|row| {
-            let owner_suspended =
-                suspended.contains(&(row.country_code.clone(), row.party_id.clone()));
-            Ok(effective_token(
-                &row.pushed()?,
-                row.last_updated_utc(),
-                &row.policy(),
-                owner_suspended,
-            ))
-        })
-        .collect::<Result<_, crate::store::StoreError>>()?;
+    let (page, total) = tokens::effective_page(&state.store, filter, offset, limit).await?;
 
     let returned = page.len() as i64;
     let mut response = with_routing(envelope::ok(page), &state.hub, caller.key());
@@ -147,7 +127,7 @@ pub async fn list(
         next.append_pair("offset", &(offset + returned).to_string());
         next.append_pair("limit", &limit.to_string());
         let link = format!(
-            "<{}/ocpi/2.3.0/sender/tokens?{}>; rel=\"next\"",
+            "<{}/ocpi/{VERSION}{TOKENS_SENDER}?{}>; rel=\"next\"",
             state.public_url,
             next.finish()
         );
@@ -163,7 +143,7 @@ pub async fn list(
 pub struct AuthorizeQuery {
     /// The token's `TokenType`; `RFID` when absent.
     #[serde(rename = "type")]
-    #[param(value_type = Option<crate::openapi::TokenType>)]
+    #[param(value_type = Option<crate::ocpi::v2_3_0::schema::TokenType>)]
     token_type: Option<String>,
 }
 
@@ -174,7 +154,7 @@ struct LocationReferencesDoc {
 }
 
 /// An empty body or `null` means no location; anything else must be `LocationReferences`.
-fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, ApiError> {
+fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, Error> {
     let value = match body.0 {
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,
@@ -182,9 +162,9 @@ fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, ApiErro
     let doc: LocationReferencesDoc = crate::domain::from_json(value)?;
     let location_id = match doc.location_id {
         Some(Value::String(s)) => CiString36::parse("location_id", &s)?,
-        Some(_) => return Err(ApiError::invalid("location_id", "must be a string")),
+        Some(_) => return Err(Error::invalid("location_id", "must be a string")),
         None => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "location_id",
                 "is required in LocationReferences",
             ))
@@ -198,8 +178,8 @@ fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, ApiErro
         .map(|(i, v)| {
             let field = format!("evse_uids[{i}]");
             v.as_str()
-                .ok_or_else(|| ApiError::invalid(&field, "must be a string"))
-                .and_then(|s| CiString36::parse(&field, s).map_err(ApiError::from))
+                .ok_or_else(|| Error::invalid(&field, "must be a string"))
+                .and_then(|s| CiString36::parse(&field, s).map_err(Error::from))
         })
         .collect::<Result<_, _>>()?;
     Ok(Some(LocationRequest {
@@ -235,7 +215,7 @@ struct AuthorizationInfo {
 
 #[utoipa::path(
     post,
-    path = "/ocpi/2.3.0/sender/tokens/{token_uid}/authorize",
+    path = "/sender/tokens/{token_uid}/authorize",
     tag = "tokens",
     operation_id = "authorize_token",
     summary = "Real-time authorization of a token",
@@ -243,22 +223,22 @@ struct AuthorizationInfo {
     security(("credentials_token" = [])),
     params(
         (
-            "token_uid" = crate::openapi::CiString36,
+            "token_uid" = crate::ocpi::common::schema::CiString36,
             Path,
             description = "The token's `uid`."
         ),
         AuthorizeQuery,
     ),
-    request_body(content = Option<crate::openapi::LocationReferences>, content_type = "application/json", description = "Optional `LocationReferences`: where the driver wants to charge. An empty body or `null` means no location."),
+    request_body(content = Option<crate::ocpi::v2_3_0::schema::LocationReferences>, content_type = "application/json", description = "Optional `LocationReferences`: where the driver wants to charge. An empty body or `null` means no location."),
     responses(
-        (status = 200, description = "OCPI 1000 with the decision. Or, without `data`: OCPI 2001 when the body or a parameter breaks a rule; OCPI 2002 when several eMSPs hold the token (name one with `OCPI-to-*`).", body = crate::openapi::AuthorizationInfoResponse),
-        (status = 400, response = crate::openapi::NotJson),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::UnknownToken),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "OCPI 1000 with the decision. Or, without `data`: OCPI 2001 when the body or a parameter breaks a rule; OCPI 2002 when several eMSPs hold the token (name one with `OCPI-to-*`).", body = crate::ocpi::v2_3_0::schema::AuthorizationInfoResponse),
+        (status = 400, response = crate::ocpi::common::responses::NotJson),
+        (status = 401, response = crate::ocpi::common::responses::Unauthorized),
+        (status = 403, response = crate::ocpi::common::responses::Forbidden),
+        (status = 404, response = crate::ocpi::common::responses::UnknownToken),
+        (status = 413, response = crate::ocpi::common::responses::PayloadTooLarge),
+        (status = 500, response = crate::ocpi::common::responses::InternalError),
+        (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )
 )]
 pub async fn authorize(
@@ -268,7 +248,7 @@ pub async fn authorize(
     query: web::Query<AuthorizeQuery>,
     body: JsonBody,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, OcpiError> {
     let uid = TokenUid::parse("token_uid", &path)?;
     // Logs name the token by a fingerprint only, never by its uid.
     let logged_token = tracing::enabled!(tracing::Level::DEBUG).then(|| fingerprint(uid.key()));
@@ -287,29 +267,18 @@ pub async fn authorize(
             .get::<RequestIds>()
             .map(|ids| ids.request_id.clone()),
     };
-    // Generated by the hub (not the decision, which stays pure); upper-case so that the
-    // case-insensitive match against sessions' references is a plain equality.
-    let fresh_reference = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let settings = state.authorization.clone();
-    let outcome = state
-        .store
-        .write(move |conn| run_authorize(conn, &request, &settings, Utc::now(), fresh_reference))
-        .await?;
-    let result = match &outcome {
-        AuthorizeOutcome::Unknown => "UNKNOWN",
-        AuthorizeOutcome::Ambiguous => "NOT_ENOUGH_INFORMATION",
-        AuthorizeOutcome::Decided(d) => d.allowed.as_str(),
-    };
-    crate::metrics::record_decision(result);
+    let outcome = authorize::authorize(&state.store, &state.authorization, request).await?;
+    let result = outcome.result().as_str();
+    crate::ops::metrics::record_decision(result);
     if let Some(token) = logged_token {
         tracing::debug!(%token, result, cpo = %caller.key(), "authorization decision");
     }
     let decided = match outcome {
-        AuthorizeOutcome::Unknown => return Err(ApiError::UnknownToken),
+        AuthorizeOutcome::Unknown => return Err(Error::UnknownToken.into()),
         AuthorizeOutcome::Ambiguous => {
-            return Err(ApiError::NotEnoughInformation(
+            return Err(Error::NotEnoughInformation(
                 "several eMSPs hold a token with this uid and type: name the eMSP with the OCPI-to-* headers".into(),
-            ))
+            ).into())
         }
         AuthorizeOutcome::Decided(d) => d,
     };

@@ -2,8 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use crate::app::AppState;
+use crate::service::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -19,7 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     summary = "Liveness",
     description = "The process is up and serving. No authentication; not an OCPI envelope.",
     responses(
-        (status = 200, description = "Alive.", body = crate::openapi::Health),
+        (status = 200, description = "Alive.", body = crate::ops::health::Health),
     )
 )]
 async fn healthz() -> HttpResponse {
@@ -35,8 +36,8 @@ async fn healthz() -> HttpResponse {
     summary = "Readiness",
     description = "The database answers and every migration is applied. No authentication; not an OCPI envelope.",
     responses(
-        (status = 200, description = "Ready.", body = crate::openapi::Readiness),
-        (status = 503, description = "Not ready: the database does not answer or a migration is missing.", body = crate::openapi::Readiness,
+        (status = 200, description = "Ready.", body = crate::ops::health::Readiness),
+        (status = 503, description = "Not ready: the database does not answer or a migration is missing.", body = crate::ops::health::Readiness,
             example = json!({"status": "unavailable", "database": "postgres"})),
     )
 )]
@@ -50,4 +51,22 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .json(json!({"status": "unavailable", "database": state.store.kind().name()}))
         }
     }
+}
+
+/// Liveness.
+#[derive(ToSchema)]
+#[schema(examples(json!({"status": "ok"})))]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Readiness: the database answers and every migration is applied.
+#[derive(ToSchema)]
+#[schema(examples(json!({"status": "ready", "database": "sqlite"})))]
+pub struct Readiness {
+    /// `ready` (HTTP 200) or `unavailable` (HTTP 503).
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
 }

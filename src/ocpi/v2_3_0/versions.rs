@@ -3,11 +3,11 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::auth::AnyPlatform;
-use super::envelope;
-use super::error::ApiError;
-use super::VERSION;
-use crate::app::AppState;
+use super::{CREDENTIALS, SESSIONS_RECEIVER, TOKENS_RECEIVER, TOKENS_SENDER, VERSION};
+use crate::ocpi::common::auth::AnyPlatform;
+use crate::ocpi::common::envelope;
+use crate::ocpi::common::OcpiError;
+use crate::service::AppState;
 
 #[derive(Serialize)]
 pub struct Version {
@@ -37,16 +37,16 @@ pub struct VersionDetails {
     description = "One entry: 2.3.0, with the URL of its endpoint list. Accepts a registration token (A) as well as a registered one (C). No routing headers.",
     security(("credentials_token" = [])),
     responses(
-        (status = 200, description = "OCPI 1000 with the version list.", body = crate::openapi::VersionListResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "OCPI 1000 with the version list.", body = crate::ocpi::v2_3_0::schema::VersionListResponse),
+        (status = 401, response = crate::ocpi::common::responses::Unauthorized),
+        (status = 500, response = crate::ocpi::common::responses::InternalError),
+        (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )
 )]
 pub async fn list(
     _caller: AnyPlatform,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, OcpiError> {
     Ok(envelope::ok(vec![Version {
         version: VERSION,
         url: format!("{}/ocpi/{VERSION}", state.public_url),
@@ -55,37 +55,37 @@ pub async fn list(
 
 #[utoipa::path(
     get,
-    path = "/ocpi/2.3.0",
+    path = "/",
     tag = "versions",
     operation_id = "get_version_details",
     summary = "The OCPI 2.3.0 endpoints of this hub",
     description = "credentials (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
     security(("credentials_token" = [])),
     responses(
-        (status = 200, description = "OCPI 1000 with the endpoint list.", body = crate::openapi::VersionDetailsResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "OCPI 1000 with the endpoint list.", body = crate::ocpi::v2_3_0::schema::VersionDetailsResponse),
+        (status = 401, response = crate::ocpi::common::responses::Unauthorized),
+        (status = 500, response = crate::ocpi::common::responses::InternalError),
+        (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )
 )]
 pub async fn details(
     _caller: AnyPlatform,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, OcpiError> {
     let base = format!("{}/ocpi/{VERSION}", state.public_url);
     let endpoint = |identifier, role, path: &str| Endpoint {
         identifier,
         role,
-        url: format!("{base}/{path}"),
+        url: format!("{base}{path}"),
     };
     Ok(envelope::ok(VersionDetails {
         version: VERSION,
         endpoints: vec![
             // For credentials the role has no meaning; the spec advises SENDER.
-            endpoint("credentials", "SENDER", "credentials"),
-            endpoint("tokens", "SENDER", "sender/tokens"),
-            endpoint("tokens", "RECEIVER", "receiver/tokens"),
-            endpoint("sessions", "RECEIVER", "receiver/sessions"),
+            endpoint("credentials", "SENDER", CREDENTIALS),
+            endpoint("tokens", "SENDER", TOKENS_SENDER),
+            endpoint("tokens", "RECEIVER", TOKENS_RECEIVER),
+            endpoint("sessions", "RECEIVER", SESSIONS_RECEIVER),
         ],
     }))
 }

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::Application;
 use crate::config::{Config, Overrides};
 use crate::domain::ids::PartyKey;
 use crate::domain::party::Role;
-use crate::onboarding::register_party;
+use crate::service::parties::register_party;
+use crate::startup::Application;
 use crate::store::parties::AddOutcome;
 use crate::store::{mask_url, Store};
 use crate::telemetry;

@@ -1,10 +1,8 @@
 //! Typed extractors for OCPI authentication (credentials token) and party identity (routing
 //! headers). Handlers name what they need in their signature; the checks live here.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderMap;
@@ -12,62 +10,26 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 
-use super::error::ApiError;
-use crate::app::AppState;
+use super::error::OcpiError;
 use crate::domain::ids::PartyKey;
 use crate::domain::party::{CredentialsKind, PartyRole, Platform, Role};
-use crate::secrets::hash_token;
-use crate::store::parties;
-
-/// Known platforms by token hash, kept a few seconds so the hot path does not query the database
-/// on every call; a revoked or rotated token stops working within `ttl`.
-pub struct CredentialsCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<Platform>)>>,
-}
-
-const CACHE_CAPACITY: usize = 10_000;
-
-impl CredentialsCache {
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, hash: &str) -> Option<Arc<Platform>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(hash)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, p)| Arc::clone(p))
-    }
-
-    fn put(&self, hash: String, platform: Arc<Platform>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(hash, (Instant::now(), platform));
-    }
-}
+use crate::error::Error;
+use crate::ops::request_context::CallerTag;
+use crate::service::credentials::platform_for_token;
+use crate::service::AppState;
 
 /// The token values to try for an `Authorization: Token ...` header: the Base64-decoded token
 /// (OCPI 2.2+) first, then the raw value (many 2.1.1/2.2 peers send it raw).
-fn candidate_tokens(headers: &HeaderMap) -> Result<Vec<String>, ApiError> {
-    let missing = || ApiError::Unauthorized("missing Authorization header (Token ...)".into());
+fn candidate_tokens(headers: &HeaderMap) -> Result<Vec<String>, Error> {
+    let missing = || Error::Unauthorized("missing Authorization header (Token ...)".into());
     let value = headers
         .get(actix_web::http::header::AUTHORIZATION)
         .ok_or_else(missing)?
         .to_str()
-        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("token") || token.is_empty() {
-        return Err(ApiError::Unauthorized(
+        return Err(Error::Unauthorized(
             "the Authorization header must be `Token <credentials token>`".into(),
         ));
     }
@@ -84,33 +46,20 @@ fn candidate_tokens(headers: &HeaderMap) -> Result<Vec<String>, ApiError> {
 }
 
 /// The platform and the credentials token as it presented it (decoded or raw).
-async fn authenticate(req: &HttpRequest) -> Result<(Arc<Platform>, String), ApiError> {
+async fn authenticate(req: &HttpRequest) -> Result<(Arc<Platform>, String), Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or(ApiError::Internal)?
+        .ok_or(Error::Internal)?
         .clone();
     for candidate in candidate_tokens(req.headers())? {
-        let hash = hash_token(&candidate);
-        if let Some(platform) = state.credentials.get(&hash) {
-            return Ok((platform, candidate));
-        }
-        let lookup = hash.clone();
-        let found = state
-            .store
-            .read(move |conn| parties::platform_by_token_hash(conn, &lookup))
-            .await?;
-        if let Some(platform) = found {
-            let platform = Arc::new(platform);
-            state.credentials.put(hash, Arc::clone(&platform));
+        if let Some(platform) =
+            platform_for_token(&state.store, &state.credentials, &candidate).await?
+        {
             return Ok((platform, candidate));
         }
     }
-    Err(ApiError::Unauthorized("unknown credentials token".into()))
+    Err(Error::Unauthorized("unknown credentials token".into()))
 }
-
-/// What the request log shows as the caller.
-#[derive(Clone, Debug)]
-pub struct CallerTag(pub String);
 
 /// Any registered platform, including one holding only a registration token (A): for the versions
 /// and credentials modules.
@@ -121,7 +70,7 @@ pub struct AnyPlatform {
 }
 
 impl FromRequest for AnyPlatform {
-    type Error = ApiError;
+    type Error = OcpiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -186,11 +135,11 @@ impl<R: RoleRequirement> Caller<R> {
     }
 
     /// Writing under a party that is not the caller's is refused outright (403 / 2001).
-    pub fn ensure_owns(&self, key: &PartyKey) -> Result<(), ApiError> {
+    pub fn ensure_owns(&self, key: &PartyKey) -> Result<(), Error> {
         if self.owns(key) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
+            Err(Error::Forbidden(format!(
                 "{key} is not {} of this credentials token",
                 R::DESCRIPTION
             )))
@@ -202,18 +151,18 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn routing_party(headers: &HeaderMap, direction: &str) -> Result<Option<PartyKey>, ApiError> {
+fn routing_party(headers: &HeaderMap, direction: &str) -> Result<Option<PartyKey>, Error> {
     let cc = header(headers, &format!("OCPI-{direction}-country-code"));
     let pid = header(headers, &format!("OCPI-{direction}-party-id"));
     match (cc, pid) {
         (None, None) => Ok(None),
         (Some(cc), Some(pid)) => PartyKey::parse(cc, pid).map(Some).map_err(|e| {
-            ApiError::invalid(
+            Error::invalid(
                 &format!("OCPI-{direction}-{}", e.field.replace('_', "-")),
                 e.message,
             )
         }),
-        _ => Err(ApiError::invalid(
+        _ => Err(Error::invalid(
             &format!("OCPI-{direction}-*"),
             "give both the country-code and the party-id header",
         )),
@@ -223,9 +172,9 @@ fn routing_party(headers: &HeaderMap, direction: &str) -> Result<Option<PartyKey
 pub fn resolve_caller<R: RoleRequirement>(
     platform: Arc<Platform>,
     headers: &HeaderMap,
-) -> Result<Caller<R>, ApiError> {
+) -> Result<Caller<R>, Error> {
     if platform.kind == CredentialsKind::Registration {
-        return Err(ApiError::Unauthorized(
+        return Err(Error::Unauthorized(
             "a registration token (A) is only valid for versions and credentials".into(),
         ));
     }
@@ -239,24 +188,24 @@ pub fn resolve_caller<R: RoleRequirement>(
     let party = match from {
         Some(key) => {
             if platform.role_for(&key).is_none() {
-                return Err(ApiError::Forbidden(format!(
+                return Err(Error::Forbidden(format!(
                     "OCPI-from {key} is not a party of this credentials token"
                 )));
             }
             *fitting.iter().find(|r| r.key == key).ok_or_else(|| {
-                ApiError::Forbidden(format!("this module is for {}; {key} is not one", R::DESCRIPTION))
+                Error::Forbidden(format!("this module is for {}; {key} is not one", R::DESCRIPTION))
             })?
         }
         None => match fitting.as_slice() {
             [only] => *only,
             [] => {
-                return Err(ApiError::Forbidden(format!(
+                return Err(Error::Forbidden(format!(
                     "this module is for {}; this credentials token has no such role",
                     R::DESCRIPTION
                 )))
             }
             _ => {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "OCPI-from-country-code",
                     "this credentials token serves several parties: name one with the OCPI-from-* headers",
                 ))
@@ -272,7 +221,7 @@ pub fn resolve_caller<R: RoleRequirement>(
 }
 
 impl<R: RoleRequirement + 'static> FromRequest for Caller<R> {
-    type Error = ApiError;
+    type Error = OcpiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {

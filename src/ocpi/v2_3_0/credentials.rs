@@ -4,10 +4,10 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::auth::AnyPlatform;
-use super::envelope;
-use super::error::ApiError;
-use crate::app::AppState;
+use crate::ocpi::common::auth::AnyPlatform;
+use crate::ocpi::common::envelope;
+use crate::ocpi::common::OcpiError;
+use crate::service::AppState;
 use crate::store::parties;
 
 #[derive(Serialize)]
@@ -35,23 +35,23 @@ struct Credentials {
 /// URL, its `hub_party_id`, and, as 2.3.0 asks of hubs, every party reachable through it.
 #[utoipa::path(
     get,
-    path = "/ocpi/2.3.0/credentials",
+    path = "/credentials",
     tag = "credentials",
     operation_id = "get_credentials",
     summary = "The hub's credentials for the caller",
     description = "The caller's own credentials token, the hub's versions URL, its `hub_party_id` and, as OCPI 2.3.0 asks of hubs, every party reachable through it. Accepts a registration token (A) as well as a registered one (C). The registration handshake (POST/PUT/DELETE) is not offered yet.",
     security(("credentials_token" = [])),
     responses(
-        (status = 200, description = "OCPI 1000 with the credentials.", body = crate::openapi::CredentialsResponse),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "OCPI 1000 with the credentials.", body = crate::ocpi::v2_3_0::schema::CredentialsResponse),
+        (status = 401, response = crate::ocpi::common::responses::Unauthorized),
+        (status = 500, response = crate::ocpi::common::responses::InternalError),
+        (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )
 )]
 pub async fn get(
     caller: AnyPlatform,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, OcpiError> {
     let rows = state.store.read(parties::all).await?;
     Ok(envelope::ok(Credentials {
         token: caller.presented_token,

@@ -1,0 +1,64 @@
+//! One enum of what went wrong, for every surface. It says what happened, not how to answer:
+//! each surface renders it (the OCPI envelope in `ocpi::common::error`; the OAuth and management
+//! surfaces bring their own tables).
+
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not JSON at all.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON (or a URL parameter) that breaks a rule: it reached the application.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    #[error("{0}")]
+    NotEnoughInformation(String),
+    #[error("unknown token")]
+    UnknownToken,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the database is unavailable, try again later")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Error::Invalid(ValidationError::new(field, message))
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(err: ValidationError) -> Self {
+        Error::Invalid(err)
+    }
+}
+
+/// The store's detail is logged here, once; callers only learn whether to retry.
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(detail) => {
+                crate::ops::metrics::record_database_error("unavailable");
+                tracing::warn!(%detail, "database unavailable");
+                Error::Unavailable
+            }
+            StoreError::Query(detail) | StoreError::Config(detail) => {
+                crate::ops::metrics::record_database_error("query");
+                tracing::error!(%detail, "database error");
+                Error::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Assembles the OpenAPI 3.1 description of every route from the surfaces' own annotations and
+//! wire types (each OCPI version nested under its base path), and adds what every operation
+//! shares. Declares no wire type itself. `docs` serves it.
+//!
+//! `openapi/openapi.json` is this document, checked in; `tests/openapi.rs` fails when it differs
+//! from what the code produces (`UPDATE_OPENAPI=1 cargo test --test openapi` rewrites it).
+//!
+
+pub mod docs;
+
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::{Object as SchemaObject, ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required};
+use utoipa::{Modify, OpenApi};
+
+use crate::ocpi::common::responses::{
+    status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, Unauthorized, Unavailable,
+    UnknownSession, UnknownToken,
+};
+use crate::ocpi::common::schema::{EmptyResponse, ErrorResponse};
+use crate::ocpi::v2_3_0;
+
+/// Name of the security scheme of the OCPI routes.
+pub const CREDENTIALS_TOKEN: &str = "credentials_token";
+
+/// Where the document and the documentation page are served.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+pub const DOCS_PATH: &str = "/docs";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tokenhub", version = env!("CARGO_PKG_VERSION")),
+    paths(
+        crate::ocpi::v2_3_0::versions::list,
+        crate::ops::health::healthz,
+        crate::ops::health::readyz,
+        crate::ops::metrics::render,
+        docs::openapi_json,
+        docs::docs_page,
+        docs::docs_asset,
+    ),
+    components(
+        schemas(ErrorResponse, EmptyResponse),
+        responses(
+            NotJson,
+            Unauthorized,
+            Forbidden,
+            UnknownToken,
+            UnknownSession,
+            PayloadTooLarge,
+            InternalError,
+            Unavailable,
+        )
+    ),
+    tags(
+        (name = "versions", description = "OCPI versions module: the version list and the 2.3.0 endpoints."),
+        (name = "credentials", description = "OCPI credentials module (GET): the hub's credentials for the caller."),
+        (name = "tokens", description = "OCPI tokens module: eMSPs push tokens (receiver interface); CPOs pull the list and ask for real-time authorization (sender interface)."),
+        (name = "sessions", description = "OCPI sessions module (receiver interface): CPOs push sessions, which move token usage."),
+        (name = "operations", description = "Liveness, readiness and Prometheus metrics for orchestrators and monitoring."),
+        (name = "documentation", description = "This OpenAPI document and its rendering."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document, as the code describes it: each OCPI version's operations nested under its base
+/// path, then the conventions every operation shares.
+pub fn document() -> OpenApiDoc {
+    let mut doc = ApiDoc::openapi().nest_with_path_composer(
+        format!("/ocpi/{}", v2_3_0::VERSION),
+        v2_3_0::Api::openapi(),
+        // The version details live at the base itself, not at `base/`.
+        |base, path| match path {
+            "/" => base.to_owned(),
+            _ => format!("{base}{path}"),
+        },
+    );
+    Conventions.modify(&mut doc);
+    doc
+}
+
+/// The document as pretty JSON with a final newline: what `openapi/openapi.json` holds. Stable:
+/// every map in the document is ordered.
+pub fn to_pretty_json() -> String {
+    let mut text = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}
+
+// ---------------------------------------------------------------------------------------------
+// What every operation shares: security scheme, request ids, routing headers.
+// ---------------------------------------------------------------------------------------------
+
+const REQUEST_ID: &str = "X-Request-ID";
+const CORRELATION_ID: &str = "X-Correlation-ID";
+const ROUTING_HEADERS: [(&str, &str); 4] = [
+    (
+        "OCPI-from-country-code",
+        "Country code of the party that sends the message.",
+    ),
+    (
+        "OCPI-from-party-id",
+        "Party id of the party that sends the message.",
+    ),
+    (
+        "OCPI-to-country-code",
+        "Country code of the party the message is for.",
+    ),
+    (
+        "OCPI-to-party-id",
+        "Party id of the party the message is for.",
+    ),
+];
+
+/// Tags of the OCPI functional modules, which carry the routing headers.
+const FUNCTIONAL_MODULES: [&str; 2] = ["tokens", "sessions"];
+
+fn string_schema(max_length: usize) -> SchemaObject {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(max_length))
+        .build()
+}
+
+fn header_ref(name: &str) -> RefOr<utoipa::openapi::header::Header> {
+    RefOr::Ref(Ref::new(format!("#/components/headers/{name}")))
+}
+
+fn parameter_ref(name: &str) -> RefOr<utoipa::openapi::path::Parameter> {
+    RefOr::Ref(Ref::new(format!("#/components/parameters/{name}")))
+}
+
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        openapi.info.description = Some(format!("{}\n\n{}", API_DESCRIPTION, status_table()));
+        openapi.info.license = Some(
+            utoipa::openapi::LicenseBuilder::new()
+                .name("Apache-2.0")
+                .identifier(Some("Apache-2.0"))
+                .build(),
+        );
+        openapi.info.contact = None;
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            CREDENTIALS_TOKEN,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "OCPI credentials token: `Authorization: Token <base64(credentials token)>`. The \
+                 raw token is accepted too (older peers). `party add` prints a party's token. The \
+                 versions and credentials modules also accept a registration token (A); the \
+                 functional modules need a registered token (C).",
+            ))),
+        );
+
+        let ids = [
+            (
+                REQUEST_ID,
+                "Identifies this request; echoed on the response, generated (UUID) when absent. At most 255 characters.",
+            ),
+            (
+                CORRELATION_ID,
+                "Identifies the exchange this request belongs to; echoed on the response, generated (UUID) when absent. At most 255 characters.",
+            ),
+        ];
+        for (name, description) in ids {
+            components.parameters.insert(
+                name.to_owned(),
+                RefOr::T(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(description))
+                        .schema(Some(string_schema(255)))
+                        .build(),
+                ),
+            );
+            components.headers.insert(
+                name.to_owned(),
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .schema(Some(string_schema(255)))
+                        .description(Some(description))
+                        .build(),
+                ),
+            );
+        }
+        for (name, description) in ROUTING_HEADERS {
+            let max = if name.ends_with("country-code") { 2 } else { 3 };
+            components.parameters.insert(
+                name.to_owned(),
+                RefOr::T(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(format!(
+                            "{description} Give both `OCPI-from-*` headers to act as one of several \
+                             parties of the credentials token (or neither when it serves one fitting \
+                             party); give both `OCPI-to-*` headers to name the token's eMSP on \
+                             `authorize`."
+                        )))
+                        .schema(Some(string_schema(max)))
+                        .build(),
+                ),
+            );
+            components.headers.insert(
+                name.to_owned(),
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .schema(Some(string_schema(max)))
+                        .description(Some(format!(
+                            "{description} Set on successful answers of the functional modules."
+                        )))
+                        .build(),
+                ),
+            );
+        }
+
+        for (_, response) in components.responses.iter_mut() {
+            if let RefOr::T(response) = response {
+                add_id_headers(response);
+            }
+        }
+
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                decorate(operation);
+            }
+        }
+    }
+}
+
+fn add_id_headers(response: &mut Response) {
+    for name in [REQUEST_ID, CORRELATION_ID] {
+        response.headers.insert(name.to_owned(), header_ref(name));
+    }
+}
+
+fn decorate(operation: &mut Operation) {
+    let functional = operation
+        .tags
+        .iter()
+        .flatten()
+        .any(|t| FUNCTIONAL_MODULES.contains(&t.as_str()));
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    parameters.push(parameter_ref(REQUEST_ID));
+    parameters.push(parameter_ref(CORRELATION_ID));
+    if functional {
+        for (name, _) in ROUTING_HEADERS {
+            parameters.push(parameter_ref(name));
+        }
+    }
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        add_id_headers(response);
+        if functional && status.starts_with('2') {
+            for (name, _) in ROUTING_HEADERS {
+                response.headers.insert(name.to_owned(), header_ref(name));
+            }
+        }
+    }
+}
+
+const API_DESCRIPTION: &str = "\
+An OCPI 2.3.0 token-authorization hub. eMSPs push their driver tokens to the hub; CPOs pull the \
+token list and ask the hub in real time whether a token may charge. The hub decides from its \
+token registry (validity, hub policy, expiry window, concurrent use) and keeps every decision in \
+an audit trail.
+
+**Authentication.** The OCPI routes need `Authorization: Token <base64(credentials token)>` (see \
+the `credentials_token` scheme); `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` \
+need none.
+
+**Envelope.** Every OCPI answer, errors included, is `{data?, status_code, status_message?, \
+timestamp}`. A broken rule is answered with HTTP 200 and OCPI 2001, with a `status_message` \
+naming the field. Every answer echoes `X-Request-ID` and `X-Correlation-ID` (generated when \
+absent).";

@@ -1,0 +1,107 @@
+//! Sessions pushed by CPOs, and what they do to their token's usage.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::AuthorizationConfig;
+use crate::domain::datetime::storage_precision;
+use crate::domain::ids::{CiString36, PartyKey};
+use crate::domain::session::{apply_session_patch, SessionWrite};
+use crate::domain::ValidationError;
+use crate::store::sessions::{self, SessionRow};
+use crate::store::{tokens, usage, Conn, Store, StoreResult};
+
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    Unknown,
+    Stale,
+    Invalid(ValidationError),
+}
+
+/// Stores the session and brings its token's usage in line with it.
+fn store_session(
+    conn: &mut Conn<'_>,
+    existing: Option<&SessionRow>,
+    write: &SessionWrite,
+    settings: &AuthorizationConfig,
+    now: DateTime<Utc>,
+) -> StoreResult<WriteOutcome> {
+    if let Some(row) = existing {
+        if storage_precision(write.last_updated) < row.last_updated {
+            return Ok(WriteOutcome::Stale);
+        }
+    }
+    let token_id = tokens::find_by_key(conn, &write.token, true)?.map(|t| t.id);
+    let session_id = sessions::upsert(conn, existing, write, token_id, now)?;
+    usage::sync_session(
+        conn,
+        &usage::SessionUse {
+            session_id,
+            token_id,
+            cpo: &write.owner,
+            uses_token: write.status.uses_token(),
+            reference_key: write.authorization_reference.as_ref().map(|r| r.key()),
+            now,
+            until: now + chrono::Duration::hours(settings.session_stale_hours as i64),
+        },
+    )?;
+    Ok(if existing.is_some() {
+        WriteOutcome::Updated
+    } else {
+        WriteOutcome::Created
+    })
+}
+
+/// Creates or replaces the session `write` (its owner and id already match the URL's).
+pub async fn put(
+    store: &Store,
+    settings: &AuthorizationConfig,
+    write: SessionWrite,
+) -> StoreResult<WriteOutcome> {
+    let settings = settings.clone();
+    store
+        .write(move |conn| {
+            let existing = sessions::find(conn, &write.owner, &write.id, true)?;
+            store_session(conn, existing.as_ref(), &write, &settings, Utc::now())
+        })
+        .await
+}
+
+/// Merges `patch` into the stored session under a lock.
+pub async fn patch(
+    store: &Store,
+    settings: &AuthorizationConfig,
+    owner: PartyKey,
+    id: CiString36,
+    patch: Map<String, Value>,
+) -> StoreResult<WriteOutcome> {
+    let settings = settings.clone();
+    store
+        .write(move |conn| {
+            let Some(existing) = sessions::find(conn, &owner, &id, true)? else {
+                return Ok(WriteOutcome::Unknown);
+            };
+            let write = match apply_session_patch(&existing.stored()?, patch, &owner, &id) {
+                Ok(write) => write,
+                Err(e) => return Ok(WriteOutcome::Invalid(e)),
+            };
+            store_session(conn, Some(&existing), &write, &settings, Utc::now())
+        })
+        .await
+}
+
+/// The session as its CPO pushed it.
+pub async fn stored(
+    store: &Store,
+    owner: PartyKey,
+    id: CiString36,
+) -> StoreResult<Option<Map<String, Value>>> {
+    store
+        .read(move |conn| {
+            sessions::find(conn, &owner, &id, false)?
+                .map(|row| row.stored())
+                .transpose()
+        })
+        .await
+}

@@ -1,0 +1,92 @@
+//! Tokens as their eMSPs push them (receiver `PUT`/`PATCH`/`GET`), and the effective tokens the
+//! sender list serves (hub policy applied).
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use crate::domain::token::{apply_token_patch, effective_token, TokenKey, TokenWrite};
+use crate::domain::ValidationError;
+use crate::store::tokens;
+use crate::store::{parties, Store, StoreError, StoreResult};
+
+pub use crate::store::tokens::{ListFilter, PutOutcome};
+
+pub enum PatchOutcome {
+    Applied,
+    Unknown,
+    Stale,
+    Invalid(ValidationError),
+}
+
+/// Creates or replaces the token (the hub policy stays).
+pub async fn put(store: &Store, write: TokenWrite) -> StoreResult<PutOutcome> {
+    store
+        .write(move |conn| tokens::put(conn, &write, Utc::now()))
+        .await
+}
+
+/// Merges `patch` into the stored token under a lock, so concurrent PATCHes do not lose fields.
+pub async fn patch(
+    store: &Store,
+    key: TokenKey,
+    patch: Map<String, Value>,
+) -> StoreResult<PatchOutcome> {
+    store
+        .write(move |conn| {
+            let Some(row) = tokens::find_by_key(conn, &key, true)? else {
+                return Ok(PatchOutcome::Unknown);
+            };
+            let write = match apply_token_patch(&row.pushed()?, patch, &key) {
+                Ok(write) => write,
+                Err(e) => return Ok(PatchOutcome::Invalid(e)),
+            };
+            Ok(match tokens::replace(conn, &row, &write)? {
+                PutOutcome::Stale => PatchOutcome::Stale,
+                PutOutcome::Created | PutOutcome::Replaced => PatchOutcome::Applied,
+            })
+        })
+        .await
+}
+
+/// The token exactly as its eMSP pushed it.
+pub async fn pushed(store: &Store, key: TokenKey) -> StoreResult<Option<Map<String, Value>>> {
+    store
+        .read(move |conn| {
+            tokens::find_by_key(conn, &key, false)?
+                .map(|row| row.pushed())
+                .transpose()
+        })
+        .await
+}
+
+/// One page of effective tokens in creation order, and how many match over all pages.
+pub async fn effective_page(
+    store: &Store,
+    filter: ListFilter,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<Map<String, Value>>, i64)> {
+    let (rows, total, suspended) = store
+        .read(move |conn| {
+            let (rows, total) = tokens::list_page(conn, &filter, offset, limit)?;
+            Ok((rows, total, parties::suspended_emsps(conn)?))
+        })
+        .await?;
+    let suspended: HashSet<(String, String)> = suspended.into_iter().collect();
+    let page = rows
+        .iter()
+        .map(|row| {
+            let owner_suspended =
+                suspended.contains(&(row.country_code.clone(), row.party_id.clone()));
+            Ok(effective_token(
+                &row.pushed()?,
+                row.last_updated_utc(),
+                &row.policy(),
+                owner_suspended,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((page, total))
+}

@@ -1,0 +1,107 @@
+//! Builds the server: shared state, the surfaces' scopes, middleware and background work. Shared
+//! by `main` and the tests; nothing else imports it.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::ocpi;
+use crate::ops::request_context::request_context;
+use crate::ops::sweeper;
+use crate::service::credentials::CredentialsCache;
+use crate::service::AppState;
+use crate::store::Store;
+
+/// How long a looked-up credentials token is trusted without asking the database again.
+const CREDENTIALS_TTL: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    port: u16,
+    public_url: String,
+    server: Server,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens (and migrates) the database, binds the listener and prepares the server.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let store = Store::open(&config.store_settings()).await?;
+        Self::build_with_store(config, store)
+    }
+
+    pub fn build_with_store(config: Config, store: Store) -> anyhow::Result<Application> {
+        let addr = config.bind_addr().map_err(anyhow::Error::msg)?;
+        let listener =
+            TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr()?;
+        let public_url = config
+            .http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            credentials: CredentialsCache::new(CREDENTIALS_TTL),
+            public_url: public_url.clone(),
+            hub: config.hub_party().map_err(|e| anyhow::anyhow!("hub.{e}"))?,
+            hub_name: config.hub.name.clone(),
+            authorization: config.authorization.clone(),
+            pagination: config.pagination.clone(),
+            max_body_bytes: config.http.max_body_bytes,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .service(ocpi::scope())
+                .configure(crate::ops::health::routes)
+                .configure(crate::ops::metrics::routes)
+                .configure(crate::openapi::docs::routes)
+                .default_service(web::to(not_found))
+                .wrap(from_fn(request_context))
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+        })
+        .listen(listener)?
+        .shutdown_timeout(config.http.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(config.http.client_request_timeout_secs));
+        if let Some(workers) = config.http.workers {
+            server = server.workers(workers);
+        }
+        crate::ops::metrics::handle();
+        let sweeper = tokio::spawn(sweeper::run(store, config.clone()));
+        Ok(Application {
+            port: local.port(),
+            public_url,
+            server: server.run(),
+            sweeper,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.sweeper.abort();
+        result
+    }
+}
+
+/// Outside every surface's scope: a plain JSON 404 (the OCPI scope answers with its envelope).
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "message": "no such endpoint",
+    }))
+}
