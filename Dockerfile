@@ -5,6 +5,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# Only because the workspace lists it: cargo reads every member's manifest.
+COPY bench ./bench
 RUN cargo build --release --locked --bin tokenhub
 
 FROM debian:bookworm-slim

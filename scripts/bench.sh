@@ -2,9 +2,9 @@
 # Builds the hub and the benchmark, then runs the benchmark (arguments are passed through).
 #   scripts/bench.sh --backend sqlite
 #   scripts/bench.sh --backend postgres --database-url postgres://postgres@127.0.0.1:5432/postgres
-# `cargo run --bin tokenhub-bench` alone does not (re)build the `tokenhub` binary the benchmark
+# `cargo run -p tokenhub-bench` alone does not (re)build the `tokenhub` binary the benchmark
 # starts, hence the explicit build of both.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --bin tokenhub --bin tokenhub-bench
+cargo build --release -p tokenhub -p tokenhub-bench --bins
 exec ./target/release/tokenhub-bench "$@"

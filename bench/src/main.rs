@@ -1,0 +1,224 @@
+//! `tokenhub-bench`: an end-to-end load benchmark of the hub, for SQLite or PostgreSQL.
+//!
+//! It seeds a fresh database directly through the library (two parties and `--tokens` tokens,
+//! every 20th one invalid), starts the `tokenhub` binary as a child process on a free port, and
+//! drives it over persistent HTTP/1.1 keep-alive connections. It measures and prints:
+//!
+//! * real-time authorization (`POST /ocpi/2.3.0/sender/tokens/{uid}/authorize`): throughput,
+//!   latency percentiles and the outcome mix (~90% seeded uids, ~10% unknown ones);
+//! * token pushes (`PUT /ocpi/2.3.0/receiver/tokens/NL/ABC/{uid}`, all creates): throughput and
+//!   latency;
+//! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page;
+//! * the hub's resident memory (VmRSS) after start and after the authorization run;
+//!
+//! then a summary table against the targets (2-core machine shared by client and hub). It only
+//! reports figures; it never fails because of a timing.
+//!
+//! Run it with (the bench starts the `tokenhub` binary found next to its own executable unless
+//! `--hub-binary` says otherwise, and `cargo run -p tokenhub-bench` does not build that one):
+//!
+//! ```text
+//! cargo build --release -p tokenhub -p tokenhub-bench --bins
+//! cargo run --release -p tokenhub-bench -- --backend sqlite
+//! cargo run --release -p tokenhub-bench -- --backend postgres \
+//!     --database-url postgres://postgres@127.0.0.1:5432/postgres
+//! ```
+//!
+//! For PostgreSQL the URL is an admin connection: the bench creates a database
+//! `tokenhub_bench_<random>` next to it and drops it (`WITH (FORCE)`) at the end. For SQLite it
+//! works in a fresh temporary directory, removed at the end. Smaller runs:
+//! `--tokens 50000 --duration-secs 3`.
+
+mod hub;
+mod list;
+mod load;
+mod report;
+mod scratch;
+mod seed;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::hub::{rss_mb, CpuSnapshot, Hub};
+use crate::list::{list_phase, DEEP_OFFSET, PAGE_SIZE};
+use crate::load::{auth_header, run_phase, Workload};
+use crate::report::{print_hub_log, print_summary};
+use crate::scratch::{PgDatabase, TempDir};
+use crate::seed::{seed, sqlite_size_mb};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// End-to-end load benchmark of the tokenhub OCPI hub.
+#[derive(Parser, Debug)]
+#[command(name = "tokenhub-bench")]
+struct Args {
+    /// Storage backend to benchmark.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    /// PostgreSQL admin URL; the bench creates (and drops) its own database next to it.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Number of tokens to seed.
+    #[arg(long, default_value_t = 1_000_000)]
+    tokens: u64,
+    /// Concurrent keep-alive HTTP connections of the load phases.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Duration of each load phase, in seconds.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Run the authorize phase only, without the summary (quick iterations on the hot path).
+    #[arg(long)]
+    authorize_only: bool,
+    /// The hub executable (default: `tokenhub` next to this executable).
+    #[arg(long, value_name = "PATH")]
+    hub_binary: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tokenhub::store::pg_pool::init_tls();
+    let args = Args::parse();
+    if args.tokens < PAGE_SIZE {
+        bail!("--tokens must be at least {PAGE_SIZE}");
+    }
+    if args.connections == 0 || args.duration_secs == 0 {
+        bail!("--connections and --duration-secs must be at least 1");
+    }
+    let hub_binary = match &args.hub_binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("tokenhub"),
+    };
+    if !hub_binary.is_file() {
+        bail!(
+            "hub binary {} not found: build it first (cargo build --release --bin tokenhub) \
+             or pass --hub-binary",
+            hub_binary.display()
+        );
+    }
+
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let work_dir = TempDir::create(&format!("tokenhub-bench-{suffix}"))?;
+    // Dropped after the runtime (and so after the hub), at the end of main.
+    let mut pg_database = None;
+    let database_url = match args.backend {
+        Backend::Sqlite => format!("sqlite://{}", work_dir.path.join("bench.db").display()),
+        Backend::Postgres => {
+            let admin = args.database_url.clone().ok_or_else(|| {
+                anyhow!("--backend postgres needs --database-url postgres://USER@HOST:PORT/DB")
+            })?;
+            let db = PgDatabase::create(&admin, &format!("tokenhub_bench_{suffix}"))?;
+            let url = db.url.clone();
+            pg_database = Some(db);
+            url
+        }
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(run(&args, &hub_binary, &database_url, &work_dir.path));
+    drop(runtime);
+    drop(pg_database);
+    drop(work_dir);
+    result
+}
+
+async fn run(
+    args: &Args,
+    hub_binary: &Path,
+    database_url: &str,
+    work_dir: &Path,
+) -> anyhow::Result<()> {
+    println!(
+        "tokenhub-bench: backend {:?}, {} tokens, {} connections, {} s per phase",
+        args.backend, args.tokens, args.connections, args.duration_secs
+    );
+    println!("  hub binary {}", hub_binary.display());
+    println!("  database {}", tokenhub::store::mask_url(database_url));
+    println!();
+
+    let credentials = seed(database_url, args.tokens).await?;
+    if args.backend == Backend::Sqlite {
+        println!("  database files {:.0} MB", sqlite_size_mb(work_dir));
+    }
+    println!();
+
+    let start = Instant::now();
+    let hub = Hub::start(hub_binary, database_url, work_dir)?;
+    println!("== hub ==");
+    println!(
+        "  pid {}, listening on {} after {:.2} s",
+        hub.pid(),
+        hub.addr,
+        start.elapsed().as_secs_f64()
+    );
+    let rss_start = rss_mb(hub.pid())?;
+    println!("  RSS after start (database seeded): {rss_start:.1} MB");
+    println!();
+
+    let duration = Duration::from_secs(args.duration_secs);
+    let authorize = Arc::new(Workload::Authorize {
+        auth: auth_header(&credentials.cpo),
+        tokens: args.tokens,
+    });
+    let cpu = CpuSnapshot::take(hub.pid());
+    let auth_report = run_phase(hub.addr, args.connections, duration, authorize).await?;
+    let auth_cpu = cpu.usage_since(hub.pid());
+    auth_report.print(
+        "authorize: POST /ocpi/2.3.0/sender/tokens/{uid}/authorize (CPO, ~90% seeded uids, ~10% unknown)",
+        args.connections,
+    );
+    println!("  CPU: {auth_cpu}");
+    println!(
+        "  note: seeded uids repeated within the hub's repeat window answer NOT_ALLOWED; \
+         every 20th seeded token is invalid (BLOCKED)"
+    );
+    let rss_after_authorize = rss_mb(hub.pid())?;
+    println!("  hub RSS after the authorize run: {rss_after_authorize:.1} MB");
+    println!();
+    if args.authorize_only {
+        print_hub_log(&hub);
+        return Ok(());
+    }
+
+    let put = Arc::new(Workload::Put {
+        auth: auth_header(&credentials.emsp),
+    });
+    let cpu = CpuSnapshot::take(hub.pid());
+    let put_report = run_phase(hub.addr, args.connections, duration, put).await?;
+    let put_cpu = cpu.usage_since(hub.pid());
+    put_report.print(
+        "put: PUT /ocpi/2.3.0/receiver/tokens/NL/ABC/{uid} (eMSP, new uids: creates)",
+        args.connections,
+    );
+    println!("  CPU: {put_cpu}");
+    println!("  hub RSS after the PUT run: {:.1} MB", rss_mb(hub.pid())?);
+    println!();
+
+    let deep_offset = DEEP_OFFSET.min(args.tokens - PAGE_SIZE);
+    let list = list_phase(hub.addr, &auth_header(&credentials.cpo), deep_offset).await?;
+    list.print(deep_offset);
+    println!();
+
+    print_hub_log(&hub);
+    drop(hub);
+
+    print_summary(
+        args,
+        &auth_report,
+        &put_report,
+        &list,
+        rss_start,
+        rss_after_authorize,
+    );
+    Ok(())
+}
