@@ -47,6 +47,8 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     /// `sqlite://PATH` (embedded default) or `postgres://...`.
     pub url: String,
+    /// File holding the PostgreSQL password (a Docker secret), read at start into `url`.
+    pub password_file: Option<PathBuf>,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
 }
@@ -119,6 +121,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://tokenhub.db".into(),
+            password_file: None,
             pool_size: 8,
             connect_timeout_secs: 3,
         }
@@ -218,7 +221,8 @@ impl Config {
         if let Some(public_url) = &overrides.public_url {
             figment = figment.merge(("http.public_url", public_url));
         }
-        let config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.database.apply_password_file()?;
         config.validate()?;
         Ok(config)
     }
@@ -298,6 +302,52 @@ impl Config {
     }
 }
 
+impl DatabaseConfig {
+    /// Puts the content of `password_file` into `url`, so the password can live in a file (a
+    /// Docker secret) instead of the environment, where `docker inspect` shows it. The content
+    /// never appears in an error: those name the setting and the file only.
+    fn apply_password_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.password_file else {
+            return Ok(());
+        };
+        let bad = |why: String| Err(ConfigError(format!("database.password_file: {why}")));
+        if !matches!(BackendKind::from_url(&self.url), Ok(BackendKind::Postgres)) {
+            return bad("only a postgres:// database.url takes a password".into());
+        }
+        let content = match std::fs::read_to_string(path) {
+            Ok(content) => content,
+            Err(e) => return bad(format!("cannot read {}: {e}", path.display())),
+        };
+        // `echo secret > file` leaves a newline that is not part of the password.
+        let password = content.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return bad(format!("{} is empty", path.display()));
+        }
+        let mut url = match url::Url::parse(&self.url) {
+            Ok(url) => url,
+            Err(e) => {
+                return Err(ConfigError(format!(
+                    "database.url: {e} in {}",
+                    crate::store::mask_url(&self.url)
+                )))
+            }
+        };
+        if url.password().is_some() {
+            return bad("database.url holds a password already; keep only one of the two".into());
+        }
+        // `set_password` percent-encodes the URL's delimiters but leaves `%` alone, which libpq
+        // would then decode: encode it first so every password arrives unchanged.
+        if url
+            .set_password(Some(&password.replace('%', "%25")))
+            .is_err()
+        {
+            return bad("database.url has no host to attach a password to".into());
+        }
+        self.url = url.into();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +375,66 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("pagination.default_limit"));
+    }
+
+    #[test]
+    fn password_file_goes_into_the_url_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db_password");
+        let password = "p@ss:w/rd %41#?+";
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let mut db = DatabaseConfig {
+            url: "postgres://tokenhub@db:5432/tokenhub".into(),
+            password_file: Some(file.clone()),
+            ..DatabaseConfig::default()
+        };
+        db.apply_password_file().unwrap();
+        let url = url::Url::parse(&db.url).unwrap();
+        let decoded = percent_decode(url.password().unwrap());
+        assert_eq!(decoded, password);
+        assert_eq!((url.username(), url.host_str()), ("tokenhub", Some("db")));
+        assert_eq!(url.path(), "/tokenhub");
+
+        let mut twice = DatabaseConfig {
+            password_file: Some(file.clone()),
+            ..db.clone()
+        };
+        let err = twice.apply_password_file().unwrap_err().0;
+        assert!(err.starts_with("database.password_file"), "{err}");
+        assert!(!err.contains(password), "{err}");
+    }
+
+    #[test]
+    fn password_file_errors_name_the_setting() {
+        let missing = DatabaseConfig {
+            url: "postgres://tokenhub@db/tokenhub".into(),
+            password_file: Some("/nonexistent/db_password".into()),
+            ..DatabaseConfig::default()
+        };
+        let sqlite = DatabaseConfig {
+            password_file: Some("/nonexistent/db_password".into()),
+            ..DatabaseConfig::default()
+        };
+        for mut db in [missing, sqlite] {
+            let err = db.apply_password_file().unwrap_err().0;
+            assert!(err.starts_with("database.password_file: "), "{err}");
+        }
+    }
+
+    /// libpq's reading of `%XX` in a connection URI.
+    fn percent_decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
     }
 }

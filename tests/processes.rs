@@ -494,3 +494,128 @@ fn config_layers_and_errors() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
+
+fn healthcheck(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(BIN);
+    command.arg("healthcheck").args(args);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run tokenhub healthcheck");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A port that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `tokenhub healthcheck`, the container's health check: exit 0 against a ready hub (also found
+/// through `http.bind` = 0.0.0.0), non-zero with one line naming the URL otherwise.
+#[test]
+fn healthcheck_passes_only_against_a_ready_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("health.db").display());
+    let hub = Hub::start(&url, &[]);
+    let (ok, stderr) = healthcheck(&["--url", &hub.base], &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stderr, "");
+    let port = hub.base.rsplit(':').next().unwrap();
+    let (ok, stderr) = healthcheck(&[], &[("TOKENHUB_HTTP__BIND", &format!("0.0.0.0:{port}"))]);
+    assert!(ok, "the default URL is loopback + the bound port: {stderr}");
+    let (clean, _) = hub.stop();
+    assert!(clean);
+
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let (ok, stderr) = healthcheck(&["--url", &closed], &[]);
+    assert!(!ok);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!("{closed}/readyz")) && stderr.contains("refused"),
+        "{stderr}"
+    );
+
+    // A hub that answers but is not ready (503 from /readyz).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let not_ready = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        );
+    });
+    let (ok, stderr) = healthcheck(&["--url", &not_ready], &[]);
+    server.join().unwrap();
+    assert!(!ok);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
+}
+
+/// `database.password_file` (a Docker secret): its content goes into the PostgreSQL URL, and
+/// appears neither in `config check` nor in the logs; a missing file is named at start.
+#[test]
+fn database_password_comes_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Command::new(BIN)
+        .args(["config", "check"])
+        .env(
+            "DATABASE_URL",
+            "postgres://tokenhub@127.0.0.1:5432/tokenhub",
+        )
+        .env(
+            "TOKENHUB_DATABASE__PASSWORD_FILE",
+            dir.path().join("absent"),
+        )
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("database.password_file"), "{stderr}");
+
+    let Some(db) = common::fresh_pg_database() else {
+        return;
+    };
+    let mut url = url::Url::parse(&db.url()).unwrap();
+    // PostgreSQL here may use trust authentication, which ignores the password; the test
+    // database's own password, where it has one, keeps this test working elsewhere.
+    let secret = url.password().unwrap_or("file-secret-7Qx9").to_owned();
+    url.set_password(None).unwrap();
+    let file = dir.path().join("db_password");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    let check = Command::new(BIN)
+        .args(["config", "check"])
+        .env("DATABASE_URL", url.as_str())
+        .env("TOKENHUB_DATABASE__PASSWORD_FILE", file)
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(shown.contains(":****@"), "{shown}");
+    assert!(!shown.contains(&secret), "{shown}");
+
+    let hub = Hub::start(
+        url.as_str(),
+        &[
+            ("TOKENHUB_DATABASE__PASSWORD_FILE", file),
+            ("TOKENHUB_LOG__LEVEL", "debug"),
+        ],
+    );
+    let (ok, stderr) = healthcheck(&["--url", &hub.base], &[]);
+    assert!(ok, "{stderr}");
+    let (clean, logs) = hub.stop();
+    assert!(clean);
+    assert!(!logs.contains(&secret), "the logs hold the password");
+}

@@ -1,7 +1,10 @@
-//! The `tokenhub` command line: `serve` (default), `migrate`, `party add`, `config check`.
+//! The `tokenhub` command line: `serve` (default), `migrate`, `party add`, `config check`,
+//! `healthcheck`.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -43,6 +46,8 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -79,6 +84,13 @@ struct PartyAddArgs {
     /// Issue a new token for an existing party (the old one stops working).
     #[arg(long)]
     rotate: bool,
+}
+
+#[derive(Args, Debug)]
+struct HealthcheckArgs {
+    /// Base URL of the hub (default http:// + http.bind, with 0.0.0.0 or [::] as loopback).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("configuration is valid");
             Ok(())
         }
+        Some(Command::Healthcheck(args)) => runtime.block_on(healthcheck(&config, args)),
     }
 }
 
@@ -156,6 +169,47 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("tokenhub listening on http://127.0.0.1:{}", app.port());
     app.run_until_stopped().await?;
     tracing::info!("tokenhub stopped");
+    Ok(())
+}
+
+async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<()> {
+    let base = match args.url {
+        Some(url) => url,
+        None => {
+            let mut addr = config.bind_addr().map_err(anyhow::Error::msg)?;
+            // A hub listening on every interface is reached through loopback.
+            match addr.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
+                IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
+                _ => {}
+            }
+            format!("http://{addr}")
+        }
+    };
+    let url = format!("{}/readyz", base.trim_end_matches('/'));
+    // Short, so a hung hub fails the check instead of outliving the orchestrator's own timeout;
+    // no proxy: the check is about this hub, not about the path to it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        .build()?;
+    let response = client.get(&url).send().await.map_err(|e| {
+        // reqwest's top-level message is generic; the innermost cause says what happened.
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        let why = if e.is_timeout() {
+            "no answer within 3 s".to_owned()
+        } else {
+            cause.to_string()
+        };
+        anyhow::anyhow!("{url}: {why}")
+    })?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        anyhow::bail!("{url} answered {status}");
+    }
     Ok(())
 }
 
