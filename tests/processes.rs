@@ -1,7 +1,8 @@
 //! The `tokenhub` binary as operators run it: CLI, several instances on one PostgreSQL, logs,
 //! graceful shutdown. Every process started here is stopped here, by its PID.
 
-mod common;
+#[path = "api/helpers.rs"]
+mod helpers;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -145,7 +146,7 @@ async fn call(
 /// concurrency limit holds across them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_postgres() {
-    let Some(db) = common::fresh_pg_database() else {
+    let Some(db) = helpers::fresh_pg_database() else {
         return;
     };
     let url = db.url();
@@ -156,7 +157,7 @@ async fn two_instances_share_one_postgres() {
     let client = reqwest::Client::new();
 
     for uid in ["MULTI1", "MULTI2"] {
-        let mut token = common::token_json(uid);
+        let mut token = helpers::token_json(uid);
         token["uid"] = json!(uid);
         let (status, _) = call(
             &client,
@@ -244,7 +245,7 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
     )
     .await;
     assert_eq!(status, 200);
-    let mut token = common::token_json(uid);
+    let mut token = helpers::token_json(uid);
     token["uid"] = json!(uid);
     let (status, _) = call(
         &client,
@@ -267,7 +268,7 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         .as_str()
         .unwrap()
         .to_owned();
-    let session = common::session_json("SES-LOG", uid, "ACTIVE", Some(&reference));
+    let session = helpers::session_json("SES-LOG", uid, "ACTIVE", Some(&reference));
     let (status, _) = call(
         &client,
         reqwest::Method::PUT,
@@ -326,7 +327,7 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         .expect("a debug line per decision");
     assert_eq!(
         decision["token"],
-        tokenhub::secrets::fingerprint(uid),
+        helpers::fingerprint(uid),
         "the uid appears as its fingerprint"
     );
     assert_eq!(decision["result"], "ALLOWED");
@@ -583,7 +584,7 @@ fn database_password_comes_from_a_file() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("database.password_file"), "{stderr}");
 
-    let Some(db) = common::fresh_pg_database() else {
+    let Some(db) = helpers::fresh_pg_database() else {
         return;
     };
     let mut url = url::Url::parse(&db.url()).unwrap();

@@ -2,16 +2,18 @@
 //! its security and errors, its hand-written schemas agree with the validators, and the app serves
 //! it at `/openapi.json` and renders it at `/docs` without the Internet.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{spawn_app, Backend};
 use serde_json::{json, Map, Value};
 
+use crate::helpers::{
+    openapi_error_statuses, openapi_json, spawn_app, validate_session, validate_token, Backend,
+    TestApp, OPENAPI_CREDENTIALS_TOKEN,
+};
+
 const REGENERATE: &str =
-    "run `UPDATE_OPENAPI=1 cargo test --test openapi` and commit openapi/openapi.json";
+    "run `UPDATE_OPENAPI=1 cargo test --test api openapi::` and commit openapi/openapi.json";
 
 /// Every route the hub serves, as (method, OpenAPI path). Kept by hand on purpose: the tests below
 /// check it against the document, against the route registrations in `src/` and against the
@@ -65,7 +67,7 @@ fn updating() -> bool {
 }
 
 fn document() -> Value {
-    serde_json::from_str(&tokenhub::openapi::to_pretty_json()).expect("the document is JSON")
+    serde_json::from_str(&openapi_json()).expect("the document is JSON")
 }
 
 /// Every (method, path) of the document.
@@ -99,7 +101,7 @@ fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
 
 #[test]
 fn checked_in_document_is_what_the_code_produces() {
-    let generated = tokenhub::openapi::to_pretty_json();
+    let generated = openapi_json();
     let path = checked_in_path();
     if updating() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -125,17 +127,22 @@ fn checked_in_document_is_what_the_code_produces() {
 }
 
 #[test]
-fn document_header_and_stability() {
+fn document_header_names_openapi_3_1_and_the_crate() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["info"]["title"], "tokenhub");
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        tokenhub::openapi::to_pretty_json(),
-        tokenhub::openapi::to_pretty_json(),
-        "the output must be stable"
-    );
-    // Every `$ref` anywhere in the document points at something.
+}
+
+#[test]
+fn document_output_is_stable() {
+    assert_eq!(openapi_json(), openapi_json(), "the output must be stable");
+}
+
+/// Every `$ref` anywhere in the document points at something.
+#[test]
+fn every_ref_resolves() {
+    let doc = document();
     fn walk(doc: &Value, value: &Value) {
         match value {
             Value::Object(map) => {
@@ -257,18 +264,27 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     routes
 }
 
-#[test]
-fn every_route_is_documented() {
-    let doc = document();
-    let expected: BTreeSet<(String, String)> = ROUTES
+fn expected_routes() -> BTreeSet<(String, String)> {
+    ROUTES
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn documented_operations_are_the_served_routes() {
+    let doc = document();
+    let expected = expected_routes();
     let documented: BTreeSet<(String, String)> = operations(&doc).into_keys().collect();
     assert_eq!(
         documented, expected,
         "the document's operations differ from the routes the hub serves"
     );
+}
+
+#[test]
+fn route_registrations_in_src_are_the_documented_routes() {
+    let expected = expected_routes();
     let registered = registered_routes();
     assert_eq!(
         registered, expected,
@@ -276,10 +292,24 @@ fn every_route_is_documented() {
     );
 }
 
-#[test]
-fn every_operation_declares_its_security_and_errors() {
+/// Calls `check` with each operation as "METHOD /path", its method, its path and itself.
+fn each_operation(check: impl Fn(&str, &str, &str, &Value)) {
     let doc = document();
-    let scheme = &doc["components"]["securitySchemes"][tokenhub::openapi::CREDENTIALS_TOKEN];
+    for ((method, path), op) in operations(&doc) {
+        let here = format!("{} {path}", method.to_uppercase());
+        check(&here, &method, &path, op);
+    }
+}
+
+/// The responses of an operation, by status.
+fn responses(op: &Value) -> &Map<String, Value> {
+    op["responses"].as_object().unwrap()
+}
+
+#[test]
+fn credentials_token_scheme_is_the_authorization_header() {
+    let doc = document();
+    let scheme = &doc["components"]["securitySchemes"][OPENAPI_CREDENTIALS_TOKEN];
     assert_eq!(scheme["type"], "apiKey");
     assert_eq!(scheme["in"], "header");
     assert_eq!(scheme["name"], "Authorization");
@@ -287,28 +317,39 @@ fn every_operation_declares_its_security_and_errors() {
         .as_str()
         .unwrap()
         .contains("Token <base64(credentials token)>"));
+}
 
-    let statuses: BTreeMap<&str, u16> = tokenhub::ocpi::common::responses::error_statuses()
-        .into_iter()
-        .collect();
-    let mut ids = BTreeSet::new();
-    for ((method, path), op) in operations(&doc) {
-        let here = format!("{} {path}", method.to_uppercase());
+#[test]
+fn every_operation_has_a_unique_operation_id() {
+    let ids = std::cell::RefCell::new(BTreeSet::new());
+    each_operation(|here, _, _, op| {
         let id = op["operationId"]
             .as_str()
             .unwrap_or_else(|| panic!("{here}: no operationId"));
         assert!(
-            ids.insert(id.to_owned()),
+            ids.borrow_mut().insert(id.to_owned()),
             "{here}: operationId {id} used twice"
         );
+    });
+}
+
+#[test]
+fn every_operation_has_a_summary_and_a_tag() {
+    each_operation(|here, _, _, op| {
         assert!(op["summary"].is_string(), "{here}: no summary");
         assert!(
             op["tags"].as_array().is_some_and(|t| !t.is_empty()),
             "{here}: no tag"
         );
-        let responses = op["responses"].as_object().unwrap();
-        // An error response component is only used under its own HTTP status.
-        for (status, response) in responses {
+    });
+}
+
+/// An error response component is only used under its own HTTP status.
+#[test]
+fn error_responses_sit_under_their_own_status() {
+    let statuses: BTreeMap<&str, u16> = openapi_error_statuses().into_iter().collect();
+    each_operation(|here, _, _, op| {
+        for (status, response) in responses(op) {
             if let Some(reference) = response["$ref"].as_str() {
                 let name = reference.rsplit('/').next().unwrap();
                 let expected = statuses
@@ -321,40 +362,100 @@ fn every_operation_declares_its_security_and_errors() {
                 );
             }
         }
-        // Every response says it echoes the request ids.
-        for (status, response) in responses {
+    });
+}
+
+/// Every response says it echoes the request ids.
+#[test]
+fn every_response_documents_the_request_id_headers() {
+    let doc = document();
+    each_operation(|here, _, _, op| {
+        for (status, response) in responses(op) {
             let headers = &resolve(&doc, response)["headers"];
             for id in ["X-Request-ID", "X-Correlation-ID"] {
                 assert!(headers.get(id).is_some(), "{here} {status}: no {id} header");
             }
         }
-        let has = |status: &str| responses.contains_key(status);
+    });
+}
+
+#[test]
+fn ocpi_operations_need_the_credentials_token() {
+    each_operation(|here, _, path, op| {
         if path.starts_with("/ocpi/") {
             assert_eq!(
                 op["security"],
-                json!([{ tokenhub::openapi::CREDENTIALS_TOKEN: [] }]),
+                json!([{ OPENAPI_CREDENTIALS_TOKEN: [] }]),
                 "{here}: OCPI routes need the credentials token"
             );
+        }
+    });
+}
+
+#[test]
+fn ocpi_operations_document_200_401_500_503() {
+    each_operation(|here, _, path, op| {
+        if path.starts_with("/ocpi/") {
             for status in ["200", "401", "500", "503"] {
-                assert!(has(status), "{here}: no {status} response");
+                assert!(
+                    responses(op).contains_key(status),
+                    "{here}: no {status} response"
+                );
             }
-            let unauthorized = resolve(&doc, &responses["401"]);
+        }
+    });
+}
+
+#[test]
+fn ocpi_401_is_an_error_envelope() {
+    let doc = document();
+    each_operation(|here, _, path, op| {
+        if path.starts_with("/ocpi/") {
+            let unauthorized = resolve(&doc, &responses(op)["401"]);
             assert_eq!(
                 unauthorized["content"]["application/json"]["schema"]["$ref"],
                 "#/components/schemas/ErrorResponse",
                 "{here}: 401 is an OCPI error envelope"
             );
-            if op.get("requestBody").is_some() {
-                for status in ["400", "413"] {
-                    assert!(has(status), "{here}: a body route needs {status}");
-                }
+        }
+    });
+}
+
+#[test]
+fn ocpi_operations_with_a_body_document_400_and_413() {
+    each_operation(|here, _, path, op| {
+        if path.starts_with("/ocpi/") && op.get("requestBody").is_some() {
+            for status in ["400", "413"] {
+                assert!(
+                    responses(op).contains_key(status),
+                    "{here}: a body route needs {status}"
+                );
             }
-            if method != "get" || path.contains("/receiver/") {
-                assert!(has("403"), "{here}: no 403 response");
-            }
-        } else {
+        }
+    });
+}
+
+#[test]
+fn ocpi_writes_and_receiver_reads_document_403() {
+    each_operation(|here, method, path, op| {
+        if path.starts_with("/ocpi/") && (method != "get" || path.contains("/receiver/")) {
+            assert!(responses(op).contains_key("403"), "{here}: no 403 response");
+        }
+    });
+}
+
+#[test]
+fn non_ocpi_operations_need_no_credentials() {
+    each_operation(|here, _, path, op| {
+        if !path.starts_with("/ocpi/") {
             assert!(op.get("security").is_none(), "{here}: needs no credentials");
         }
+    });
+}
+
+#[test]
+fn sender_and_receiver_operations_take_the_routing_headers() {
+    each_operation(|here, _, path, op| {
         if path.contains("/receiver/") || path.contains("/sender/") {
             let params: Vec<&str> = op["parameters"]
                 .as_array()
@@ -372,7 +473,12 @@ fn every_operation_declares_its_security_and_errors() {
                 assert!(params.contains(&reference.as_str()), "{here}: no {header}");
             }
         }
-    }
+    });
+}
+
+#[test]
+fn token_list_documents_its_pagination_headers() {
+    let doc = document();
     assert!(
         doc["paths"]["/ocpi/2.3.0/sender/tokens"]["get"]["responses"]["200"]["headers"]
             .as_object()
@@ -461,19 +567,27 @@ fn check_schema_against_validator(
 }
 
 #[test]
-fn schemas_agree_with_the_validators() {
-    use tokenhub::domain::session::validate_session;
-    use tokenhub::domain::token::validate_token;
+fn token_schema_agrees_with_validate_token() {
     let doc = document();
     check_schema_against_validator(&doc, "Token", |body| {
         validate_token(body).map(|_| ()).map_err(|e| e.to_string())
     });
+}
+
+#[test]
+fn session_schema_agrees_with_validate_session() {
+    let doc = document();
     check_schema_against_validator(&doc, "Session", |body| {
         validate_session(body)
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
-    // TokenType is open: every documented example is a valid type, and so is an unknown one.
+}
+
+/// TokenType is open: every documented example is a valid type, and so is an unknown one.
+#[test]
+fn token_type_is_open() {
+    let doc = document();
     let mut token = doc["components"]["schemas"]["Token"]["examples"][0].clone();
     for value in doc["components"]["schemas"]["TokenType"]["examples"]
         .as_array()
@@ -484,7 +598,11 @@ fn schemas_agree_with_the_validators() {
         token["type"] = value.clone();
         validate_token(token.as_object().unwrap().clone()).unwrap();
     }
-    // Unknown fields are documented as allowed, and kept.
+}
+
+#[test]
+fn unknown_fields_are_documented_as_allowed() {
+    let doc = document();
     for name in ["Token", "TokenPatch", "Session", "SessionPatch"] {
         assert!(
             doc["components"]["schemas"][name]
@@ -493,13 +611,18 @@ fn schemas_agree_with_the_validators() {
             "{name} keeps unknown fields"
         );
     }
+}
+
+#[test]
+fn unknown_token_fields_are_kept() {
+    let doc = document();
     let mut token = doc["components"]["schemas"]["Token"]["examples"][0].clone();
     token["x_vendor"] = json!({"kept": true});
     let write = validate_token(token.as_object().unwrap().clone()).unwrap();
     assert_eq!(write.body["x_vendor"], json!({"kept": true}));
 }
 
-async fn get(app: &common::TestApp, path: &str) -> reqwest::Response {
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
     app.client.get(app.url(path)).send().await.unwrap()
 }
 
@@ -516,12 +639,32 @@ fn linked(html: &str) -> Vec<String> {
     links
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_app_serves_the_document_and_the_docs_offline() {
-    let app = spawn_app(Backend::Sqlite)
+async fn sqlite_app() -> TestApp {
+    spawn_app(Backend::Sqlite)
         .await
-        .expect("SQLite is always there");
+        .expect("SQLite is always there")
+}
 
+/// The page at `/docs`.
+async fn docs_page(app: &TestApp) -> String {
+    get(app, "/docs").await.text().await.unwrap()
+}
+
+async fn served_document(app: &TestApp) -> String {
+    get(app, "/openapi.json").await.text().await.unwrap()
+}
+
+async fn swagger_initializer(app: &TestApp) -> String {
+    get(app, "/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_json_is_served_as_json_with_a_request_id() {
+    let app = sqlite_app().await;
     let response = get(&app, "/openapi.json").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
@@ -529,8 +672,19 @@ async fn the_app_serves_the_document_and_the_docs_offline() {
         .unwrap()
         .starts_with("application/json"));
     assert!(response.headers().contains_key("x-request-id"));
-    let served = response.text().await.unwrap();
-    assert_eq!(served, tokenhub::openapi::to_pretty_json());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_document_is_what_the_code_produces() {
+    let app = sqlite_app().await;
+    let served = served_document(&app).await;
+    assert_eq!(served, openapi_json());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_document_is_the_checked_in_copy() {
+    let app = sqlite_app().await;
+    let served = served_document(&app).await;
     if !updating() {
         let checked_in = std::fs::read_to_string(checked_in_path()).unwrap();
         assert!(
@@ -538,8 +692,12 @@ async fn the_app_serves_the_document_and_the_docs_offline() {
             "GET /openapi.json differs from openapi/openapi.json; {REGENERATE}"
         );
     }
+}
 
-    // `/docs` and `/docs/` (trimmed by the app to one route) give the same page.
+/// `/docs` and `/docs/` (trimmed by the app to one route) give the same page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_with_and_without_a_slash_give_the_same_html_page() {
+    let app = sqlite_app().await;
     let mut pages = Vec::new();
     for path in ["/docs", "/docs/"] {
         let response = get(&app, path).await;
@@ -554,21 +712,44 @@ async fn the_app_serves_the_document_and_the_docs_offline() {
         pages.push(response.text().await.unwrap());
     }
     assert_eq!(pages[0], pages[1]);
-    let html = &pages[0];
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_page_is_swagger_ui_based_at_docs() {
+    let app = sqlite_app().await;
+    let html = &docs_page(&app).await;
     assert!(html.contains("id=\"swagger-ui\""), "{html}");
     assert!(html.contains("<base href=\"/docs/\""), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_page_loads_nothing_remote() {
+    let app = sqlite_app().await;
+    let html = &docs_page(&app).await;
     for remote in ["http://", "https://", "=\"//"] {
         assert!(
             !html.contains(remote),
             "the page must not load {remote} assets:\n{html}"
         );
     }
-    // Every asset the page links to is served by the hub, from under /docs/.
-    let assets = linked(html);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_page_links_the_swagger_ui_bundle() {
+    let app = sqlite_app().await;
+    let assets = linked(&docs_page(&app).await);
     assert!(
         assets.iter().any(|a| a.ends_with("swagger-ui-bundle.js")),
         "{assets:?}"
     );
+}
+
+/// Every asset the page links to is served by the hub, from under /docs/, and its CSS loads
+/// nothing remote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_assets_are_served_by_the_hub() {
+    let app = sqlite_app().await;
+    let assets = linked(&docs_page(&app).await);
     for asset in assets.iter().filter(|a| !a.starts_with('/')) {
         let name = asset.trim_start_matches("./");
         let response = get(&app, &format!("/docs/{name}")).await;
@@ -583,42 +764,57 @@ async fn the_app_serves_the_document_and_the_docs_offline() {
             }
         }
     }
-    // The initializer points Swagger UI at this hub's document and turns the online validator off.
-    let initializer = get(&app, "/docs/swagger-initializer.js")
-        .await
-        .text()
-        .await
-        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_reads_this_hubs_document() {
+    let app = sqlite_app().await;
+    let initializer = swagger_initializer(&app).await;
     assert!(initializer.contains("\"/openapi.json\""), "{initializer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_online_validator_is_off() {
+    let app = sqlite_app().await;
+    let initializer = swagger_initializer(&app).await;
     assert!(
         initializer.contains("\"validatorUrl\": \"none\""),
         "{initializer}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_initializer_loads_nothing_remote() {
+    let app = sqlite_app().await;
+    let initializer = swagger_initializer(&app).await;
     for remote in ["http://", "https://"] {
         assert!(!initializer.contains(remote), "{initializer}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_docs_file_is_404() {
+    let app = sqlite_app().await;
     let missing = get(&app, "/docs/no-such-file.js").await;
     assert_eq!(missing.status(), 404);
 }
 
+/// A concrete URL path for an OpenAPI path.
+fn sample(path: &str) -> String {
+    path.replace("{country_code}", "NL")
+        .replace("{party_id}", "ABC")
+        .replace("{token_uid}", "PROBE1")
+        .replace("{session_id}", "S-PROBE")
+        .replace("{file}", "index.css")
+}
+
 /// The running app routes every documented operation to a handler (not the 404 of unknown paths,
-/// not 405), and no undocumented method on a documented path.
+/// not 405).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_app_routes_exactly_the_documented_operations() {
-    let app = spawn_app(Backend::Sqlite)
-        .await
-        .expect("SQLite is always there");
+async fn the_app_routes_every_documented_operation() {
+    let app = sqlite_app().await;
     let doc = document();
-    let sample = |path: &str| {
-        path.replace("{country_code}", "NL")
-            .replace("{party_id}", "ABC")
-            .replace("{token_uid}", "PROBE1")
-            .replace("{session_id}", "S-PROBE")
-            .replace("{file}", "index.css")
-    };
-    let mut paths = BTreeSet::new();
     for (method, path) in operations(&doc).into_keys() {
-        paths.insert(path.clone());
         let url = app.url(&sample(&path));
         let response = app
             .client
@@ -634,6 +830,14 @@ async fn the_app_routes_exactly_the_documented_operations() {
             "{method} {path} is not routed: {text}"
         );
     }
+}
+
+/// No undocumented method on a documented path reaches a handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_routes_no_undocumented_method() {
+    let app = sqlite_app().await;
+    let doc = document();
+    let paths: BTreeSet<String> = operations(&doc).into_keys().map(|(_, path)| path).collect();
     for path in paths {
         let item = &doc["paths"][&path];
         for method in METHODS.iter().filter(|m| item.get(**m).is_none()) {

@@ -1,5 +1,8 @@
 //! Test harness: the real server on a random port against a fresh database, on either backend.
 //!
+//! Every path into the `tokenhub` library that the tests need is here, so that moving a library
+//! module changes this file only.
+//!
 //! PostgreSQL tests use `TOKENHUB_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) to create a fresh database per test. Where no
 //! PostgreSQL answers they are skipped, loudly; with `CI=true` they fail instead.
@@ -16,10 +19,18 @@ use serde_json::{json, Value};
 use tokenhub::config::Config;
 use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
-use tokenhub::domain::token::validate_token;
 use tokenhub::service::parties::register_party;
 use tokenhub::startup::Application;
 use tokenhub::store::{Store, StoreSettings};
+
+// `tests/processes.rs` includes this file too and uses few of these.
+#[allow(unused_imports)]
+pub use tokenhub::{
+    domain::authorization::{ActiveUse, UseKind},
+    domain::session::validate_session,
+    domain::token::validate_token,
+    store::audit::AuditEntry,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -44,6 +55,19 @@ pub struct TestApp {
 pub struct PgDatabase {
     admin_url: String,
     name: String,
+}
+
+impl PgDatabase {
+    /// Runs one statement as the administrator (outside the hub's pool).
+    async fn admin_sql(&self, sql: String) {
+        let admin = self.admin_url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = diesel::pg::PgConnection::establish(&admin).unwrap();
+            diesel::sql_query(sql).execute(&mut conn).unwrap();
+        })
+        .await
+        .unwrap()
+    }
 }
 
 impl Drop for PgDatabase {
@@ -272,6 +296,158 @@ impl TestApp {
             .await
             .unwrap();
     }
+
+    pub async fn add_emsp(&self, cc: &str, pid: &str) -> String {
+        add_test_party(&self.store, cc, pid, Role::Emsp).await
+    }
+
+    /// Registers the eMSP BE*EMP and gives it and NL*ABC each an RFID token TWIN; returns BE*EMP's
+    /// credentials token.
+    pub async fn push_twin_tokens(&self) -> String {
+        let other = self.add_emsp("BE", "EMP").await;
+        assert_eq!(self.put_token(&token_json("TWIN")).await.status, 201);
+        let mut twin = token_json("TWIN");
+        twin["country_code"] = json!("BE");
+        twin["party_id"] = json!("EMP");
+        let put = self
+            .call(
+                Method::PUT,
+                "/ocpi/2.3.0/receiver/tokens/BE/EMP/TWIN",
+                &other,
+                Some(twin),
+            )
+            .await;
+        assert_eq!(put.status, 201);
+        other
+    }
+
+    /// The latest authorization decisions, newest first.
+    pub async fn audit_entries(&self) -> Vec<AuditEntry> {
+        self.store
+            .read(|conn| tokenhub::store::audit::recent(conn, 100))
+            .await
+            .unwrap()
+    }
+
+    /// The store id of the RFID token `uid` of NL*ABC.
+    pub async fn token_id(&self, uid: &str) -> i64 {
+        let uid = uid.to_owned();
+        self.store
+            .read(move |conn| {
+                let key = tokenhub::domain::token::TokenKey {
+                    owner: PartyKey::parse("NL", "ABC").unwrap(),
+                    uid: tokenhub::domain::ids::TokenUid::parse("uid", &uid).unwrap(),
+                    token_type: tokenhub::domain::token::TokenType::rfid(),
+                };
+                Ok(tokenhub::store::tokens::find_by_key(conn, &key, false)?
+                    .unwrap()
+                    .id)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The uses (holds and sessions) of a token that count now.
+    pub async fn active_uses(&self, token_id: i64) -> Vec<ActiveUse> {
+        self.store
+            .read(move |conn| tokenhub::store::usage::active_for_token(conn, token_id, Utc::now()))
+            .await
+            .unwrap()
+    }
+
+    /// Sets the hub's policy for the eMSP `cc`*`pid`; false if there is no such eMSP.
+    pub async fn set_emsp_policy(
+        &self,
+        cc: &str,
+        pid: &str,
+        suspended: bool,
+        max_concurrent: Option<i32>,
+    ) -> bool {
+        let key = PartyKey::parse(cc, pid).unwrap();
+        self.store
+            .write(move |conn| {
+                tokenhub::store::parties::set_emsp_policy(conn, &key, suspended, max_concurrent)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Backdates 100 days: a hold of the token by DE*CPO that expired long ago, and a copy of the
+    /// latest audit entry with the authorization reference "ANCIENT".
+    pub async fn seed_expired_hold_and_ancient_audit(&self, token_id: i64) {
+        use chrono::Duration;
+        use tokenhub::store::{audit, usage};
+        let cpo = PartyKey::parse("DE", "CPO").unwrap();
+        self.store
+            .write(move |conn| {
+                let long_ago = Utc::now() - Duration::days(100);
+                usage::insert_hold(
+                    conn,
+                    &usage::NewHold {
+                        token_id,
+                        reference: "OLD-HOLD",
+                        cpo: &cpo,
+                        location_key: None,
+                        evse_set: &[],
+                        now: long_ago,
+                        until: long_ago + Duration::seconds(120),
+                    },
+                )?;
+                let mut old = audit::recent(conn, 1)?.remove(0);
+                old.decided_at = long_ago.naive_utc();
+                old.authorization_reference = Some("ANCIENT".into());
+                audit::record(conn, &old)
+            })
+            .await
+            .unwrap();
+    }
+
+    /// One sweeper round: (expired holds purged, audit entries purged).
+    pub async fn sweep_once(&self, audit_days: u32) -> (usize, usize) {
+        tokenhub::ops::sweeper::sweep_once(&self.store, audit_days)
+            .await
+            .unwrap()
+    }
+
+    /// PostgreSQL only: refuses new connections to the test database and ends the open ones.
+    pub async fn take_database_down(&self) {
+        let db = self.pg.as_ref().expect("a PostgreSQL test app");
+        db.admin_sql(format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            db.name
+        ))
+        .await;
+        db.admin_sql(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ))
+        .await;
+    }
+
+    /// PostgreSQL only: accepts connections to the test database again.
+    pub async fn bring_database_back(&self) {
+        let db = self.pg.as_ref().expect("a PostgreSQL test app");
+        db.admin_sql(format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name))
+            .await;
+    }
+}
+
+/// How the logs show a secret (a token uid, a credentials token).
+pub fn fingerprint(secret: &str) -> String {
+    tokenhub::secrets::fingerprint(secret)
+}
+
+/// The OpenAPI document as the code produces it.
+pub fn openapi_json() -> String {
+    tokenhub::openapi::to_pretty_json()
+}
+
+/// The name of the OpenAPI security scheme of the credentials token.
+pub const OPENAPI_CREDENTIALS_TOKEN: &str = tokenhub::openapi::CREDENTIALS_TOKEN;
+
+/// Each OpenAPI error response component, with its HTTP status.
+pub fn openapi_error_statuses() -> Vec<(&'static str, u16)> {
+    tokenhub::ocpi::common::responses::error_statuses()
 }
 
 pub fn token_json(uid: &str) -> Value {
@@ -312,14 +488,14 @@ macro_rules! on_both_backends {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    if let Some(app) = $crate::common::spawn_app($crate::common::Backend::Sqlite).await {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await {
                         super::$name(app).await;
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = $crate::common::spawn_app($crate::common::Backend::Postgres).await {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
                         super::$name(app).await;
                     }
                 }

@@ -1,0 +1,16 @@
+//! The hub through its HTTP API, one module per feature. Storage tests run on SQLite and on
+//! PostgreSQL (see `on_both_backends!`); one test binary, so the harness is compiled once.
+
+mod helpers;
+
+mod authentication;
+mod authorize;
+mod credentials;
+mod openapi;
+mod ops;
+mod postgres_outage;
+mod request_context;
+mod sessions;
+mod tokens_receiver;
+mod tokens_sender;
+mod versions;
