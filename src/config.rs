@@ -23,6 +23,27 @@ pub struct Config {
     pub pagination: PaginationConfig,
     pub retention: RetentionConfig,
     pub log: LogConfig,
+    pub peers: PeersConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeersConfig {
+    /// Allow calling partners over plain `http://` and at loopback or private addresses. Off in
+    /// production: a partner's URL could otherwise point the hub at its own network. Tests and a
+    /// lab with every platform on one machine turn it on.
+    pub allow_insecure: bool,
+    /// How long one call to a partner may take, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for PeersConfig {
+    fn default() -> Self {
+        Self {
+            allow_insecure: false,
+            timeout_ms: 5000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -271,6 +292,12 @@ impl Config {
                     "must be between 1 and pagination.max_limit ({})",
                     p.max_limit
                 ),
+            );
+        }
+        if !(100..=60_000).contains(&self.peers.timeout_ms) {
+            return bad(
+                "peers.timeout_ms",
+                "must be between 100 and 60000 (milliseconds)".into(),
             );
         }
         if self.retention.audit_days == 0 {

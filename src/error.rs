@@ -25,6 +25,18 @@ pub enum Error {
     Forbidden(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A credentials request that the registration's state does not allow (a POST from a
+    /// registered platform, a PUT or DELETE from one that is not).
+    #[error("{0}")]
+    RegistrationState(String),
+    /// The partner's versions or version details could not be fetched during a handshake.
+    #[error("{0}")]
+    PartnerUnreachable(String),
+    #[error("{0}")]
+    UnsupportedVersion(String),
+    /// The partner offers no endpoint the hub can use.
+    #[error("{0}")]
+    NoUsableEndpoints(String),
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the database is unavailable, try again later")]

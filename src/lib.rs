@@ -11,6 +11,7 @@ pub mod error;
 pub mod ocpi;
 pub mod openapi;
 pub mod ops;
+pub mod peers;
 pub mod registry;
 pub mod secrets;
 pub mod service;

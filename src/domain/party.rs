@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::PartyKey;
 
 /// OCPI 2.3.0 `Role` (closed enum; `HUB` was removed in 2.3.0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     Cpo,

@@ -17,8 +17,8 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::ocpi::common::responses::{
-    status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, Unauthorized, Unavailable,
-    UnknownSession, UnknownToken,
+    status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, RegistrationState,
+    Unauthorized, Unavailable, UnknownSession, UnknownToken,
 };
 use crate::ocpi::common::schema::{EmptyResponse, ErrorResponse};
 use crate::ocpi::v2_3_0;
@@ -51,6 +51,7 @@ pub const DOCS_PATH: &str = "/docs";
             UnknownToken,
             UnknownSession,
             PayloadTooLarge,
+            RegistrationState,
             InternalError,
             Unavailable,
         )

@@ -26,6 +26,14 @@ impl CredentialsCache {
         }
     }
 
+    /// Forgets every cached lookup: a credentials token changed.
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     pub fn get(&self, hash: &str) -> Option<Arc<Platform>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries

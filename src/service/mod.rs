@@ -6,11 +6,14 @@
 pub mod authorize;
 pub mod credentials;
 pub mod parties;
+pub mod partners;
 pub mod sessions;
 pub mod tokens;
 
 use crate::config::{AuthorizationConfig, PaginationConfig};
 use crate::domain::ids::PartyKey;
+use crate::peers::OcpiClient;
+use crate::secrets::sealed::Sealer;
 use crate::store::Store;
 
 use self::credentials::CredentialsCache;
@@ -26,4 +29,8 @@ pub struct AppState {
     pub authorization: AuthorizationConfig,
     pub pagination: PaginationConfig,
     pub max_body_bytes: usize,
+    /// Calls to partners' platforms.
+    pub peers: OcpiClient,
+    /// Seals the tokens the hub presents to partners.
+    pub sealer: Sealer,
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use crate::domain::ids::PartyKey;
 use crate::domain::party::{CredentialsKind, Role};
 use crate::secrets::{hash_token, new_credentials_token};
+use crate::store::connections::{self, Change, InviteOutcome};
 use crate::store::parties::{self, AddOutcome, NewParty};
 use crate::store::{Store, StoreResult};
 
@@ -36,6 +37,41 @@ pub async fn register_party(
                 rotate,
                 Utc::now().naive_utc(),
             )
+        })
+        .await?;
+    Ok((outcome, token))
+}
+
+/// Invites `key` in `role`: a new token A, good only for the versions and credentials modules
+/// until the partner registers with it (`POST credentials`). Returns the outcome and the token;
+/// with `AlreadyConnected` the token was not stored and must not be shown.
+pub async fn invite_party(
+    store: &Store,
+    key: &PartyKey,
+    role: Role,
+    name: &str,
+) -> StoreResult<(InviteOutcome, String)> {
+    let token = new_credentials_token();
+    let hash = hash_token(&token);
+    let (key, name) = (key.clone(), name.to_owned());
+    let outcome = store
+        .write(move |conn| {
+            let now = Utc::now().naive_utc();
+            let outcome = connections::invite(conn, &key, role, &name, &hash, now)?;
+            if outcome != InviteOutcome::AlreadyConnected {
+                connections::record_change(
+                    conn,
+                    &Change {
+                        actor: "operator",
+                        action: "party.invite",
+                        subject: &format!("party:{key}:{role}"),
+                        before: None,
+                        after: Some(serde_json::json!({ "status": "PLANNED", "name": name })),
+                    },
+                    now,
+                )?;
+            }
+            Ok(outcome)
         })
         .await?;
     Ok((outcome, token))

@@ -8,6 +8,32 @@ diesel::table! {
         token_hash -> Text,
         token_kind -> Text,
         created_at -> Timestamp,
+        versions_url -> Nullable<Text>,
+        ocpi_version -> Nullable<Text>,
+        outbound_token_sealed -> Nullable<Text>,
+        status -> Text,
+        status_changed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    platform_endpoints (platform_id, identifier, role) {
+        platform_id -> BigInt,
+        identifier -> Text,
+        role -> Text,
+        url -> Text,
+    }
+}
+
+diesel::table! {
+    change_log (id) {
+        id -> BigInt,
+        changed_at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        subject -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
     }
 }
 
@@ -22,6 +48,10 @@ diesel::table! {
         suspended -> Bool,
         max_concurrent -> Nullable<Integer>,
         created_at -> Timestamp,
+        forward_allowed -> Bool,
+        delegate_realtime -> Bool,
+        time_budget_ms -> Nullable<Integer>,
+        updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -112,8 +142,11 @@ diesel::table! {
 }
 
 diesel::joinable!(parties -> platforms (platform_id));
+diesel::joinable!(platform_endpoints -> platforms (platform_id));
 diesel::allow_tables_to_appear_in_same_query!(
     platforms,
+    platform_endpoints,
+    change_log,
     parties,
     tokens,
     counters,

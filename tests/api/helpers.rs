@@ -135,6 +135,8 @@ pub fn test_config(database_url: String) -> Config {
     config.database.url = database_url;
     config.database.pool_size = 4;
     config.database.connect_timeout_secs = 1;
+    // Partner platforms in the tests listen on 127.0.0.1 over plain HTTP.
+    config.peers.allow_insecure = true;
     config
 }
 
@@ -410,6 +412,42 @@ impl TestApp {
     }
 
     /// PostgreSQL only: refuses new connections to the test database and ends the open ones.
+    /// Every row of the platforms table as text (what someone who reads the database sees),
+    /// one line per row starting with `platform`.
+    pub async fn dump_platforms(&self) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        const SQL: &str = "SELECT 'platform ' || id || ' ' || name || ' ' || token_hash || ' ' || \
+             token_kind || ' ' || COALESCE(versions_url, '') || ' ' || \
+             COALESCE(outbound_token_sealed, '') || ' ' || status AS line FROM platforms";
+        let rows: Vec<Row> = match &self.pg {
+            Some(db) => {
+                let url = db.url();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
+                    diesel::sql_query(SQL).load(&mut conn).unwrap()
+                })
+                .await
+                .unwrap()
+            }
+            None => {
+                let path = self._dir.path().join("test.db");
+                tokio::task::spawn_blocking(move || {
+                    let mut conn =
+                        diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap())
+                            .unwrap();
+                    diesel::sql_query(SQL).load(&mut conn).unwrap()
+                })
+                .await
+                .unwrap()
+            }
+        };
+        rows.into_iter().map(|r| r.line + "\n").collect()
+    }
+
     pub async fn take_database_down(&self) {
         let db = self.pg.as_ref().expect("a PostgreSQL test app");
         db.admin_sql(format!(

@@ -7,6 +7,8 @@ mod authentication;
 mod authorize;
 mod credentials;
 mod openapi;
+mod partner_platform;
+mod partners;
 mod ops;
 mod postgres_outage;
 mod request_context;

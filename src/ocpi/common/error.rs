@@ -35,6 +35,10 @@ impl OcpiError {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, 2000),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, 2001),
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 2000),
+            Error::RegistrationState(_) => (StatusCode::METHOD_NOT_ALLOWED, 2000),
+            Error::PartnerUnreachable(_) => (StatusCode::OK, 3001),
+            Error::UnsupportedVersion(_) => (StatusCode::OK, 3002),
+            Error::NoUsableEndpoints(_) => (StatusCode::OK, 3003),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 2000),
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, 3000),
             Error::Internal => (StatusCode::INTERNAL_SERVER_ERROR, 3000),
@@ -78,18 +82,18 @@ mod tests {
             (Error::Unauthorized("x".into()), 401, 2000),
             (Error::Forbidden("x".into()), 403, 2001),
             (Error::MethodNotAllowed, 405, 2000),
+            (Error::RegistrationState("x".into()), 405, 2000),
+            (Error::PartnerUnreachable("x".into()), 200, 3001),
+            (Error::UnsupportedVersion("x".into()), 200, 3002),
+            (Error::NoUsableEndpoints("x".into()), 200, 3003),
             (Error::PayloadTooLarge(1), 413, 2000),
             (Error::Unavailable, 503, 3000),
             (Error::Internal, 500, 3000),
         ];
         for (err, http, ocpi) in cases {
-            let (status, code) = OcpiError(err).codes();
-            assert_eq!(
-                (status.as_u16(), code),
-                (http, ocpi),
-                "{:?}",
-                OcpiError::from(Error::Internal)
-            );
+            let err = OcpiError(err);
+            let (status, code) = err.codes();
+            assert_eq!((status.as_u16(), code), (http, ocpi), "{err:?}");
         }
     }
 }

@@ -74,6 +74,8 @@ error_responses! {
         "unknown token (another party's token answers the same).";
     UnknownSession => Error::NotFound("unknown session".into()),
         "unknown session (another party's session answers the same).";
+    RegistrationState => Error::RegistrationState("this platform is registered already: update with PUT, or unregister with DELETE first".into()),
+        "the registration's state does not allow this credentials request: a POST from a registered platform, a PUT or DELETE from one that is not (digest: Credentials).";
     PayloadTooLarge => Error::PayloadTooLarge(65536),
         "the body is larger than `http.max_body_bytes` (64 KiB by default).";
     InternalError => Error::Internal,
@@ -108,6 +110,22 @@ pub fn status_table() -> String {
         ("writing as another party", Some(Error::Forbidden(String::new()))),
         ("method not allowed", Some(Error::MethodNotAllowed)),
         ("body larger than 64 KiB", Some(Error::PayloadTooLarge(0))),
+        (
+            "credentials POST from a registered platform, PUT or DELETE from an unregistered one",
+            Some(Error::RegistrationState(String::new())),
+        ),
+        (
+            "credentials POST or PUT: the partner's versions or version details cannot be read with its token",
+            Some(Error::PartnerUnreachable(String::new())),
+        ),
+        (
+            "credentials POST or PUT: the partner does not offer the version posted to",
+            Some(Error::UnsupportedVersion(String::new())),
+        ),
+        (
+            "credentials POST or PUT: the partner offers no endpoint the hub uses",
+            Some(Error::NoUsableEndpoints(String::new())),
+        ),
         ("database unavailable (`Retry-After: 1`)", Some(Error::Unavailable)),
         ("internal error", Some(Error::Internal)),
     ];

@@ -1,5 +1,7 @@
 //! Secrets: generated at random, shown once, stored only as hashes, never logged.
 
+pub mod sealed;
+
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};

@@ -1,0 +1,12 @@
+DELETE FROM counters WHERE name = 'credentials_epoch';
+DROP TABLE change_log;
+DROP TABLE platform_endpoints;
+ALTER TABLE parties DROP COLUMN updated_at;
+ALTER TABLE parties DROP COLUMN time_budget_ms;
+ALTER TABLE parties DROP COLUMN delegate_realtime;
+ALTER TABLE parties DROP COLUMN forward_allowed;
+ALTER TABLE platforms DROP COLUMN status_changed_at;
+ALTER TABLE platforms DROP COLUMN status;
+ALTER TABLE platforms DROP COLUMN outbound_token_sealed;
+ALTER TABLE platforms DROP COLUMN ocpi_version;
+ALTER TABLE platforms DROP COLUMN versions_url;

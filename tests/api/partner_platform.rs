@@ -1,0 +1,206 @@
+//! A small partner platform served in the test (an actix server on a random port), playing the
+//! other side of the Credentials handshake: it serves versions and version details to whoever
+//! presents the token it expects, and answers the hub's credentials POST like a real partner
+//! (calling the hub's versions with the token the hub sent, before it answers).
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::Engine;
+use serde_json::{json, Value};
+
+/// What the partner does and what it saw.
+pub struct PartnerState {
+    /// Versions it offers.
+    pub versions: Vec<&'static str>,
+    /// `(identifier, role)` of its endpoints (URLs under its own base).
+    pub endpoints: Vec<(&'static str, &'static str)>,
+    /// The token it expects on its versions and details (token B of an incoming registration,
+    /// or its own token A/C for the hub).
+    pub expected_tokens: Vec<String>,
+    /// Answer 500 on versions (an unreachable partner API).
+    pub broken: bool,
+    /// Every token presented to it, decoded.
+    pub seen_tokens: Vec<String>,
+    /// The roles it claims when it answers the hub's POST.
+    pub roles: Value,
+    /// The token it gives the hub in its POST answer (the hub's token C for this partner).
+    pub token_for_hub: String,
+    /// The Credentials the hub posted, and the status the hub's versions answered to the token in
+    /// them.
+    pub hub_posted: Option<Value>,
+    pub hub_versions_status: Option<u16>,
+}
+
+pub struct Partner {
+    pub base: String,
+    pub state: Arc<Mutex<PartnerState>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Partner {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        tokio::spawn(async move { server.stop(false).await });
+    }
+}
+
+fn envelope(data: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "data": data, "status_code": 1000, "timestamp": "2026-01-01T00:00:00Z"
+    }))
+}
+
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({
+        "status_code": 2000, "status_message": "unknown token", "timestamp": "2026-01-01T00:00:00Z"
+    }))
+}
+
+fn presented(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let encoded = value.strip_prefix("Token ")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+type Shared = web::Data<(Arc<Mutex<PartnerState>>, String)>;
+
+/// `Err(response)` unless the request carries an expected token.
+fn admit(req: &HttpRequest, shared: &Shared) -> Result<(), HttpResponse> {
+    let mut state = shared.0.lock().unwrap();
+    let token = presented(req).unwrap_or_default();
+    state.seen_tokens.push(token.clone());
+    if state.expected_tokens.contains(&token) {
+        Ok(())
+    } else {
+        Err(unauthorized())
+    }
+}
+
+async fn versions(req: HttpRequest, shared: Shared) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return r;
+    }
+    let state = shared.0.lock().unwrap();
+    if state.broken {
+        return HttpResponse::InternalServerError().finish();
+    }
+    let base = &shared.1;
+    envelope(json!(state
+        .versions
+        .iter()
+        .map(|v| json!({"version": v, "url": format!("{base}/{v}")}))
+        .collect::<Vec<_>>()))
+}
+
+async fn details(req: HttpRequest, path: web::Path<String>, shared: Shared) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return r;
+    }
+    let state = shared.0.lock().unwrap();
+    let base = format!("{}/{}", shared.1, path.as_str());
+    envelope(json!({
+        "version": path.as_str(),
+        "endpoints": state.endpoints.iter().map(|(id, role)| json!({
+            "identifier": id, "role": role, "url": format!("{base}/{id}")
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// The hub registers with the partner: like a real receiver, check the hub's versions with the
+/// token it sent (step 4 of the handshake), then answer with the partner's Credentials.
+async fn credentials_post(req: HttpRequest, body: web::Json<Value>, shared: Shared) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return r;
+    }
+    let posted = body.into_inner();
+    let hub_token = posted["token"].as_str().unwrap_or_default().to_owned();
+    let hub_versions = posted["url"].as_str().unwrap_or_default().to_owned();
+    let status = reqwest::Client::new()
+        .get(&hub_versions)
+        .header(
+            "Authorization",
+            format!(
+                "Token {}",
+                base64::engine::general_purpose::STANDARD.encode(&hub_token)
+            ),
+        )
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .ok();
+    let mut state = shared.0.lock().unwrap();
+    state.hub_posted = Some(posted);
+    state.hub_versions_status = status;
+    if status != Some(200) {
+        return HttpResponse::Ok().json(json!({
+            "status_code": 3001, "status_message": "cannot read the hub's versions",
+            "timestamp": "2026-01-01T00:00:00Z"
+        }));
+    }
+    // From now on the hub calls the partner with the token given here.
+    let token_for_hub = state.token_for_hub.clone();
+    state.expected_tokens.push(token_for_hub.clone());
+    envelope(json!({
+        "token": token_for_hub,
+        "url": format!("{}/versions", shared.1),
+        "roles": state.roles,
+    }))
+}
+
+/// Starts a partner on 127.0.0.1 and a random port.
+pub async fn start(state: PartnerState) -> Partner {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}/ocpi", listener.local_addr().unwrap().port());
+    let state = Arc::new(Mutex::new(state));
+    let shared = web::Data::new((Arc::clone(&state), base.clone()));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            .route("/ocpi/versions", web::get().to(versions))
+            .route("/ocpi/{version}/credentials", web::post().to(credentials_post))
+            .route("/ocpi/{version}", web::get().to(details))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Partner {
+        base,
+        state,
+        server: handle,
+    }
+}
+
+impl PartnerState {
+    /// A 2.3.0 eMSP expecting `token` from the hub.
+    pub fn emsp(token: &str) -> Self {
+        PartnerState {
+            versions: vec!["2.3.0"],
+            endpoints: vec![
+                ("credentials", "SENDER"),
+                ("tokens", "SENDER"),
+                ("sessions", "RECEIVER"),
+            ],
+            expected_tokens: vec![token.to_owned()],
+            broken: false,
+            seen_tokens: vec![],
+            roles: json!([{"role": "EMSP", "business_details": {"name": "Partner eMSP"},
+                           "party_id": "PEM", "country_code": "BE"}]),
+            token_for_hub: "partner-token-for-the-hub".into(),
+            hub_posted: None,
+            hub_versions_status: None,
+        }
+    }
+}
+
+impl Partner {
+    pub fn versions_url(&self) -> String {
+        format!("{}/versions", self.base)
+    }
+}
