@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::ocpi;
 use crate::ops::request_context::request_context;
 use crate::ops::sweeper;
+use crate::secrets::Keys;
 use crate::service::credentials::CredentialsCache;
 use crate::service::AppState;
 use crate::store::Store;
@@ -27,13 +28,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens (and migrates) the database, binds the listener and prepares the server.
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    /// Opens (and migrates) the database, binds the listener and prepares the server. `keys` come
+    /// from the master key the caller loaded (`secrets::load_keys`).
+    pub async fn build(config: Config, keys: Keys) -> anyhow::Result<Application> {
         let store = Store::open(&config.store_settings()).await?;
-        Self::build_with_store(config, store)
+        Self::build_with_store(config, store, keys)
     }
 
-    pub fn build_with_store(config: Config, store: Store) -> anyhow::Result<Application> {
+    pub fn build_with_store(
+        config: Config,
+        store: Store,
+        keys: Keys,
+    ) -> anyhow::Result<Application> {
         let addr = config.bind_addr().map_err(anyhow::Error::msg)?;
         let listener =
             TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -54,6 +60,7 @@ impl Application {
             authorization: config.authorization.clone(),
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
+            keys,
         });
         let mut server = HttpServer::new(move || {
             App::new()

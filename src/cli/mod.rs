@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::domain::ids::PartyKey;
 use crate::domain::party::Role;
+use crate::secrets::{describe_master_key, load_keys};
 use crate::service::parties::register_party;
 use crate::startup::Application;
 use crate::store::parties::AddOutcome;
@@ -95,7 +96,7 @@ struct HealthcheckArgs {
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Validate the configuration and print it (database password masked).
+    /// Validate the configuration and print it (database password and master key masked).
     Check,
 }
 
@@ -133,6 +134,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Migrate) => {
             telemetry::init(config.log.format, &config.log.level);
+            // Every command that opens the store loads the key as `serve` does: a PostgreSQL hub
+            // without one fails here too, and a SQLite hub has its key file from the first command.
+            load_keys(&config)?;
             runtime.block_on(async {
                 Store::open(&config.store_settings()).await?;
                 eprintln!("migrations applied to {}", mask_url(&config.database.url));
@@ -146,7 +150,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut shown = config.clone();
             shown.database.url = mask_url(&shown.database.url);
+            let master_key = describe_master_key(&config)?;
             println!("{}", toml_like(&shown)?);
+            eprintln!("{master_key}");
             eprintln!("configuration is valid");
             Ok(())
         }
@@ -159,7 +165,9 @@ fn toml_like(config: &Config) -> anyhow::Result<String> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = Application::build(config.clone()).await?;
+    // Before the store: a PostgreSQL hub without a key stops here, even with its database down.
+    let keys = load_keys(&config)?;
+    let app = Application::build(config.clone(), keys).await?;
     tracing::info!(
         url = %app.public_url(),
         database = %mask_url(&config.database.url),
@@ -221,6 +229,8 @@ async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    // Unused by registration today; loaded as by every command that opens the store.
+    load_keys(&config)?;
     let store = Store::open(&config.store_settings()).await?;
     let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
     if outcome == AddOutcome::AlreadyExists {

@@ -11,6 +11,7 @@ pub mod tokens;
 
 use crate::config::{AuthorizationConfig, PaginationConfig};
 use crate::domain::ids::PartyKey;
+use crate::secrets::Keys;
 use crate::store::Store;
 
 use self::credentials::CredentialsCache;
@@ -26,4 +27,6 @@ pub struct AppState {
     pub authorization: AuthorizationConfig,
     pub pagination: PaginationConfig,
     pub max_body_bytes: usize,
+    /// Keys derived from the master key (log fingerprints today).
+    pub keys: Keys,
 }

@@ -135,7 +135,19 @@ pub fn test_config(database_url: String) -> Config {
     config.database.url = database_url;
     config.database.pool_size = 4;
     config.database.connect_timeout_secs = 1;
+    // Through the configuration, as `TOKENHUB_SECRETS__KEY` would give it: no key file appears
+    // beside the test database or in the working directory.
+    config.secrets.key = Some(tokenhub::secrets::SecretString::new(random_master_key()));
     config
+}
+
+/// A new master key in the documented format (64 hexadecimal characters).
+pub fn random_master_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Starts the hub on a random port against a fresh database, with an eMSP NL*ABC and a CPO
@@ -167,7 +179,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     })
     .await
     .expect("open the test database");
-    let app = Application::build_with_store(config, store.clone()).expect("build the app");
+    let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
+    let app = Application::build_with_store(config, store.clone(), keys).expect("build the app");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let test = TestApp {
@@ -432,9 +445,10 @@ impl TestApp {
     }
 }
 
-/// How the logs show a secret (a token uid, a credentials token).
-pub fn fingerprint(secret: &str) -> String {
-    tokenhub::secrets::fingerprint(secret)
+/// How the logs of a hub with this master key (64 hexadecimal characters) show a token uid.
+pub fn fingerprint(master_key: &str, secret: &str) -> String {
+    let key = tokenhub::secrets::MasterKey::from_hex(master_key).expect("a master key");
+    tokenhub::secrets::Keys::new(key).fingerprint(secret)
 }
 
 /// The OpenAPI document as the code produces it.
