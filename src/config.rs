@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::PartyKey;
+use crate::secrets::{MasterKey, SecretString};
 use crate::store::{BackendKind, StoreSettings};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -24,6 +25,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub log: LogConfig,
     pub peers: PeersConfig,
+    pub secrets: SecretsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -123,6 +125,18 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter, e.g. `info` or `tokenhub=debug,info`.
     pub level: String,
+}
+
+/// The master key (`secrets` module): 64 hexadecimal characters, given in at most one of the two
+/// settings. Neither: a SQLite hub keeps it in `DATABASE_PATH.key`, a PostgreSQL hub refuses to
+/// start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// File holding the key (a Docker secret).
+    pub key_file: Option<PathBuf>,
+    /// The key itself, usually from `TOKENHUB_SECRETS__KEY`; shown as `****`.
+    pub key: Option<SecretString>,
 }
 
 impl Default for HttpConfig {
@@ -226,13 +240,23 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment
-            .merge(Env::prefixed("TOKENHUB_").ignore(&["CONFIG"]).split("__"))
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database.url".into()),
-            );
+        figment = figment.merge(
+            Env::prefixed("TOKENHUB_")
+                .ignore(&["CONFIG", "SECRETS__KEY"])
+                .split("__"),
+        );
+        // Taken as is: figment would read a key of only digits as a number.
+        if let Some(key) = std::env::var_os("TOKENHUB_SECRETS__KEY") {
+            let key = key.into_string().map_err(|_| {
+                ConfigError("secrets.key: TOKENHUB_SECRETS__KEY is not valid UTF-8".into())
+            })?;
+            figment = figment.merge(("secrets.key", key));
+        }
+        figment = figment.merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database.url".into()),
+        );
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(("database.url", url));
         }
@@ -305,6 +329,18 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", e.to_string());
+        }
+        if let Some(key) = &self.secrets.key {
+            if self.secrets.key_file.is_some() {
+                return bad(
+                    "secrets.key",
+                    "set either secrets.key (TOKENHUB_SECRETS__KEY) or secrets.key_file, not both"
+                        .into(),
+                );
+            }
+            if let Err(why) = MasterKey::from_hex(key.expose()) {
+                return bad("secrets.key", why);
+            }
         }
         Ok(())
     }
@@ -402,6 +438,11 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("pagination.default_limit"));
+        let mut c = Config::default();
+        c.secrets.key = Some(SecretString::new("0123456789abcdef"));
+        let err = c.validate().unwrap_err().0;
+        assert!(err.starts_with("secrets.key: must be 64"), "{err}");
+        assert!(!err.contains("0123456789abcdef"), "{err}");
     }
 
     #[test]

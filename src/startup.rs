@@ -12,12 +12,9 @@ use crate::config::Config;
 use crate::ocpi;
 use crate::ops::request_context::request_context;
 use crate::ops::sweeper;
-use crate::service::credentials::CredentialsCache;
+use crate::secrets::Keys;
 use crate::service::AppState;
 use crate::store::Store;
-
-/// How long a looked-up credentials token is trusted without asking the database again.
-const CREDENTIALS_TTL: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
@@ -27,13 +24,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens (and migrates) the database, binds the listener and prepares the server.
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    /// Opens (and migrates) the database, binds the listener and prepares the server. `keys` come
+    /// from the master key the caller loaded (`secrets::load_keys`).
+    pub async fn build(config: Config, keys: Keys) -> anyhow::Result<Application> {
         let store = Store::open(&config.store_settings()).await?;
-        Self::build_with_store(config, store)
+        Self::build_with_store(config, store, keys)
     }
 
-    pub fn build_with_store(config: Config, store: Store) -> anyhow::Result<Application> {
+    pub fn build_with_store(
+        config: Config,
+        store: Store,
+        keys: Keys,
+    ) -> anyhow::Result<Application> {
         let addr = config.bind_addr().map_err(anyhow::Error::msg)?;
         let listener =
             TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -45,16 +47,10 @@ impl Application {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_owned();
-        let state = web::Data::new(AppState {
-            store: store.clone(),
-            credentials: CredentialsCache::new(CREDENTIALS_TTL),
-            public_url: public_url.clone(),
-            hub: config.hub_party().map_err(|e| anyhow::anyhow!("hub.{e}"))?,
-            hub_name: config.hub.name.clone(),
-            authorization: config.authorization.clone(),
-            pagination: config.pagination.clone(),
-            max_body_bytes: config.http.max_body_bytes,
-        });
+        let state = web::Data::new(
+            AppState::new(&config, store.clone(), keys, public_url.clone())
+                .map_err(anyhow::Error::msg)?,
+        );
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -157,6 +157,32 @@ fn the_database_password_is_a_secret_file() {
     }
 }
 
+/// The PostgreSQL hubs refuse to start without a master key, and must share one: both read the
+/// same secret file, and no key sits in the environment (where `docker inspect` shows it).
+#[test]
+fn the_postgres_hubs_share_a_master_key_file() {
+    let compose = compose();
+    assert!(
+        compose["secrets"]["master_key"]["file"].as_str().is_some(),
+        "a file-based secret"
+    );
+    for (name, hub) in hubs(&compose)
+        .into_iter()
+        .filter(|(_, hub)| uses_postgres(hub))
+    {
+        assert_eq!(
+            env(hub, "TOKENHUB_SECRETS__KEY_FILE"),
+            Some("/run/secrets/master_key"),
+            "{name}"
+        );
+        assert_eq!(env(hub, "TOKENHUB_SECRETS__KEY"), None, "{name}");
+        assert!(
+            strings(hub.get("secrets")).contains(&"master_key".to_owned()),
+            "{name}"
+        );
+    }
+}
+
 /// Only the TLS proxy publishes ports, and it does not forward `/metrics`.
 #[test]
 fn only_the_tls_proxy_is_published_and_metrics_stay_inside() {

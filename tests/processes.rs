@@ -13,6 +13,19 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenhub");
 
+/// The master key of the PostgreSQL hubs started here (all instances of one hub share it).
+const PG_MASTER_KEY: &str = "5f1c9a0e7b3d4c2a8e6f0b1d3c5a7e9f2b4d6f8a0c2e4a6c8e0a2c4e6a8c0e2f";
+
+/// Gives a command the master key a PostgreSQL hub needs, and none from the test's own environment
+/// (a SQLite hub then uses its key file).
+fn master_key_env(command: &mut Command, database_url: &str) {
+    command.env_remove("TOKENHUB_SECRETS__KEY");
+    command.env_remove("TOKENHUB_SECRETS__KEY_FILE");
+    if database_url.starts_with("postgres") {
+        command.env("TOKENHUB_SECRETS__KEY", PG_MASTER_KEY);
+    }
+}
+
 /// A `tokenhub serve` child process, killed by PID when dropped.
 struct Hub {
     child: Child,
@@ -29,6 +42,7 @@ impl Hub {
             .env("TOKENHUB_HTTP__WORKERS", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        master_key_env(&mut command, database_url);
         for (k, v) in extra_env {
             command.env(k, v);
         }
@@ -95,7 +109,9 @@ impl Drop for Hub {
 }
 
 fn party_add(database_url: &str, cc: &str, pid: &str, role: &str) -> String {
-    let out = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    master_key_env(&mut command, database_url);
+    let out = command
         .args([
             "party",
             "add",
@@ -299,6 +315,8 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
 
     let (clean, logs) = hub.stop();
     assert!(clean, "exits 0 on SIGTERM");
+    let master_key = std::fs::read_to_string(dir.path().join("logs.db.key")).unwrap();
+    let master_key = master_key.trim();
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     for secret in [
         emsp.clone(),
@@ -308,6 +326,7 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         uid.to_owned(),
         uid.to_lowercase(),
         "wrong-token".to_owned(),
+        master_key.to_owned(),
     ] {
         assert!(
             !logs.contains(&secret),
@@ -327,7 +346,7 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         .expect("a debug line per decision");
     assert_eq!(
         decision["token"],
-        helpers::fingerprint(uid),
+        helpers::fingerprint(master_key, uid),
         "the uid appears as its fingerprint"
     );
     assert_eq!(decision["result"], "ALLOWED");
@@ -598,6 +617,7 @@ fn database_password_comes_from_a_file() {
 
     let check = Command::new(BIN)
         .args(["config", "check"])
+        .env("TOKENHUB_SECRETS__KEY", PG_MASTER_KEY)
         .env("DATABASE_URL", url.as_str())
         .env("TOKENHUB_DATABASE__PASSWORD_FILE", file)
         .output()
@@ -619,4 +639,204 @@ fn database_password_comes_from_a_file() {
     let (clean, logs) = hub.stop();
     assert!(clean);
     assert!(!logs.contains(&secret), "the logs hold the password");
+}
+
+/// The `token` field of each "authorization decision" debug line.
+fn logged_fingerprints(logs: &str) -> Vec<String> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "authorization decision")
+        .map(|l| l["token"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A SQLite hub without a configured key writes one beside its database (mode 0600) on its first
+/// start and reads the same one on the next: the same uid keeps its fingerprint across restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_master_key_file_is_created_once_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let key_file = dir.path().join("hub.db.key");
+    let env = [
+        ("TOKENHUB_LOG__FORMAT", "json"),
+        ("TOKENHUB_LOG__LEVEL", "tokenhub=debug,warn"),
+    ];
+    let uid = "04A1B2C3";
+    let client = reqwest::Client::new();
+    let authorize = |base: &str| format!("{base}/ocpi/2.3.0/sender/tokens/{uid}/authorize");
+
+    let first = Hub::start(&url, &env);
+    let created = std::fs::read_to_string(&key_file).expect("a key file after the first start");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+    assert_eq!(created.trim().len(), 64, "64 hexadecimal characters");
+    assert!(created.trim().bytes().all(|b| b.is_ascii_hexdigit()));
+    let emsp = party_add(&url, "NL", "ABC", "EMSP");
+    let cpo = party_add(&url, "DE", "CPO", "CPO");
+    let (status, _) = call(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/ocpi/2.3.0/receiver/tokens/NL/ABC/{uid}", first.base),
+        &emsp,
+        Some(helpers::token_json(uid)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    call(
+        &client,
+        reqwest::Method::POST,
+        authorize(&first.base),
+        &cpo,
+        None,
+    )
+    .await;
+    let (clean, first_logs) = first.stop();
+    assert!(clean);
+    assert!(
+        first_logs.contains("created a new master key file"),
+        "{first_logs}"
+    );
+
+    let second = Hub::start(&url, &env);
+    call(
+        &client,
+        reqwest::Method::POST,
+        authorize(&second.base),
+        &cpo,
+        None,
+    )
+    .await;
+    let (clean, second_logs) = second.stop();
+    assert!(clean);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), created);
+    assert!(!second_logs.contains("created a new master key file"));
+
+    let expected = helpers::fingerprint(created.trim(), uid);
+    assert_eq!(logged_fingerprints(&first_logs), vec![expected.clone()]);
+    assert_eq!(logged_fingerprints(&second_logs), vec![expected]);
+    for logs in [&first_logs, &second_logs] {
+        assert!(
+            !logs.contains(created.trim()),
+            "the logs hold the master key"
+        );
+    }
+}
+
+/// Without `secrets.key_file` or `TOKENHUB_SECRETS__KEY`, a PostgreSQL hub refuses every command
+/// that opens the store, before it connects, with one line naming both settings.
+#[test]
+fn postgres_without_a_master_key_refuses_to_start() {
+    let database_url = format!("postgres://tokenhub@127.0.0.1:{}/tokenhub", closed_port());
+    let party = [
+        "party",
+        "add",
+        "--country-code",
+        "NL",
+        "--party-id",
+        "ABC",
+        "--role",
+        "EMSP",
+    ];
+    for args in [
+        &["serve", "--bind", "127.0.0.1:0"][..],
+        &["migrate"][..],
+        &party[..],
+        &["config", "check"][..],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &database_url)
+            .env_remove("TOKENHUB_SECRETS__KEY")
+            .env_remove("TOKENHUB_SECRETS__KEY_FILE")
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("secrets.key_file") && stderr.contains("TOKENHUB_SECRETS__KEY"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("PostgreSQL"), "{args:?}: {stderr}");
+    }
+}
+
+/// `config check` shows where the key comes from, never the key; a key of the wrong length is an
+/// error naming the setting, without the value.
+#[test]
+fn config_check_never_prints_the_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("check.db").display());
+    let check = |envs: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command.args(["config", "check"]).env("DATABASE_URL", &url);
+        master_key_env(&mut command, &url);
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let key = helpers::random_master_key();
+    let (ok, stdout, stderr) = check(&[("TOKENHUB_SECRETS__KEY", &key)]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("[secrets]") && stdout.contains("key = \"****\""),
+        "{stdout}"
+    );
+    assert!(stderr.contains("master key: secrets.key"), "{stderr}");
+    for shown in [&stdout, &stderr] {
+        assert!(
+            !shown.contains(&key) && !shown.contains(&key[..16]),
+            "{shown}"
+        );
+    }
+
+    // Only digits: still read as the string it is (figment alone would read a number, 1234...).
+    let digits = format!("{}1234567890123456", "0".repeat(48));
+    let (ok, stdout, stderr) = check(&[("TOKENHUB_SECRETS__KEY", &digits)]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains(&digits[40..]) && !stderr.contains(&digits[40..]));
+
+    let file = dir.path().join("master.key");
+    std::fs::write(&file, format!("{key}\n")).unwrap();
+    let (ok, stdout, stderr) = check(&[("TOKENHUB_SECRETS__KEY_FILE", file.to_str().unwrap())]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!("master key: file {}", file.display())),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(&key[..16]) && !stderr.contains(&key[..16]));
+
+    let short = &key[..60];
+    let (ok, stdout, stderr) = check(&[("TOKENHUB_SECRETS__KEY", short)]);
+    assert!(!ok);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("secrets.key: must be 64 hexadecimal characters"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&short[..16]) && !stdout.contains(&short[..16]),
+        "{stderr}"
+    );
+
+    std::fs::write(&file, short).unwrap();
+    let (ok, _, stderr) = check(&[("TOKENHUB_SECRETS__KEY_FILE", file.to_str().unwrap())]);
+    assert!(!ok);
+    assert!(stderr.contains("secrets.key_file: "), "{stderr}");
+    assert!(!stderr.contains(&short[..16]), "{stderr}");
+    assert!(
+        !dir.path().join("check.db.key").exists(),
+        "config check creates no key file"
+    );
 }

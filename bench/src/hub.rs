@@ -23,6 +23,15 @@ impl Hub {
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("DATABASE_URL", database_url)
             .env("TOKENHUB_LOG__LEVEL", "warn")
+            // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
+            .env(
+                "TOKENHUB_SECRETS__KEY",
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                ),
+            )
             .env(
                 "TOKENHUB_DATABASE__POOL_SIZE",
                 std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "16".into()),

@@ -11,8 +11,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::domain::ids::PartyKey;
 use crate::domain::party::Role;
-use crate::service::parties::register_party;
+use crate::secrets::{describe_master_key, load_keys};
+use crate::service::parties::{invite_party, register_party};
+use crate::service::partners::register_outgoing;
+use crate::service::AppState;
 use crate::startup::Application;
+use crate::store::connections::InviteOutcome;
 use crate::store::parties::AddOutcome;
 use crate::store::{mask_url, Store};
 use crate::telemetry;
@@ -62,8 +66,48 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum PartyCommand {
-    /// Register a trusted party and print its new credentials token.
+    /// Register a trusted party and print its new credentials token (no handshake: the hub
+    /// never calls it).
     Add(PartyAddArgs),
+    /// Invite a partner platform: print a token A for it to register with (Credentials POST).
+    Invite(PartyInviteArgs),
+    /// Register the hub with a partner platform that gave it a token A and its versions URL.
+    Register(PartyRegisterArgs),
+}
+
+#[derive(Args, Debug)]
+struct PartyInviteArgs {
+    /// Country code of the invited party (ISO 3166-1 alpha-2).
+    #[arg(long)]
+    country_code: String,
+    /// Party id of the invited party (three letters or digits).
+    #[arg(long)]
+    party_id: String,
+    /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
+    #[arg(long)]
+    role: String,
+    /// Business name (defaults to COUNTRY*PARTY).
+    #[arg(long)]
+    name: Option<String>,
+    /// Print JSON {"token": ..., "versions_url": ...} instead of the bare token.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct PartyRegisterArgs {
+    /// The partner's OCPI versions URL.
+    #[arg(long, value_name = "URL")]
+    versions_url: String,
+    /// The token A the partner gave the hub.
+    #[arg(long, value_name = "TOKEN")]
+    token_a: String,
+    /// A name for the partner platform in the hub's lists.
+    #[arg(long)]
+    name: Option<String>,
+    /// Print JSON {"platform_id": ..., "version": ..., "roles": [...]}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -95,7 +139,7 @@ struct HealthcheckArgs {
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Validate the configuration and print it (database password masked).
+    /// Validate the configuration and print it (database password and master key masked).
     Check,
 }
 
@@ -133,6 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Migrate) => {
             telemetry::init(config.log.format, &config.log.level);
+            // Every command that opens the store loads the key as `serve` does: a PostgreSQL hub
+            // without one fails here too, and a SQLite hub has its key file from the first command.
+            load_keys(&config)?;
             runtime.block_on(async {
                 Store::open(&config.store_settings()).await?;
                 eprintln!("migrations applied to {}", mask_url(&config.database.url));
@@ -143,10 +190,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(config.log.format, "warn");
             runtime.block_on(party_add(config, args))
         }
+        Some(Command::Party(PartyCommand::Invite(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party_invite(config, args))
+        }
+        Some(Command::Party(PartyCommand::Register(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party_register(config, args))
+        }
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut shown = config.clone();
             shown.database.url = mask_url(&shown.database.url);
+            let master_key = describe_master_key(&config)?;
             println!("{}", toml_like(&shown)?);
+            eprintln!("{master_key}");
             eprintln!("configuration is valid");
             Ok(())
         }
@@ -159,7 +216,9 @@ fn toml_like(config: &Config) -> anyhow::Result<String> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = Application::build(config.clone()).await?;
+    // Before the store: a PostgreSQL hub without a key stops here, even with its database down.
+    let keys = load_keys(&config)?;
+    let app = Application::build(config.clone(), keys).await?;
     tracing::info!(
         url = %app.public_url(),
         database = %mask_url(&config.database.url),
@@ -214,13 +273,10 @@ async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<(
 }
 
 async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
-    let key = PartyKey::parse(&args.country_code, &args.party_id)
-        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
-    let role: Role = args
-        .role
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+    let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    // Unused by registration today; loaded as by every command that opens the store.
+    load_keys(&config)?;
     let store = Store::open(&config.store_settings()).await?;
     let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
     if outcome == AddOutcome::AlreadyExists {
@@ -232,6 +288,94 @@ async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::json!({ "token": token }));
     } else {
         println!("{token}");
+    }
+    Ok(())
+}
+
+fn party_key_and_role(
+    country_code: &str,
+    party_id: &str,
+    role: &str,
+) -> anyhow::Result<(PartyKey, Role)> {
+    let key = PartyKey::parse(country_code, party_id)
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+    Ok((key, role))
+}
+
+/// The URL partners reach the hub at: `http.public_url`, else `http://` + `http.bind`.
+fn public_url(config: &Config) -> String {
+    config
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.http.bind))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn party_invite(config: Config, args: PartyInviteArgs) -> anyhow::Result<()> {
+    let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
+    let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    load_keys(&config)?;
+    let store = Store::open(&config.store_settings()).await?;
+    let (outcome, token) = invite_party(&store, &key, role, &name).await?;
+    if outcome == InviteOutcome::AlreadyConnected {
+        anyhow::bail!(
+            "party {key} with role {role} is connected already: it must unregister (Credentials DELETE) before it can be invited again"
+        );
+    }
+    let versions_url = format!("{}/ocpi/versions", public_url(&config));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "token": token, "versions_url": versions_url })
+        );
+    } else {
+        println!("{token}");
+        eprintln!(
+            "give the partner this token A and the hub's versions URL {versions_url}; it registers with a Credentials POST"
+        );
+    }
+    Ok(())
+}
+
+async fn party_register(config: Config, args: PartyRegisterArgs) -> anyhow::Result<()> {
+    let versions_url =
+        url::Url::parse(&args.versions_url).map_err(|e| anyhow::anyhow!("--versions-url: {e}"))?;
+    let keys = load_keys(&config)?;
+    let store = Store::open(&config.store_settings()).await?;
+    let state =
+        AppState::new(&config, store, keys, public_url(&config)).map_err(anyhow::Error::msg)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| versions_url.host_str().unwrap_or("partner").to_owned());
+    let registered = register_outgoing(&state, &versions_url, &args.token_a, &name)
+        .await
+        .map_err(|e| anyhow::anyhow!("registration with {versions_url} failed: {e}"))?;
+    let roles: Vec<String> = registered
+        .roles
+        .iter()
+        .map(|r| format!("{} ({})", r.key, r.role))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "platform_id": registered.platform_id,
+                "version": registered.version.as_str(),
+                "roles": roles,
+            })
+        );
+    } else {
+        println!(
+            "registered with {versions_url} on OCPI {}: {}",
+            registered.version,
+            roles.join(", ")
+        );
     }
     Ok(())
 }

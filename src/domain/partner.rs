@@ -143,8 +143,7 @@ pub struct PartnerCredentials {
 
 /// A credentials token as OCPI allows it: 1 to 64 printable, non-whitespace ASCII characters.
 pub fn check_credentials_token(field: &str, token: &str) -> Result<(), super::ValidationError> {
-    if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| (0x21..=0x7e).contains(&b))
-    {
+    if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(super::ValidationError::new(
             field,
             "must be 1 to 64 printable ASCII characters without spaces",

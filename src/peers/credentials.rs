@@ -68,7 +68,10 @@ pub fn parse(value: Value) -> Result<PartnerCredentials, ValidationError> {
         });
     }
     if roles.is_empty() {
-        return Err(ValidationError::new("roles", "must name at least one party"));
+        return Err(ValidationError::new(
+            "roles",
+            "must name at least one party",
+        ));
     }
     Ok(PartnerCredentials {
         token: doc.token,
@@ -122,14 +125,23 @@ mod tests {
         let cases = [
             (doc("has space", good.clone()), "token"),
             (doc(&"x".repeat(65), good.clone()), "token"),
-            (json!({"token": "t", "url": "ftp://x", "roles": good}), "url"),
+            (
+                json!({"token": "t", "url": "ftp://x", "roles": good}),
+                "url",
+            ),
             (doc("t", json!([])), "roles"),
             (
-                doc("t", json!([{"role": "KING", "business_details": {"name": "A"}, "party_id": "ABC", "country_code": "NL"}])),
+                doc(
+                    "t",
+                    json!([{"role": "KING", "business_details": {"name": "A"}, "party_id": "ABC", "country_code": "NL"}]),
+                ),
                 "roles[0].role",
             ),
             (
-                doc("t", json!([{"role": "CPO", "business_details": {"name": "A"}, "party_id": "TOOLONG", "country_code": "NL"}])),
+                doc(
+                    "t",
+                    json!([{"role": "CPO", "business_details": {"name": "A"}, "party_id": "TOOLONG", "country_code": "NL"}]),
+                ),
                 "roles[0].party_id",
             ),
             (doc("t", json!([{"role": "CPO"}])), "roles[0]"),
@@ -138,7 +150,10 @@ mod tests {
             let err = parse(value).unwrap_err();
             assert!(err.field.starts_with(field), "{field}: got {err}");
         }
-        let hub_only = doc("t", json!([{"role": "HUB", "business_details": {"name": "H"}, "party_id": "HUB", "country_code": "DE"}]));
+        let hub_only = doc(
+            "t",
+            json!([{"role": "HUB", "business_details": {"name": "H"}, "party_id": "HUB", "country_code": "DE"}]),
+        );
         assert_eq!(parse(hub_only).unwrap_err().field, "roles");
     }
 

@@ -1,4 +1,11 @@
-//! Secrets: generated at random, shown once, stored only as hashes, never logged.
+//! Secrets: generated at random, shown once, stored only as hashes, never logged; and the hub's
+//! master key, from which every other key is derived (`keys`, `master_key`).
+
+pub mod keys;
+pub mod master_key;
+
+pub use keys::{Keys, Purpose};
+pub use master_key::{describe_master_key, load_keys, MasterKey, SecretString};
 
 pub mod sealed;
 
@@ -22,12 +29,6 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A short, stable stand-in for an identifier in logs (first 8 hex of SHA-256).
-pub fn fingerprint(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    hex::encode(&digest[..4])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +42,5 @@ mod tests {
         assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c)));
         assert_eq!(hash_token(&a).len(), 64);
         assert_ne!(hash_token(&a), a);
-        assert_eq!(fingerprint("04A1B2").len(), 8);
     }
 }

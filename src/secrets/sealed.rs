@@ -67,7 +67,11 @@ mod tests {
         let sealer = Sealer::new([7; 32]);
         let sealed = sealer.seal("partner-token-123");
         assert!(!sealed.contains("partner-token-123"));
-        assert_ne!(sealed, sealer.seal("partner-token-123"), "a fresh nonce each time");
+        assert_ne!(
+            sealed,
+            sealer.seal("partner-token-123"),
+            "a fresh nonce each time"
+        );
         assert_eq!(sealer.open(&sealed).unwrap(), "partner-token-123");
         assert!(Sealer::new([8; 32]).open(&sealed).is_err());
         let mut altered = sealed.clone();

@@ -10,10 +10,13 @@ pub mod partners;
 pub mod sessions;
 pub mod tokens;
 
-use crate::config::{AuthorizationConfig, PaginationConfig};
+use std::time::Duration;
+
+use crate::config::{AuthorizationConfig, Config, PaginationConfig};
 use crate::domain::ids::PartyKey;
 use crate::peers::OcpiClient;
 use crate::secrets::sealed::Sealer;
+use crate::secrets::{Keys, Purpose};
 use crate::store::Store;
 
 use self::credentials::CredentialsCache;
@@ -33,4 +36,38 @@ pub struct AppState {
     pub peers: OcpiClient,
     /// Seals the tokens the hub presents to partners.
     pub sealer: Sealer,
+    /// Keys derived from the master key (log fingerprints today).
+    pub keys: Keys,
+}
+
+/// How long a looked-up credentials token is trusted without asking the database again (a
+/// change anywhere moves the credentials epoch, which drops the cache sooner).
+const CREDENTIALS_TTL: Duration = Duration::from_secs(5);
+
+impl AppState {
+    /// The state of a hub reached at `public_url` (no trailing slash), for the server and for
+    /// CLI commands that act as the hub (`party register`).
+    pub fn new(
+        config: &Config,
+        store: Store,
+        keys: Keys,
+        public_url: String,
+    ) -> Result<Self, String> {
+        Ok(AppState {
+            store,
+            credentials: CredentialsCache::new(CREDENTIALS_TTL),
+            public_url,
+            hub: config.hub_party().map_err(|e| format!("hub.{e}"))?,
+            hub_name: config.hub.name.clone(),
+            authorization: config.authorization.clone(),
+            pagination: config.pagination.clone(),
+            max_body_bytes: config.http.max_body_bytes,
+            peers: OcpiClient::new(
+                Duration::from_millis(config.peers.timeout_ms),
+                config.peers.allow_insecure,
+            )?,
+            sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
+            keys,
+        })
+    }
 }

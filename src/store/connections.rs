@@ -85,8 +85,7 @@ fn insert_platform(
     versions_url: Option<&str>,
     now: NaiveDateTime,
 ) -> StoreResult<i64> {
-    Ok(
-        db_run!(conn => diesel::insert_into(platforms::table)
+    Ok(db_run!(conn => diesel::insert_into(platforms::table)
         .values((
             platforms::name.eq(name),
             platforms::token_hash.eq(token_hash),
@@ -97,8 +96,7 @@ fn insert_platform(
             platforms::versions_url.eq(versions_url),
         ))
         .returning(platforms::id)
-        .get_result(conn))?,
-    )
+        .get_result(conn))?)
 }
 
 fn insert_party(
@@ -271,7 +269,14 @@ pub fn finish_outgoing(
         .find(platform_id)
         .select(platforms::token_hash)
         .get_result(conn))?;
-    register(conn, platform_id, &token_hash, &token_hash, registration, now)?;
+    register(
+        conn,
+        platform_id,
+        &token_hash,
+        &token_hash,
+        registration,
+        now,
+    )?;
     Ok(Ok(()))
 }
 
@@ -400,7 +405,11 @@ pub struct Change<'a> {
     pub after: Option<serde_json::Value>,
 }
 
-pub fn record_change(conn: &mut Conn<'_>, change: &Change<'_>, now: NaiveDateTime) -> StoreResult<()> {
+pub fn record_change(
+    conn: &mut Conn<'_>,
+    change: &Change<'_>,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
     let before = change.before.as_ref().map(|v| v.to_string());
     let after = change.after.as_ref().map(|v| v.to_string());
     db_run!(conn => diesel::insert_into(change_log::table)
@@ -467,19 +476,24 @@ pub fn client_infos(conn: &mut Conn<'_>) -> StoreResult<Vec<crate::domain::partn
         .load(conn))?;
     Ok(rows
         .into_iter()
-        .filter_map(|(cc, pid, role, suspended, created, updated, status, changed)| {
-            let status = if suspended {
-                ConnectionStatus::Suspended
-            } else {
-                ConnectionStatus::from_db(&status)?
-            };
-            let last = [Some(created), updated, changed].into_iter().flatten().max()?;
-            Some(crate::domain::partner::ClientInfo {
-                key: PartyKey::parse(&cc, &pid).ok()?,
-                role: role.parse().ok()?,
-                status,
-                last_updated: last.and_utc(),
-            })
-        })
+        .filter_map(
+            |(cc, pid, role, suspended, created, updated, status, changed)| {
+                let status = if suspended {
+                    ConnectionStatus::Suspended
+                } else {
+                    ConnectionStatus::from_db(&status)?
+                };
+                let last = [Some(created), updated, changed]
+                    .into_iter()
+                    .flatten()
+                    .max()?;
+                Some(crate::domain::partner::ClientInfo {
+                    key: PartyKey::parse(&cc, &pid).ok()?,
+                    role: role.parse().ok()?,
+                    status,
+                    last_updated: last.and_utc(),
+                })
+            },
+        )
         .collect())
 }

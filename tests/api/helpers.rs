@@ -47,6 +47,8 @@ pub struct TestApp {
     pub emsp: String,
     /// Credentials token of the CPO DE*CPO.
     pub cpo: String,
+    /// The hub's master key (64 hexadecimal characters).
+    pub master_key: String,
     _dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
@@ -137,7 +139,19 @@ pub fn test_config(database_url: String) -> Config {
     config.database.connect_timeout_secs = 1;
     // Partner platforms in the tests listen on 127.0.0.1 over plain HTTP.
     config.peers.allow_insecure = true;
+    // Through the configuration, as `TOKENHUB_SECRETS__KEY` would give it: no key file appears
+    // beside the test database or in the working directory.
+    config.secrets.key = Some(tokenhub::secrets::SecretString::new(random_master_key()));
     config
+}
+
+/// A new master key in the documented format (64 hexadecimal characters).
+pub fn random_master_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Starts the hub on a random port against a fresh database, with an eMSP NL*ABC and a CPO
@@ -169,7 +183,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     })
     .await
     .expect("open the test database");
-    let app = Application::build_with_store(config, store.clone()).expect("build the app");
+    let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
+    let master_key = config
+        .secrets
+        .key
+        .as_ref()
+        .map(|k| k.expose().to_owned())
+        .unwrap_or_default();
+    let app = Application::build_with_store(config, store.clone(), keys).expect("build the app");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let test = TestApp {
@@ -179,6 +200,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         cpo: add_test_party(&store, "DE", "CPO", Role::Cpo).await,
         store,
         backend,
+        master_key,
         _dir: dir,
         pg,
     };
@@ -412,6 +434,30 @@ impl TestApp {
     }
 
     /// PostgreSQL only: refuses new connections to the test database and ends the open ones.
+    /// `party register` against a partner: the roles it registered, as `CC*PID (ROLE)`.
+    pub async fn register_with(
+        &self,
+        versions_url: &str,
+        token_a: &str,
+    ) -> Result<Vec<String>, String> {
+        let mut config = test_config(String::new());
+        config.secrets.key = Some(tokenhub::secrets::SecretString::new(
+            self.master_key.clone(),
+        ));
+        let keys = tokenhub::secrets::load_keys(&config).map_err(|e| e.to_string())?;
+        let state =
+            tokenhub::service::AppState::new(&config, self.store.clone(), keys, self.base.clone())?;
+        let url = url::Url::parse(versions_url).map_err(|e| e.to_string())?;
+        let registered =
+            tokenhub::service::partners::register_outgoing(&state, &url, token_a, "partner")
+                .await?;
+        Ok(registered
+            .roles
+            .iter()
+            .map(|r| format!("{} ({})", r.key, r.role))
+            .collect())
+    }
+
     /// Every row of the platforms table as text (what someone who reads the database sees),
     /// one line per row starting with `platform`.
     pub async fn dump_platforms(&self) -> String {
@@ -470,9 +516,10 @@ impl TestApp {
     }
 }
 
-/// How the logs show a secret (a token uid, a credentials token).
-pub fn fingerprint(secret: &str) -> String {
-    tokenhub::secrets::fingerprint(secret)
+/// How the logs of a hub with this master key (64 hexadecimal characters) show a token uid.
+pub fn fingerprint(master_key: &str, secret: &str) -> String {
+    let key = tokenhub::secrets::MasterKey::from_hex(master_key).expect("a master key");
+    tokenhub::secrets::Keys::new(key).fingerprint(secret)
 }
 
 /// The OpenAPI document as the code produces it.

@@ -69,20 +69,20 @@ fn presented(req: &HttpRequest) -> Option<String> {
 type Shared = web::Data<(Arc<Mutex<PartnerState>>, String)>;
 
 /// `Err(response)` unless the request carries an expected token.
-fn admit(req: &HttpRequest, shared: &Shared) -> Result<(), HttpResponse> {
+fn admit(req: &HttpRequest, shared: &Shared) -> Result<(), Box<HttpResponse>> {
     let mut state = shared.0.lock().unwrap();
     let token = presented(req).unwrap_or_default();
     state.seen_tokens.push(token.clone());
     if state.expected_tokens.contains(&token) {
         Ok(())
     } else {
-        Err(unauthorized())
+        Err(Box::new(unauthorized()))
     }
 }
 
 async fn versions(req: HttpRequest, shared: Shared) -> HttpResponse {
     if let Err(r) = admit(&req, &shared) {
-        return r;
+        return *r;
     }
     let state = shared.0.lock().unwrap();
     if state.broken {
@@ -98,7 +98,7 @@ async fn versions(req: HttpRequest, shared: Shared) -> HttpResponse {
 
 async fn details(req: HttpRequest, path: web::Path<String>, shared: Shared) -> HttpResponse {
     if let Err(r) = admit(&req, &shared) {
-        return r;
+        return *r;
     }
     let state = shared.0.lock().unwrap();
     let base = format!("{}/{}", shared.1, path.as_str());
@@ -112,9 +112,13 @@ async fn details(req: HttpRequest, path: web::Path<String>, shared: Shared) -> H
 
 /// The hub registers with the partner: like a real receiver, check the hub's versions with the
 /// token it sent (step 4 of the handshake), then answer with the partner's Credentials.
-async fn credentials_post(req: HttpRequest, body: web::Json<Value>, shared: Shared) -> HttpResponse {
+async fn credentials_post(
+    req: HttpRequest,
+    body: web::Json<Value>,
+    shared: Shared,
+) -> HttpResponse {
     if let Err(r) = admit(&req, &shared) {
-        return r;
+        return *r;
     }
     let posted = body.into_inner();
     let hub_token = posted["token"].as_str().unwrap_or_default().to_owned();
@@ -154,14 +158,20 @@ async fn credentials_post(req: HttpRequest, body: web::Json<Value>, shared: Shar
 /// Starts a partner on 127.0.0.1 and a random port.
 pub async fn start(state: PartnerState) -> Partner {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://127.0.0.1:{}/ocpi", listener.local_addr().unwrap().port());
+    let base = format!(
+        "http://127.0.0.1:{}/ocpi",
+        listener.local_addr().unwrap().port()
+    );
     let state = Arc::new(Mutex::new(state));
     let shared = web::Data::new((Arc::clone(&state), base.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shared.clone())
             .route("/ocpi/versions", web::get().to(versions))
-            .route("/ocpi/{version}/credentials", web::post().to(credentials_post))
+            .route(
+                "/ocpi/{version}/credentials",
+                web::post().to(credentials_post),
+            )
             .route("/ocpi/{version}", web::get().to(details))
     })
     .workers(1)

@@ -33,8 +33,13 @@ fn partner_credentials(token: &str, partner: &Partner) -> Value {
 }
 
 async fn post_credentials(app: &TestApp, token: &str, body: &Value) -> Answer {
-    app.call(Method::POST, "/ocpi/2.3.0/credentials", token, Some(body.clone()))
-        .await
+    app.call(
+        Method::POST,
+        "/ocpi/2.3.0/credentials",
+        token,
+        Some(body.clone()),
+    )
+    .await
 }
 
 /// An invited eMSP registers: the answer carries token C.
@@ -124,7 +129,11 @@ async fn roles_that_were_not_invited_are_2001_naming_them(app: TestApp) {
     }));
     let answer = post_credentials(&app, &token_a, &body).await;
     assert_eq!((answer.status, answer.ocpi_status()), (200, 2001));
-    assert!(answer.message().contains("BE*SNK (CPO)"), "{}", answer.message());
+    assert!(
+        answer.message().contains("BE*SNK (CPO)"),
+        "{}",
+        answer.message()
+    );
     assert_eq!(
         versions_status(&app, &token_a).await,
         200,
@@ -179,7 +188,11 @@ async fn put_rotates_token_c(app: TestApp) {
     assert_eq!((answer.status, answer.ocpi_status()), (200, 1000));
     let new_c = answer.body["data"]["token"].as_str().unwrap().to_owned();
     assert_ne!(new_c, token_c);
-    assert_eq!(versions_status(&app, &token_c).await, 401, "the old C is refused");
+    assert_eq!(
+        versions_status(&app, &token_c).await,
+        401,
+        "the old C is refused"
+    );
     assert_eq!(versions_status(&app, &new_c).await, 200);
     let seen = partner.state.lock().unwrap().seen_tokens.clone();
     assert_eq!(
@@ -228,7 +241,12 @@ async fn delete_unregisters(app: TestApp) {
 
 async fn unknown_tokens_are_401(app: TestApp) {
     let partner = partner_platform::start(PartnerState::emsp(TOKEN_B)).await;
-    let answer = post_credentials(&app, "never-issued", &partner_credentials(TOKEN_B, &partner)).await;
+    let answer = post_credentials(
+        &app,
+        "never-issued",
+        &partner_credentials(TOKEN_B, &partner),
+    )
+    .await;
     assert_eq!((answer.status, answer.ocpi_status()), (401, 2000));
 }
 
@@ -238,8 +256,17 @@ async fn the_database_holds_no_usable_token(app: TestApp) {
     let partner = partner_platform::start(PartnerState::emsp(TOKEN_B)).await;
     let (token_a, token_c) = register(&app, &partner).await;
     let dump = app.dump_platforms().await;
-    for secret in [token_a.as_str(), token_c.as_str(), TOKEN_B, &b64(TOKEN_B), &b64(&token_c)] {
-        assert!(!dump.contains(secret), "{secret} is readable in the database");
+    for secret in [
+        token_a.as_str(),
+        token_c.as_str(),
+        TOKEN_B,
+        &b64(TOKEN_B),
+        &b64(&token_c),
+    ] {
+        assert!(
+            !dump.contains(secret),
+            "{secret} is readable in the database"
+        );
     }
 }
 
@@ -257,14 +284,21 @@ async fn the_hub_registers_with_a_partner(app: TestApp) {
         let s = partner.state.lock().unwrap();
         (s.hub_posted.clone().unwrap(), s.hub_versions_status)
     };
-    assert_eq!(status, Some(200), "the partner could read the hub's versions with token B");
+    assert_eq!(
+        status,
+        Some(200),
+        "the partner could read the hub's versions with token B"
+    );
     assert_eq!(posted["hub_party_id"], "NLHUB");
     assert_eq!(posted["url"], app.url("/ocpi/versions"));
     // Token B, which the hub gave the partner, is the partner's token C-equivalent at the hub.
     let token_b = posted["token"].as_str().unwrap();
     assert_eq!(versions_status(&app, token_b).await, 200);
     let dump = app.dump_platforms().await;
-    assert!(!dump.contains("partner-token-for-the-hub"), "the partner's token is sealed");
+    assert!(
+        !dump.contains("partner-token-for-the-hub"),
+        "the partner's token is sealed"
+    );
 }
 
 async fn a_failed_outgoing_registration_leaves_nothing(app: TestApp) {
@@ -275,7 +309,11 @@ async fn a_failed_outgoing_registration_leaves_nothing(app: TestApp) {
         .unwrap_err();
     assert!(err.contains("401"), "{err}");
     let dump = app.dump_platforms().await;
-    assert_eq!(dump.matches("platform").count(), 2, "only the two test parties: {dump}");
+    assert_eq!(
+        dump.matches("platform").count(),
+        2,
+        "only the two test parties: {dump}"
+    );
 }
 
 on_both_backends!(
@@ -294,4 +332,3 @@ on_both_backends!(
     the_hub_registers_with_a_partner,
     a_failed_outgoing_registration_leaves_nothing,
 );
-

@@ -55,6 +55,7 @@ pub async fn get(
         (status = 400, response = crate::ocpi::common::responses::NotJson),
         (status = 401, response = crate::ocpi::common::responses::Unauthorized),
         (status = 405, response = crate::ocpi::common::responses::RegistrationState),
+        (status = 413, response = crate::ocpi::common::responses::PayloadTooLarge),
         (status = 500, response = crate::ocpi::common::responses::InternalError),
         (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )
@@ -90,6 +91,7 @@ pub async fn post(
         (status = 400, response = crate::ocpi::common::responses::NotJson),
         (status = 401, response = crate::ocpi::common::responses::Unauthorized),
         (status = 405, response = crate::ocpi::common::responses::RegistrationState),
+        (status = 413, response = crate::ocpi::common::responses::PayloadTooLarge),
         (status = 500, response = crate::ocpi::common::responses::InternalError),
         (status = 503, response = crate::ocpi::common::responses::Unavailable),
     )

@@ -19,7 +19,6 @@ use crate::ocpi::common::envelope;
 use crate::ocpi::common::routing::with_routing;
 use crate::ocpi::common::OcpiError;
 use crate::ops::request_context::RequestIds;
-use crate::secrets::fingerprint;
 use crate::service::authorize::{self, AuthorizeOutcome, AuthorizeRequest};
 use crate::service::tokens::{self, ListFilter};
 use crate::service::AppState;
@@ -251,7 +250,8 @@ pub async fn authorize(
 ) -> Result<HttpResponse, OcpiError> {
     let uid = TokenUid::parse("token_uid", &path)?;
     // Logs name the token by a fingerprint only, never by its uid.
-    let logged_token = tracing::enabled!(tracing::Level::DEBUG).then(|| fingerprint(uid.key()));
+    let logged_token =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| state.keys.fingerprint(uid.key()));
     let token_type = TokenType::from_query(query.token_type.as_deref())?;
     let location = location_from_body(body)?;
     // A TO naming the hub itself (GET-all style addressing) does not name an eMSP.
