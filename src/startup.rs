@@ -13,6 +13,7 @@ use crate::ocpi;
 use crate::ops::request_context::request_context;
 use crate::ops::sweeper;
 use crate::service::credentials::CredentialsCache;
+use crate::service::sessions::SessionSettings;
 use crate::service::AppState;
 use crate::store::Store;
 
@@ -52,6 +53,7 @@ impl Application {
             hub: config.hub_party().map_err(|e| anyhow::anyhow!("hub.{e}"))?,
             hub_name: config.hub.name.clone(),
             authorization: config.authorization.clone(),
+            sessions: SessionSettings::from_config(&config),
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
         });

@@ -24,6 +24,7 @@ pub struct AppState {
     pub hub: PartyKey,
     pub hub_name: String,
     pub authorization: AuthorizationConfig,
+    pub sessions: sessions::SessionSettings,
     pub pagination: PaginationConfig,
     pub max_body_bytes: usize,
 }
