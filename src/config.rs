@@ -90,8 +90,11 @@ pub struct HubConfig {
 pub struct AuthorizationConfig {
     /// How long an ALLOWED answer holds the token while no session matches it.
     pub hold_seconds: u64,
-    /// A session not updated for this long stops counting as a use.
+    /// A session that took over a hold and is not updated for this long stops counting as a use.
     pub session_stale_hours: u64,
+    /// A session that took over no hold (no ALLOWED of the hub matches it) and is not updated for
+    /// this long stops counting: bounds how long one CPO's sessions block a token at every CPO.
+    pub unmatched_session_minutes: u64,
     /// Concurrent uses per token when neither token nor party sets a limit.
     pub default_max_concurrent: u32,
 }
@@ -108,6 +111,13 @@ pub struct PaginationConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     pub audit_days: u32,
+    /// COMPLETED or INVALID sessions not updated for this long are purged (personal data).
+    pub session_days: u32,
+    /// Sessions still PENDING, ACTIVE or RESERVATION not updated for this long are taken as
+    /// abandoned by their CPO and purged too.
+    pub abandoned_session_days: u32,
+    /// A stored session keeps only its most recent charging periods, this many at most.
+    pub session_charging_periods: u32,
     /// Seconds between background clean-up rounds.
     pub sweep_interval_secs: u64,
 }
@@ -178,6 +188,10 @@ impl Default for AuthorizationConfig {
         Self {
             hold_seconds: 120,
             session_stale_hours: 24,
+            // A CPO that updates its sessions every 15 minutes (common practice) keeps an
+            // unmatched one counting through a missed update; one that never finishes its
+            // sessions blocks a driver elsewhere for at most half an hour.
+            unmatched_session_minutes: 30,
             default_max_concurrent: 1,
         }
     }
@@ -196,6 +210,9 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         Self {
             audit_days: 90,
+            session_days: 30,
+            abandoned_session_days: 90,
+            session_charging_periods: 100,
             sweep_interval_secs: 60,
         }
     }
@@ -308,6 +325,18 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        let a = &self.authorization;
+        if a.unmatched_session_minutes == 0
+            || a.unmatched_session_minutes > a.session_stale_hours.saturating_mul(60)
+        {
+            return bad(
+                "authorization.unmatched_session_minutes",
+                format!(
+                    "must be between 1 and authorization.session_stale_hours ({} h) in minutes",
+                    a.session_stale_hours
+                ),
+            );
+        }
         let p = &self.pagination;
         if p.max_limit == 0 || p.default_limit == 0 || p.default_limit > p.max_limit {
             return bad(
@@ -326,6 +355,25 @@ impl Config {
         }
         if self.retention.audit_days == 0 {
             return bad("retention.audit_days", "must be at least 1".into());
+        }
+        let r = &self.retention;
+        if r.session_days == 0 {
+            return bad("retention.session_days", "must be at least 1".into());
+        }
+        // A purged session must have stopped counting long before: it takes its use with it.
+        if r.abandoned_session_days < r.session_days
+            || u64::from(r.abandoned_session_days) * 24 <= self.authorization.session_stale_hours
+        {
+            return bad(
+                "retention.abandoned_session_days",
+                "must be at least retention.session_days and longer than authorization.session_stale_hours".into(),
+            );
+        }
+        if !(1..=1000).contains(&r.session_charging_periods) {
+            return bad(
+                "retention.session_charging_periods",
+                "must be between 1 and 1000".into(),
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", e.to_string());
@@ -443,6 +491,27 @@ mod tests {
         let err = c.validate().unwrap_err().0;
         assert!(err.starts_with("secrets.key: must be 64"), "{err}");
         assert!(!err.contains("0123456789abcdef"), "{err}");
+        let mut c = Config::default();
+        c.authorization.unmatched_session_minutes = 24 * 60 + 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("authorization.unmatched_session_minutes"));
+        let mut c = Config::default();
+        c.retention.abandoned_session_days = 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("retention.abandoned_session_days"));
+        let mut c = Config::default();
+        c.retention.session_charging_periods = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("retention.session_charging_periods"));
     }
 
     #[test]

@@ -188,6 +188,75 @@ pub fn validate_session(body: Map<String, Value>) -> Result<SessionWrite, Valida
     })
 }
 
+/// The top-level fields of the OCPI 2.3.0 `Session` object; anything else is an unknown field.
+const SESSION_FIELDS: &[&str] = &[
+    "country_code",
+    "party_id",
+    "id",
+    "start_date_time",
+    "end_date_time",
+    "kwh",
+    "cdr_token",
+    "auth_method",
+    "authorization_reference",
+    "location_id",
+    "evse_uid",
+    "connector_id",
+    "meter_id",
+    "currency",
+    "charging_periods",
+    "total_cost",
+    "status",
+    "last_updated",
+];
+
+/// How much of a session the hub stores.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionBounds {
+    /// The most recent charging periods kept.
+    pub max_charging_periods: usize,
+    /// The stored body's size (compact JSON) the hub aims at; what one request may carry.
+    pub max_bytes: usize,
+}
+
+impl SessionWrite {
+    /// Bounds the stored body, which PATCHes would otherwise grow forever (they append charging
+    /// periods and may add fields). Keeps the most recent `max_charging_periods` periods, in the
+    /// order the CPO sent them; then, while the body is larger than `max_bytes`, drops the oldest
+    /// periods and at last the fields OCPI does not define. Status, totals, token and identity
+    /// always stay, so no update is ever refused for its size.
+    pub fn bound(&mut self, bounds: SessionBounds) {
+        if let Some(Value::Array(periods)) = self.body.get_mut("charging_periods") {
+            let excess = periods.len().saturating_sub(bounds.max_charging_periods);
+            periods.drain(..excess);
+        }
+        let mut size = json_len(&self.body);
+        if size > bounds.max_bytes {
+            if let Some(Value::Array(periods)) = self.body.get_mut("charging_periods") {
+                let mut oldest = 0;
+                for period in periods.iter() {
+                    if size <= bounds.max_bytes {
+                        break;
+                    }
+                    // The period and the comma after it.
+                    size = size.saturating_sub(json_len(period) + 1);
+                    oldest += 1;
+                }
+                periods.drain(..oldest);
+                size = json_len(&self.body);
+            }
+        }
+        if size > bounds.max_bytes {
+            self.body
+                .retain(|name, _| SESSION_FIELDS.contains(&name.as_str()));
+        }
+    }
+}
+
+fn json_len(value: &impl serde::Serialize) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
 /// Applies a Sessions PATCH: fields replace, `null` clears, `charging_periods` are appended.
 pub fn apply_session_patch(
     stored: &Map<String, Value>,
@@ -292,5 +361,71 @@ mod tests {
                 .field,
             "last_updated"
         );
+    }
+
+    fn period(n: usize) -> Value {
+        json!({"start_date_time": "2026-01-01T10:00:00Z", "tariff_id": format!("T{n}"), "dimensions": [{"type": "ENERGY", "volume": n}]})
+    }
+
+    fn with_periods(n: usize) -> SessionWrite {
+        let mut s = sample();
+        s.insert(
+            "charging_periods".into(),
+            Value::Array((0..n).map(period).collect()),
+        );
+        validate_session(s).unwrap()
+    }
+
+    fn tariffs(w: &SessionWrite) -> Vec<String> {
+        w.body["charging_periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["tariff_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn bound_keeps_the_most_recent_periods() {
+        let mut w = with_periods(5);
+        w.bound(SessionBounds {
+            max_charging_periods: 2,
+            max_bytes: 64 * 1024,
+        });
+        assert_eq!(tariffs(&w), ["T3", "T4"]);
+    }
+
+    #[test]
+    fn bound_drops_the_oldest_periods_over_the_size() {
+        let mut w = with_periods(50);
+        w.body.insert("x-note".into(), json!("kept"));
+        let room_for_ten = json_len(&w.body) - 40 * (json_len(&period(10)) + 1);
+        w.bound(SessionBounds {
+            max_charging_periods: 100,
+            max_bytes: room_for_ten,
+        });
+        assert!(json_len(&w.body) <= room_for_ten);
+        let kept = tariffs(&w);
+        assert_eq!(kept.last().unwrap(), "T49");
+        assert!((9..=10).contains(&kept.len()), "{kept:?}");
+        assert_eq!(
+            w.body["x-note"], "kept",
+            "unknown fields go only as a last resort"
+        );
+    }
+
+    #[test]
+    fn bound_drops_unknown_fields_last_and_keeps_the_status() {
+        let mut w = with_periods(1);
+        w.body.insert("x-big".into(), json!("x".repeat(2000)));
+        w.body.insert("status".into(), json!("COMPLETED"));
+        w.bound(SessionBounds {
+            max_charging_periods: 100,
+            max_bytes: 1000,
+        });
+        assert!(!w.body.contains_key("x-big"));
+        assert!(w.body["charging_periods"].as_array().unwrap().is_empty());
+        assert_eq!(w.body["status"], "COMPLETED");
+        assert!(validate_session(w.body.clone()).is_ok());
     }
 }

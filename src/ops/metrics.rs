@@ -1,11 +1,12 @@
 //! Prometheus metrics at `/metrics`: requests and latency per route and status, authorization
-//! decisions by result, pool usage, database errors.
+//! decisions by result, pool usage, database errors, stale sessions by CPO.
 
 use std::sync::OnceLock;
 
 use actix_web::{web, HttpResponse};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::domain::ids::PartyKey;
 use crate::service::AppState;
 
 /// The `metrics` facade has one process-wide recorder; it is installed once and shared by every
@@ -40,6 +41,18 @@ pub fn record_decision(result: &'static str) {
     metrics::counter!("tokenhub_authorization_decisions_total", "result" => result).increment(1);
 }
 
+/// A session that stopped counting as a use because its CPO stopped updating it before it
+/// finished: a CPO that never sends COMPLETED shows here. `cpo` is a registered party, so the
+/// label's values are as finite as the parties.
+pub fn record_stale_session(cpo: &PartyKey, matched: bool) {
+    metrics::counter!(
+        "tokenhub_stale_sessions_total",
+        "cpo" => cpo.to_string(),
+        "matched" => if matched { "true" } else { "false" },
+    )
+    .increment(1);
+}
+
 pub fn record_database_error(kind: &'static str) {
     metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
 }
@@ -54,7 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     operation_id = "get_metrics",
     summary = "Prometheus metrics",
-    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method, route pattern and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind. No authentication.",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method, route pattern and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold. No authentication.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
     )

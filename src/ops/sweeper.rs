@@ -1,12 +1,13 @@
-//! Background clean-up: expired holds and stale session uses, and audit entries past retention,
-//! deleted in small batches so no sweep holds the writer for long.
+//! Background clean-up: expired holds and stale session uses, sessions past retention, and audit
+//! entries past retention, deleted in small batches so no sweep holds the writer for long.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use crate::config::Config;
-use crate::store::{audit, usage, Store};
+use crate::config::{Config, RetentionConfig};
+use crate::ops::metrics;
+use crate::store::{audit, sessions, usage, Store, StoreResult};
 
 const BATCH: i64 = 500;
 /// At most this many batches per table and round; the rest waits for the next round.
@@ -19,39 +20,79 @@ pub async fn run(store: Store, config: Config) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if let Err(e) = sweep_once(&store, config.retention.audit_days).await {
+        if let Err(e) = sweep_at(&store, &config.retention, Utc::now()).await {
             tracing::warn!(error = %e, "background clean-up failed; retrying next round");
         }
     }
 }
 
-pub async fn sweep_once(
+/// What one round deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired holds and uses of stale sessions.
+    pub usages: usize,
+    pub sessions: usize,
+    pub audits: usize,
+}
+
+/// One round as of `now` (a parameter so that tests can sweep as if time had passed).
+pub async fn sweep_at(
     store: &Store,
-    audit_days: u32,
-) -> Result<(usize, usize), crate::store::StoreError> {
+    retention: &RetentionConfig,
+    now: DateTime<Utc>,
+) -> StoreResult<Swept> {
+    let days = |n: u32| now - chrono::Duration::days(i64::from(n));
     let mut usages = 0;
     for _ in 0..MAX_BATCHES_PER_ROUND {
-        let n = store
-            .write(|conn| usage::purge_expired(conn, Utc::now(), BATCH))
+        let purged = store
+            .write(move |conn| usage::purge_expired(conn, now, BATCH))
             .await?;
-        usages += n;
-        if n < BATCH as usize {
+        // Counted once committed, by the instance whose statement deleted the row.
+        for stale in &purged.stale_sessions {
+            metrics::record_stale_session(&stale.cpo, stale.matched);
+        }
+        usages += purged.rows;
+        if purged.rows < BATCH as usize {
             break;
         }
     }
-    let mut audits = 0;
-    let before = Utc::now() - chrono::Duration::days(i64::from(audit_days));
+    let (finished_before, abandoned_before) = (
+        days(retention.session_days),
+        days(retention.abandoned_session_days),
+    );
+    let sessions = in_batches(store, move |conn| {
+        sessions::purge_old(conn, finished_before, abandoned_before, BATCH)
+    })
+    .await?;
+    let audit_before = days(retention.audit_days);
+    let audits = in_batches(store, move |conn| {
+        audit::purge_before(conn, audit_before, BATCH)
+    })
+    .await?;
+    let swept = Swept {
+        usages,
+        sessions,
+        audits,
+    };
+    if swept != Swept::default() {
+        tracing::debug!(usages, sessions, audits, "cleaned up");
+    }
+    Ok(swept)
+}
+
+/// Runs `purge` (one batch per write job) until a batch comes back short or the round's budget is
+/// spent; returns how many rows went.
+async fn in_batches<F>(store: &Store, purge: F) -> StoreResult<usize>
+where
+    F: Fn(&mut crate::store::Conn<'_>) -> StoreResult<usize> + Clone + Send + 'static,
+{
+    let mut total = 0;
     for _ in 0..MAX_BATCHES_PER_ROUND {
-        let n = store
-            .write(move |conn| audit::purge_before(conn, before, BATCH))
-            .await?;
-        audits += n;
+        let n = store.write(purge.clone()).await?;
+        total += n;
         if n < BATCH as usize {
             break;
         }
     }
-    if usages + audits > 0 {
-        tracing::debug!(usages, audits, "cleaned up");
-    }
-    Ok((usages, audits))
+    Ok(total)
 }

@@ -30,6 +30,7 @@ pub struct AppState {
     pub hub: PartyKey,
     pub hub_name: String,
     pub authorization: AuthorizationConfig,
+    pub sessions: sessions::SessionSettings,
     pub pagination: PaginationConfig,
     pub max_body_bytes: usize,
     /// Calls to partners' platforms.
@@ -60,6 +61,7 @@ impl AppState {
             hub: config.hub_party().map_err(|e| format!("hub.{e}"))?,
             hub_name: config.hub.name.clone(),
             authorization: config.authorization.clone(),
+            sessions: sessions::SessionSettings::from_config(config),
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
             peers: OcpiClient::new(

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::config::AuthorizationConfig;
+use crate::config::{AuthorizationConfig, Config};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{CiString36, PartyKey};
-use crate::domain::session::{apply_session_patch, SessionWrite};
+use crate::domain::session::{apply_session_patch, SessionBounds, SessionWrite};
 use crate::domain::ValidationError;
 use crate::store::sessions::{self, SessionRow};
 use crate::store::{tokens, usage, Conn, Store, StoreResult};
@@ -19,12 +19,32 @@ pub enum WriteOutcome {
     Invalid(ValidationError),
 }
 
+/// What the sessions receiver needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    pub authorization: AuthorizationConfig,
+    pub bounds: SessionBounds,
+}
+
+impl SessionSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            authorization: config.authorization.clone(),
+            bounds: SessionBounds {
+                max_charging_periods: config.retention.session_charging_periods as usize,
+                // A stored session needs no more room than one request may carry.
+                max_bytes: config.http.max_body_bytes,
+            },
+        }
+    }
+}
+
 /// Stores the session and brings its token's usage in line with it.
 fn store_session(
     conn: &mut Conn<'_>,
     existing: Option<&SessionRow>,
     write: &SessionWrite,
-    settings: &AuthorizationConfig,
+    settings: &SessionSettings,
     now: DateTime<Utc>,
 ) -> StoreResult<WriteOutcome> {
     if let Some(row) = existing {
@@ -34,6 +54,7 @@ fn store_session(
     }
     let token_id = tokens::find_by_key(conn, &write.token, true)?.map(|t| t.id);
     let session_id = sessions::upsert(conn, existing, write, token_id, now)?;
+    let authorization = &settings.authorization;
     usage::sync_session(
         conn,
         &usage::SessionUse {
@@ -43,7 +64,9 @@ fn store_session(
             uses_token: write.status.uses_token(),
             reference_key: write.authorization_reference.as_ref().map(|r| r.key()),
             now,
-            until: now + chrono::Duration::hours(settings.session_stale_hours as i64),
+            matched_until: now + chrono::Duration::hours(authorization.session_stale_hours as i64),
+            unmatched_until: now
+                + chrono::Duration::minutes(authorization.unmatched_session_minutes as i64),
         },
     )?;
     Ok(if existing.is_some() {
@@ -56,9 +79,11 @@ fn store_session(
 /// Creates or replaces the session `write` (its owner and id already match the URL's).
 pub async fn put(
     store: &Store,
-    settings: &AuthorizationConfig,
-    write: SessionWrite,
+    settings: &SessionSettings,
+    mut write: SessionWrite,
 ) -> StoreResult<WriteOutcome> {
+    // Before the job: JSON work has no place on the single SQLite writer.
+    write.bound(settings.bounds);
     let settings = settings.clone();
     store
         .write(move |conn| {
@@ -71,7 +96,7 @@ pub async fn put(
 /// Merges `patch` into the stored session under a lock.
 pub async fn patch(
     store: &Store,
-    settings: &AuthorizationConfig,
+    settings: &SessionSettings,
     owner: PartyKey,
     id: CiString36,
     patch: Map<String, Value>,
@@ -82,10 +107,12 @@ pub async fn patch(
             let Some(existing) = sessions::find(conn, &owner, &id, true)? else {
                 return Ok(WriteOutcome::Unknown);
             };
-            let write = match apply_session_patch(&existing.stored()?, patch, &owner, &id) {
+            let mut write = match apply_session_patch(&existing.stored()?, patch, &owner, &id) {
                 Ok(write) => write,
                 Err(e) => return Ok(WriteOutcome::Invalid(e)),
             };
+            // Appended charging periods would grow the session with every PATCH.
+            write.bound(settings.bounds);
             store_session(conn, Some(&existing), &write, &settings, Utc::now())
         })
         .await

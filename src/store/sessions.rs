@@ -4,11 +4,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
-use super::schema::sessions;
+use super::schema::{sessions, token_usages};
 use super::{db_run, Conn, StoreError, StoreResult};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{CiString36, PartyKey};
-use crate::domain::session::SessionWrite;
+use crate::domain::session::{SessionStatus, SessionWrite};
 
 #[derive(Queryable, Selectable, Debug, Clone)]
 #[diesel(table_name = sessions)]
@@ -98,5 +98,50 @@ pub fn upsert(
             ))
             .returning(sessions::id)
             .get_result(conn)?),
+    })
+}
+
+/// Deletes up to `batch` sessions the hub keeps no longer, with any use they still hold: finished
+/// ones (COMPLETED, INVALID) last received before `finished_before`, and open ones last received
+/// before `abandoned_before` (not after `finished_before`). Returns how many went.
+pub fn purge_old(
+    conn: &mut Conn<'_>,
+    finished_before: DateTime<Utc>,
+    abandoned_before: DateTime<Utc>,
+    batch: i64,
+) -> StoreResult<usize> {
+    let finished_before = storage_precision(finished_before);
+    let abandoned_before = storage_precision(abandoned_before.min(finished_before.and_utc()));
+    let finished = [
+        SessionStatus::Completed.as_str(),
+        SessionStatus::Invalid.as_str(),
+    ];
+    macro_rules! candidates {
+        () => {
+            sessions::table
+                .filter(sessions::received_at.lt(finished_before))
+                .filter(
+                    sessions::status
+                        .eq_any(finished)
+                        .or(sessions::received_at.lt(abandoned_before)),
+                )
+                .select(sessions::id)
+                .limit(batch)
+        };
+    }
+    // On PostgreSQL the rows are locked until they are gone: a PATCH arriving meanwhile waits and
+    // then finds no session (404) instead of being lost, a session a PATCH holds is skipped, and
+    // instances sweeping together skip each other's rows.
+    let ids: Vec<i64> = match conn {
+        Conn::Pg(c) => candidates!().for_update().skip_locked().load(&mut **c)?,
+        Conn::Sqlite(c) => candidates!().load(&mut **c)?,
+    };
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    db_run!(conn => {
+        diesel::delete(token_usages::table.filter(token_usages::session_id.eq_any(&ids)))
+            .execute(conn)?;
+        Ok(diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)?)
     })
 }

@@ -11,7 +11,10 @@ use crate::domain::datetime::storage_precision;
 use crate::domain::ids::PartyKey;
 
 const HOLD: &str = "HOLD";
+/// A session that took over a hold (the hub authorized it).
 const SESSION: &str = "SESSION";
+/// A session that took over no hold: it counts only while its CPO keeps updating it.
+const UNMATCHED_SESSION: &str = "UNMATCHED_SESSION";
 
 /// EVSE sets are stored as one text: `\n` cannot occur inside a CiString.
 const EVSE_SEPARATOR: &str = "\n";
@@ -94,9 +97,16 @@ pub fn insert_hold(conn: &mut Conn<'_>, hold: &NewHold<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Makes the usage of a session match its state (DESIGN §8 "Usage for concurrency"): a session
-/// that uses its token keeps one row, taken over from the hold with its `authorization_reference`
-/// (or, without one, the oldest unmatched hold); a finished session frees its row.
+/// Makes the usage of a session match its state (docs/design.md §8 "Usage for concurrency").
+///
+/// A session that uses its token keeps one row. The first time it is seen using its token it
+/// takes over a hold of that token: the hold with its `authorization_reference`, or without one
+/// the oldest hold its own CPO made. A hold belongs to a token, and so to that token's eMSP: a
+/// reference never reaches the holds of another eMSP's tokens. A session that took over a hold
+/// counts until `matched_until`; one that found none until `unmatched_until` (much sooner), so a
+/// CPO that never finishes its sessions cannot lock a driver out at every other CPO for long.
+/// A finished session frees its row or, the first time it is seen, the hold it would have taken
+/// over.
 pub struct SessionUse<'a> {
     pub session_id: i64,
     /// The registry's token the session's `cdr_token` names, if the hub knows it.
@@ -105,8 +115,10 @@ pub struct SessionUse<'a> {
     pub uses_token: bool,
     pub reference_key: Option<&'a str>,
     pub now: DateTime<Utc>,
-    /// When the session stops counting unless it is updated again.
-    pub until: DateTime<Utc>,
+    /// When a session that took over a hold stops counting unless it is updated again.
+    pub matched_until: DateTime<Utc>,
+    /// When a session that took over no hold stops counting unless it is updated again.
+    pub unmatched_until: DateTime<Utc>,
 }
 
 pub fn sync_session(conn: &mut Conn<'_>, session: &SessionUse<'_>) -> StoreResult<()> {
@@ -118,76 +130,132 @@ pub fn sync_session(conn: &mut Conn<'_>, session: &SessionUse<'_>) -> StoreResul
         reference_key,
         ..
     } = *session;
-    let (now, until) = (
-        storage_precision(session.now),
-        storage_precision(session.until),
-    );
-    let Some(token_id) = token_id.filter(|_| uses_token) else {
-        db_run!(conn => diesel::delete(token_usages::table.filter(token_usages::session_id.eq(session_id))).execute(conn))?;
-        return Ok(());
-    };
+    let now = storage_precision(session.now);
+    let matched_until = storage_precision(session.matched_until);
+    let unmatched_until = storage_precision(session.unmatched_until);
+    let counted_token = token_id.filter(|_| uses_token);
     db_run!(conn => {
-        let own: Option<i64> = token_usages::table
+        let own: Option<(i64, String)> = token_usages::table
             .filter(token_usages::session_id.eq(session_id))
-            .select(token_usages::id)
+            .select((token_usages::id, token_usages::kind))
             .get_result(conn)
             .optional()?;
+        if let Some((id, kind)) = own {
+            let row = token_usages::table.find(id);
+            match counted_token {
+                Some(token_id) => diesel::update(row)
+                    .set((
+                        token_usages::token_id.eq(token_id),
+                        token_usages::counts_until.eq(if kind == SESSION {
+                            matched_until
+                        } else {
+                            unmatched_until
+                        }),
+                    ))
+                    .execute(conn)?,
+                None => diesel::delete(row).execute(conn)?,
+            };
+            return Ok(());
+        }
+        // No hold can belong to a token the hub does not know.
+        let Some(token_id) = token_id else {
+            return Ok(());
+        };
         let holds = token_usages::table
             .filter(token_usages::token_id.eq(token_id))
             .filter(token_usages::kind.eq(HOLD))
             .filter(token_usages::counts_until.gt(now));
-        let target: Option<i64> = match (own, reference_key) {
-            (Some(id), _) => Some(id),
-            // A token has few holds: load them rather than `LIMIT 1` (see tokens::find_by_uid).
-            (None, Some(reference)) => holds
+        // A token has few holds: load them rather than `LIMIT 1` (see tokens::find_by_uid).
+        let hold: Option<i64> = match reference_key {
+            Some(reference) => holds
                 .filter(token_usages::authorization_reference.eq(reference))
                 .order(token_usages::id)
                 .select(token_usages::id)
                 .load::<i64>(conn)?
                 .into_iter()
                 .next(),
-            (None, None) => holds
+            None => holds
+                .filter(token_usages::cpo_country_code.eq(cpo.country_code.key()))
+                .filter(token_usages::cpo_party_id.eq(cpo.party_id.key()))
                 .order(token_usages::id)
                 .select(token_usages::id)
                 .load::<i64>(conn)?
                 .into_iter()
                 .next(),
         };
-        match target {
-            Some(id) => diesel::update(token_usages::table.find(id))
+        match (hold, uses_token) {
+            (Some(id), true) => diesel::update(token_usages::table.find(id))
                 .set((
                     token_usages::kind.eq(SESSION),
                     token_usages::session_id.eq(session_id),
-                    token_usages::token_id.eq(token_id),
-                    token_usages::counts_until.eq(until),
+                    token_usages::counts_until.eq(matched_until),
                 ))
                 .execute(conn)?,
-            None => diesel::insert_into(token_usages::table)
+            (Some(id), false) => diesel::delete(token_usages::table.find(id)).execute(conn)?,
+            (None, true) => diesel::insert_into(token_usages::table)
                 .values((
                     token_usages::token_id.eq(token_id),
-                    token_usages::kind.eq(SESSION),
+                    token_usages::kind.eq(UNMATCHED_SESSION),
                     token_usages::authorization_reference.eq(reference_key),
                     token_usages::cpo_country_code.eq(cpo.country_code.key()),
                     token_usages::cpo_party_id.eq(cpo.party_id.key()),
                     token_usages::session_id.eq(session_id),
                     token_usages::created_at.eq(now),
-                    token_usages::counts_until.eq(until),
+                    token_usages::counts_until.eq(unmatched_until),
                 ))
                 .execute(conn)?,
+            (None, false) => 0,
         };
         Ok(())
     })
 }
 
-/// Deletes up to `batch` rows that no longer count; returns how many went.
-pub fn purge_expired(conn: &mut Conn<'_>, now: DateTime<Utc>, batch: i64) -> StoreResult<usize> {
+/// A session the sweeper found stale: its CPO stopped updating it before it finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaleSession {
+    pub cpo: PartyKey,
+    /// Whether the session had taken over a hold.
+    pub matched: bool,
+}
+
+/// What one purge deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub rows: usize,
+    pub stale_sessions: Vec<StaleSession>,
+}
+
+/// Deletes up to `batch` rows that no longer count at `now`: expired holds, and the uses of
+/// sessions their CPO stopped updating (reported, for the stale-sessions metric).
+pub fn purge_expired(conn: &mut Conn<'_>, now: DateTime<Utc>, batch: i64) -> StoreResult<Purged> {
     let now = storage_precision(now);
-    db_run!(conn => {
+    // RETURNING reports only what this statement deleted, so instances sweeping one PostgreSQL
+    // database together count each stale session once.
+    let deleted: Vec<(String, String, String)> = db_run!(conn => {
         let ids: Vec<i64> = token_usages::table
             .filter(token_usages::counts_until.le(now))
             .select(token_usages::id)
             .limit(batch)
             .load(conn)?;
-        Ok(diesel::delete(token_usages::table.filter(token_usages::id.eq_any(ids))).execute(conn)?)
+        diesel::delete(token_usages::table.filter(token_usages::id.eq_any(ids)))
+            .returning((
+                token_usages::kind,
+                token_usages::cpo_country_code,
+                token_usages::cpo_party_id,
+            ))
+            .get_results(conn)?
+    });
+    Ok(Purged {
+        rows: deleted.len(),
+        stale_sessions: deleted
+            .iter()
+            .filter(|(kind, ..)| kind != HOLD)
+            .filter_map(|(kind, cc, pid)| {
+                Some(StaleSession {
+                    cpo: PartyKey::parse(cc, pid).ok()?,
+                    matched: kind == SESSION,
+                })
+            })
+            .collect(),
     })
 }

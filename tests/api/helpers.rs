@@ -428,9 +428,74 @@ impl TestApp {
 
     /// One sweeper round: (expired holds purged, audit entries purged).
     pub async fn sweep_once(&self, audit_days: u32) -> (usize, usize) {
-        tokenhub::ops::sweeper::sweep_once(&self.store, audit_days)
+        let mut retention = Config::default().retention;
+        retention.audit_days = audit_days;
+        let swept = tokenhub::ops::sweeper::sweep_at(&self.store, &retention, Utc::now())
+            .await
+            .unwrap();
+        (swept.usages, swept.audits)
+    }
+
+    /// One sweeper round with the default settings, as if it were `at`.
+    pub async fn sweep_at(&self, at: chrono::DateTime<Utc>) -> tokenhub::ops::sweeper::Swept {
+        tokenhub::ops::sweeper::sweep_at(&self.store, &Config::default().retention, at)
             .await
             .unwrap()
+    }
+
+    /// The uses (holds and sessions) of a token that will still count at `at`.
+    pub async fn active_uses_at(&self, token_id: i64, at: chrono::DateTime<Utc>) -> Vec<ActiveUse> {
+        self.store
+            .read(move |conn| tokenhub::store::usage::active_for_token(conn, token_id, at))
+            .await
+            .unwrap()
+    }
+
+    /// Stores the session `body` straight into the store as last received `days` days ago; with
+    /// `use_token_id`, also a use of that token by the session that still counts an hour from now.
+    pub async fn seed_session(&self, body: Value, days: i64, use_token_id: Option<i64>) {
+        use tokenhub::store::{sessions, usage};
+        let write = validate_session(body.as_object().unwrap().clone()).unwrap();
+        self.store
+            .write(move |conn| {
+                let received = Utc::now() - chrono::Duration::days(days);
+                let id = sessions::upsert(conn, None, &write, use_token_id, received)?;
+                if use_token_id.is_some() {
+                    let until = Utc::now() + chrono::Duration::hours(1);
+                    usage::sync_session(
+                        conn,
+                        &usage::SessionUse {
+                            session_id: id,
+                            token_id: use_token_id,
+                            cpo: &write.owner,
+                            uses_token: true,
+                            reference_key: None,
+                            now: received,
+                            matched_until: until,
+                            unmatched_until: until,
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Whether the hub stores the session `id` of DE*CPO.
+    pub async fn has_session(&self, id: &str) -> bool {
+        let id = tokenhub::domain::ids::CiString36::parse("id", id).unwrap();
+        self.store
+            .read(move |conn| {
+                let owner = PartyKey::parse("DE", "CPO").unwrap();
+                Ok(tokenhub::store::sessions::find(conn, &owner, &id, false)?.is_some())
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn add_cpo(&self, cc: &str, pid: &str) -> String {
+        add_test_party(&self.store, cc, pid, Role::Cpo).await
     }
 
     /// PostgreSQL only: refuses new connections to the test database and ends the open ones.

@@ -1,6 +1,10 @@
 //! Operations: health and readiness, Prometheus metrics, and the sweeper.
 
-use crate::helpers::{token_json, Backend, TestApp};
+use chrono::{Duration, Utc};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{session_json, token_json, Backend, TestApp};
 use crate::on_both_backends;
 
 async fn healthz_is_200(app: TestApp) {
@@ -118,6 +122,107 @@ async fn sweeper_keeps_live_holds(app: TestApp) {
     let uses = app.active_uses(token_id).await;
     assert_eq!(uses.len(), 1, "the live hold stays");
 }
+
+// Sessions past retention (`retention.session_days`, 30 by default, for COMPLETED and INVALID;
+// `retention.abandoned_session_days`, 90, for sessions never finished).
+
+/// Seeds sessions of DE*CPO last received: OLD-DONE (COMPLETED) and OLD-BAD (INVALID) 40 days
+/// ago, NEW-DONE (COMPLETED) a day ago, OLD-OPEN (ACTIVE) 40 days ago, and ABANDONED (ACTIVE,
+/// with a use of RET1 still stored) 100 days ago; then sweeps once.
+async fn sweep_after_seeding_sessions(app: &TestApp) {
+    assert_eq!(app.put_token(&token_json("RET1")).await.status, 201);
+    let token_id = app.token_id("RET1").await;
+    for (id, status, days, use_token) in [
+        ("OLD-DONE", "COMPLETED", 40, None),
+        ("OLD-BAD", "INVALID", 40, None),
+        ("NEW-DONE", "COMPLETED", 1, None),
+        ("OLD-OPEN", "ACTIVE", 40, None),
+        ("ABANDONED", "ACTIVE", 100, Some(token_id)),
+    ] {
+        app.seed_session(session_json(id, "RET1", status, None), days, use_token)
+            .await;
+    }
+    app.sweep_at(Utc::now()).await;
+}
+
+async fn sweeper_purges_old_finished_sessions(app: TestApp) {
+    sweep_after_seeding_sessions(&app).await;
+    assert!(!app.has_session("OLD-DONE").await);
+    assert!(!app.has_session("OLD-BAD").await);
+}
+
+async fn sweeper_keeps_recent_finished_sessions(app: TestApp) {
+    sweep_after_seeding_sessions(&app).await;
+    assert!(app.has_session("NEW-DONE").await);
+}
+
+async fn sweeper_keeps_old_open_sessions(app: TestApp) {
+    sweep_after_seeding_sessions(&app).await;
+    assert!(app.has_session("OLD-OPEN").await);
+}
+
+async fn sweeper_purges_abandoned_sessions_with_their_use(app: TestApp) {
+    sweep_after_seeding_sessions(&app).await;
+    assert!(!app.has_session("ABANDONED").await);
+    let token_id = app.token_id("RET1").await;
+    assert!(app.active_uses(token_id).await.is_empty());
+}
+
+/// A CPO of its own (one per backend: the metrics are shared by every test in the process)
+/// pushes an ACTIVE session of STALE1 nobody authorized and never updates it; the sweeper runs as
+/// if 31 minutes had passed. Returns the CPO as the metric names it and the metrics page.
+async fn metrics_after_a_session_goes_stale(app: &TestApp) -> (&'static str, String) {
+    let (pid, cpo) = match app.backend {
+        Backend::Sqlite => ("STL", "SE*STL"),
+        Backend::Postgres => ("STP", "SE*STP"),
+    };
+    let token = app.add_cpo("SE", pid).await;
+    assert_eq!(app.put_token(&token_json("STALE1")).await.status, 201);
+    let mut session = session_json("S-1", "STALE1", "ACTIVE", None);
+    session["country_code"] = json!("SE");
+    session["party_id"] = json!(pid);
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("/ocpi/2.3.0/receiver/sessions/SE/{pid}/S-1"),
+            &token,
+            Some(session),
+        )
+        .await;
+    assert_eq!(put.status, 201);
+    let swept = app.sweep_at(Utc::now() + Duration::minutes(31)).await;
+    assert_eq!(swept.usages, 1);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (cpo, text)
+}
+
+async fn metrics_count_stale_sessions_by_cpo(app: TestApp) {
+    let (cpo, text) = metrics_after_a_session_goes_stale(&app).await;
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("tokenhub_stale_sessions_total{") && l.contains(&format!("cpo=\"{cpo}\""))
+        })
+        .unwrap_or_else(|| panic!("no stale sessions of {cpo} in:\n{text}"));
+    assert!(line.contains("matched=\"false\""), "{line}");
+    assert!(line.ends_with(" 1"), "{line}");
+}
+
+on_both_backends!(
+    sweeper_purges_old_finished_sessions,
+    sweeper_keeps_recent_finished_sessions,
+    sweeper_keeps_old_open_sessions,
+    sweeper_purges_abandoned_sessions_with_their_use,
+    metrics_count_stale_sessions_by_cpo,
+);
 
 on_both_backends!(
     healthz_is_200,

@@ -361,7 +361,8 @@ pub struct SessionPatch {
     pub meter_id: Option<String>,
     #[schema(max_length = 3)]
     pub currency: Option<String>,
-    /// Appended to the stored charging periods.
+    /// Appended to the stored charging periods, of which the hub keeps the most recent 100
+    /// (`retention.session_charging_periods`).
     pub charging_periods: Option<Vec<ChargingPeriod>>,
     pub total_cost: Option<Price>,
     pub status: Option<SessionStatus>,

@@ -88,7 +88,7 @@ pub async fn get(
     tag = "sessions",
     operation_id = "put_session",
     summary = "Push (create or replace) a session",
-    description = "The body is a complete `Session`; its `country_code`, `party_id` and `id` must match the URL. The session's status moves its token's usage: PENDING, ACTIVE and RESERVATION hold the token (taking over the hold of its `authorization_reference`, or else the token's oldest hold), COMPLETED and INVALID free it. A `last_updated` older than the stored one is refused (OCPI 2001). Only a CPO of the caller's credentials token may write under a party.",
+    description = "The body is a complete `Session`; its `country_code`, `party_id` and `id` must match the URL. The session's status moves its token's usage: PENDING, ACTIVE and RESERVATION hold the token, taking over the hold of its `authorization_reference` (among the holds of that token), or without a reference the token's oldest hold made by the same CPO. A session that took over a hold counts for `authorization.session_stale_hours` (24 h) after each update, one that took over none only for `authorization.unmatched_session_minutes` (30 min). COMPLETED and INVALID free the token, also on a first push: then they free the hold the session would have taken over. The hub keeps the most recent `retention.session_charging_periods` (100) charging periods. A `last_updated` older than the stored one is refused (OCPI 2001). Only a CPO of the caller's credentials token may write under a party.",
     security(("credentials_token" = [])),
     params(
         crate::ocpi::v2_3_0::schema::SessionPath,
@@ -124,7 +124,7 @@ pub async fn put(
     if write.id != id {
         return Err(Error::invalid("id", "the body's id differs from the URL's").into());
     }
-    let outcome = sessions::put(&state.store, &state.authorization, write).await?;
+    let outcome = sessions::put(&state.store, &state.sessions, write).await?;
     answer(outcome, &state, &caller)
 }
 
@@ -134,7 +134,7 @@ pub async fn put(
     tag = "sessions",
     operation_id = "patch_session",
     summary = "Change some fields of a pushed session",
-    description = "Fields given replace the stored ones, `null` removes an optional field, `charging_periods` are appended; `last_updated` is required and must not be older than the stored one. The merged session must be valid and keep its identity. A status change moves the token's usage as with PUT.",
+    description = "Fields given replace the stored ones, `null` removes an optional field, `charging_periods` are appended; `last_updated` is required and must not be older than the stored one. The merged session must be valid and keep its identity. A status change moves the token's usage as with PUT. The stored session is bounded, so that a session patched for hours does not grow without end: it keeps only the most recent `retention.session_charging_periods` (100) charging periods, and should it still exceed `http.max_body_bytes` the oldest periods and then the fields OCPI does not define are dropped. Totals (`kwh`, `total_cost`), status and the other OCPI fields always stay: no PATCH is refused for the session's size, and a COMPLETED always applies.",
     security(("credentials_token" = [])),
     params(
         crate::ocpi::v2_3_0::schema::SessionPath,
@@ -163,6 +163,6 @@ pub async fn patch(
     if patch.get("last_updated").is_none_or(|v| v.is_null()) {
         return Err(Error::invalid("last_updated", "is required in a PATCH").into());
     }
-    let outcome = sessions::patch(&state.store, &state.authorization, owner, id, patch).await?;
+    let outcome = sessions::patch(&state.store, &state.sessions, owner, id, patch).await?;
     answer(outcome, &state, &caller)
 }
