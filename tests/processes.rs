@@ -620,3 +620,58 @@ fn database_password_comes_from_a_file() {
     assert!(clean);
     assert!(!logs.contains(&secret), "the logs hold the password");
 }
+
+/// A password in the URL's query (`?password=`, which libpq reads like the user info's) is masked
+/// by `config check`, `migrate` (its success line and its errors) and the startup log, and an
+/// unparsable URL is not printed at all.
+#[test]
+fn url_query_passwords_are_never_printed() {
+    const SECRET: &str = "secret-Qw7Zp";
+    let run = |args: &[&str], url: &str| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), printed)
+    };
+    let closed = format!(
+        "postgres://hub@127.0.0.1:{}/tokenhub?sslmode=disable&Password={SECRET}",
+        closed_port()
+    );
+    let (ok, printed) = run(&["config", "check"], &closed);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("Password=****"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+    let (ok, printed) = run(&["migrate"], &closed);
+    assert!(!ok, "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+
+    // libpq's multi-host form, which the URL parser does not read.
+    let unparsable = format!("postgres://hub:{SECRET}@h1:5432,h2:5433/tokenhub");
+    let (ok, printed) = run(&["config", "check"], &unparsable);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("postgres:<unparsable URL>"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+
+    let Some(db) = helpers::fresh_pg_database() else {
+        return;
+    };
+    // PostgreSQL here uses trust authentication (or the password of the test URL), so the query
+    // password does not stop the connection.
+    let url = format!("{}?password={SECRET}", db.url());
+    let (ok, printed) = run(&["migrate"], &url);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("password=****"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+    let hub = Hub::start(&url, &[("TOKENHUB_LOG__LEVEL", "debug")]);
+    let (clean, logs) = hub.stop();
+    assert!(clean);
+    assert!(logs.contains("password=****"), "{logs}");
+    assert!(!logs.contains(SECRET), "{logs}");
+}

@@ -172,14 +172,64 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-/// Hides the password of a database URL for messages and logs.
+/// Hides the secrets of a database URL for messages and logs: the password of its user info and
+/// every query parameter whose name holds `password` in any case (libpq reads `?password=` and
+/// `?sslpassword=`). A URL that does not parse is shown by its scheme alone, since where its
+/// password would be cannot be told.
 pub fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
+    const MASK: &str = "****";
+    let scheme_only = || match url.split_once(':') {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            format!("{scheme}:<unparsable URL>")
         }
-        _ => url.to_owned(),
+        _ => "<unparsable URL>".to_owned(),
+    };
+    let mut parsed = match url::Url::parse(url) {
+        // `user:secret@host` parses as the scheme `user` and an opaque rest. `sqlite:PATH` is a
+        // file name.
+        Ok(parsed) if parsed.cannot_be_a_base() && parsed.scheme() != "sqlite" => {
+            return scheme_only()
+        }
+        Ok(parsed) => parsed,
+        Err(_) => return scheme_only(),
+    };
+    let mut masked = false;
+    if parsed.password().is_some() {
+        // Only fails for URLs without a host, which cannot hold a password either.
+        let _ = parsed.set_password(Some(MASK));
+        masked = true;
+    }
+    let secret_key = |key: &str| key.to_ascii_lowercase().contains("password");
+    if parsed.query_pairs().any(|(key, _)| secret_key(&key)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if secret_key(&key) {
+                    MASK.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        masked = true;
+    }
+    // libpq ignores a fragment; whatever it holds is no business of a log.
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some(MASK));
+        masked = true;
+    }
+    // Unchanged otherwise: parsing would percent-encode a SQLite path shown to its operator.
+    if masked {
+        parsed.to_string()
+    } else {
+        url.to_owned()
     }
 }
 
@@ -333,5 +383,71 @@ impl Store {
     /// Readiness: the database answers and every migration is applied.
     pub async fn check_ready(&self) -> StoreResult<()> {
         self.read(migrate::check_applied).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url;
+
+    #[test]
+    fn mask_url_hides_every_password() {
+        let cases = [
+            (
+                "postgres://hub:secret@db:5432/tokenhub",
+                "postgres://hub:****@db:5432/tokenhub",
+            ),
+            (
+                "postgres://hub@db/tokenhub?password=secret",
+                "postgres://hub@db/tokenhub?password=****",
+            ),
+            (
+                "postgres://hub@db/tokenhub?sslmode=require&PassWord=secret&application_name=x",
+                "postgres://hub@db/tokenhub?sslmode=require&PassWord=****&application_name=x",
+            ),
+            (
+                "postgresql://hub:secret@db/tokenhub?PASSWORD=secret&sslpassword=secret",
+                "postgresql://hub:****@db/tokenhub?PASSWORD=****&sslpassword=****",
+            ),
+            (
+                "postgres://db/tokenhub?pass%77ord=secret",
+                "postgres://db/tokenhub?password=****",
+            ),
+            (
+                "postgres:///tokenhub?host=/run/pg&password=secret",
+                "postgres:///tokenhub?host=%2Frun%2Fpg&password=****",
+            ),
+            (
+                "postgres://db/tokenhub#secret",
+                "postgres://db/tokenhub#****",
+            ),
+            // Unparsable: the port is not a number, or the host is broken.
+            (
+                "postgres://hub:secret@db:port/tokenhub",
+                "postgres:<unparsable URL>",
+            ),
+            (
+                "postgres://hub:secret@[db/tokenhub",
+                "postgres:<unparsable URL>",
+            ),
+            ("hub:secret@db/tokenhub", "hub:<unparsable URL>"),
+            ("sqlite:tokenhub.db", "sqlite:tokenhub.db"),
+            ("secret", "<unparsable URL>"),
+            ("", "<unparsable URL>"),
+            // Nothing to hide: shown as given, not re-encoded.
+            ("sqlite://tokenhub.db", "sqlite://tokenhub.db"),
+            ("sqlite:///var/lib/my hub.db", "sqlite:///var/lib/my hub.db"),
+            (
+                "postgres://hub@db/tokenhub?sslmode=require",
+                "postgres://hub@db/tokenhub?sslmode=require",
+            ),
+        ];
+        for (url, shown) in cases {
+            let masked = mask_url(url);
+            assert_eq!(masked, shown, "{url}");
+            if !url.is_empty() && url != "sqlite:///var/lib/my hub.db" {
+                assert!(!masked.contains("secret"), "{url} → {masked}");
+            }
+        }
     }
 }
