@@ -123,6 +123,8 @@ enum Backend {
     Sqlite {
         readers: Pool<ConnectionManager<SqliteConnection>>,
         writer: SqliteWriter,
+        /// How long readiness waits for the writer.
+        ping_timeout: Duration,
     },
     Pg {
         pool: Pool<PgManager>,
@@ -282,6 +284,7 @@ impl Store {
                 Backend::Sqlite {
                     readers,
                     writer: SqliteWriter::spawn(writer_conn, open_sqlite(&path)?, &path)?,
+                    ping_timeout: settings.connect_timeout,
                 }
             }
             BackendKind::Postgres => {
@@ -380,9 +383,27 @@ impl Store {
         (state.connections, state.idle_connections)
     }
 
-    /// Readiness: the database answers and every migration is applied.
+    /// Readiness: the database answers, every migration is applied, and (SQLite) the writer
+    /// takes writes: without it every write answers 503 while reads still work.
     pub async fn check_ready(&self) -> StoreResult<()> {
-        self.read(migrate::check_applied).await
+        self.read(migrate::check_applied).await?;
+        if let Backend::Sqlite {
+            writer,
+            ping_timeout,
+            ..
+        } = &*self.backend
+        {
+            writer.ping(*ping_timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Kills the SQLite writer thread, as a bug panicking outside any job would.
+    #[cfg(test)]
+    pub(crate) fn kill_sqlite_writer(&self) {
+        if let Backend::Sqlite { writer, .. } = &*self.backend {
+            writer.kill();
+        }
     }
 }
 

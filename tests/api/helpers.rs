@@ -21,6 +21,7 @@ use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
 use tokenhub::service::parties::register_party;
 use tokenhub::startup::Application;
+pub use tokenhub::store::StoreError;
 use tokenhub::store::{Store, StoreSettings};
 
 // `tests/processes.rs` includes this file too and uses few of these.
@@ -370,6 +371,19 @@ impl TestApp {
             })
             .await
             .unwrap()
+    }
+
+    /// A write job with a bug: it suspends the eMSP `cc`*`pid`, then panics. Returns the error
+    /// the store answers with.
+    pub async fn write_that_panics_after_suspending(&self, cc: &str, pid: &str) -> StoreError {
+        let key = PartyKey::parse(cc, pid).unwrap();
+        self.store
+            .write(move |conn| -> tokenhub::store::StoreResult<()> {
+                tokenhub::store::parties::set_emsp_policy(conn, &key, true, None)?;
+                panic!("a bug in a write job (panicking on purpose in a test)")
+            })
+            .await
+            .expect_err("a panicking job fails")
     }
 
     /// Backdates 100 days: a hold of the token by DE*CPO that expired long ago, and a copy of the
