@@ -24,7 +24,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 
-use self::pg_pool::{PgConn, PgManager};
+use self::pg_pool::{OutageGate, PgConn, PgManager};
 use self::sqlite_writer::SqliteWriter;
 
 /// A connection of either backend, as handed to store functions.
@@ -74,7 +74,9 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 StoreError::Unavailable(err.to_string())
             }
-            Error::DatabaseError(_, info) if is_connection_loss(info.message()) => {
+            Error::DatabaseError(_, info)
+                if is_connection_loss(info.message()) || is_cancellation(info.message()) =>
+            {
                 StoreError::Unavailable(err.to_string())
             }
             _ => StoreError::Query(err.to_string()),
@@ -82,6 +84,14 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
+/// A statement PostgreSQL cancelled: `statement_timeout` (SQLSTATE 57014), `lock_timeout`
+/// (55P03), an operator's `pg_cancel_backend`. The database is busy, not broken: 503, try again.
+/// diesel does not expose the SQLSTATE, so the server's (English) message is matched; the pool's
+/// connections ask for English messages where the database user may (see `PgManager`).
+fn is_cancellation(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.starts_with("canceling statement due to") || m.starts_with("could not obtain lock")
+}
 fn is_connection_loss(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("server closed the connection")
@@ -106,12 +116,22 @@ impl From<r2d2::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Settings the store needs from the configuration.
+/// Settings the store needs from the configuration (`database.*`; the defaults are its).
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout: Duration,
+    /// PostgreSQL only, as are the two below.
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    pub outage_backoff: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        crate::config::Config::default().store_settings()
+    }
 }
 
 #[derive(Clone)]
@@ -128,7 +148,26 @@ enum Backend {
     },
     Pg {
         pool: Pool<PgManager>,
+        gate: OutageGate,
     },
+}
+
+/// A pooled PostgreSQL connection, or 503 at once while the database is known to be down.
+fn pg_checkout(
+    pool: &Pool<PgManager>,
+    gate: &OutageGate,
+) -> StoreResult<r2d2::PooledConnection<PgManager>> {
+    gate.admit()?;
+    match pool.get() {
+        Ok(conn) => {
+            gate.checkout_succeeded();
+            Ok(conn)
+        }
+        Err(e) => {
+            gate.checkout_failed();
+            Err(e.into())
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,10 +199,14 @@ impl BackendKind {
 }
 
 /// A connection whose query failed for lack of a server goes back to the pool marked lost, so
-/// the pool replaces it instead of handing it out again.
+/// the pool replaces it instead of handing it out again. One whose statement was only cancelled
+/// (a statement or lock timeout) still answers and is kept: this round trip happens on that
+/// error path only.
 fn forget_if_lost<R>(conn: &mut PgConn, result: &StoreResult<R>) {
     if let Err(StoreError::Unavailable(_)) = result {
-        conn.mark_lost();
+        if conn.batch_execute("SELECT 1").is_err() {
+            conn.mark_lost();
+        }
     }
 }
 
@@ -294,7 +337,11 @@ impl Store {
                     .test_on_check_out(false)
                     .min_idle(Some(1))
                     .connection_timeout(settings.connect_timeout)
-                    .build(PgManager::new(&settings.url))
+                    .build(PgManager::new(
+                        &settings.url,
+                        settings.statement_timeout,
+                        settings.lock_timeout,
+                    ))
                     .map_err(|e| {
                         StoreError::Unavailable(format!(
                             "cannot connect to PostgreSQL at {}: {e}",
@@ -310,7 +357,10 @@ impl Store {
                     ))
                 })?;
                 migrate::run_postgres(&mut conn)?;
-                Backend::Pg { pool }
+                Backend::Pg {
+                    pool,
+                    gate: OutageGate::new(settings.outage_backoff, settings.connect_timeout),
+                }
             }
         };
         Ok(Store {
@@ -337,8 +387,8 @@ impl Store {
                 let mut c = readers.get()?;
                 job(&mut Conn::Sqlite(&mut c))
             }
-            Backend::Pg { pool } => {
-                let mut c = pool.get()?;
+            Backend::Pg { pool, gate } => {
+                let mut c = pg_checkout(pool, gate)?;
                 let result = job(&mut Conn::Pg(&mut c));
                 forget_if_lost(&mut c, &result);
                 result
@@ -360,10 +410,10 @@ impl Store {
             Backend::Pg { .. } => {
                 let backend = Arc::clone(&self.backend);
                 tokio::task::spawn_blocking(move || {
-                    let Backend::Pg { pool } = &*backend else {
+                    let Backend::Pg { pool, gate } = &*backend else {
                         unreachable!("checked above")
                     };
-                    let mut c = pool.get()?;
+                    let mut c = pg_checkout(pool, gate)?;
                     let result = c.transaction(|c| job(&mut Conn::Pg(c)));
                     forget_if_lost(&mut c, &result);
                     result
@@ -378,7 +428,7 @@ impl Store {
     pub fn pool_state(&self) -> (u32, u32) {
         let state = match &*self.backend {
             Backend::Sqlite { readers, .. } => readers.state(),
-            Backend::Pg { pool } => pool.state(),
+            Backend::Pg { pool, .. } => pool.state(),
         };
         (state.connections, state.idle_connections)
     }

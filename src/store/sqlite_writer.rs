@@ -354,6 +354,7 @@ mod tests {
             url: format!("sqlite://{}", db.display()),
             pool_size: 2,
             connect_timeout: Duration::from_secs(5),
+            ..StoreSettings::default()
         })
         .await
         .expect("the store opens");
