@@ -54,6 +54,9 @@ impl Application {
             authorization: config.authorization.clone(),
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
+            max_future_skew: chrono::TimeDelta::seconds(
+                i64::try_from(config.http.max_future_skew_secs).unwrap_or(i64::MAX / 1000),
+            ),
         });
         let mut server = HttpServer::new(move || {
             App::new()

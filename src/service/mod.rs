@@ -26,4 +26,6 @@ pub struct AppState {
     pub authorization: AuthorizationConfig,
     pub pagination: PaginationConfig,
     pub max_body_bytes: usize,
+    /// How far ahead of the hub's clock a pushed `last_updated` may be (`http.max_future_skew_secs`).
+    pub max_future_skew: chrono::TimeDelta,
 }

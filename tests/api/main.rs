@@ -11,6 +11,7 @@ mod ops;
 mod postgres_outage;
 mod request_context;
 mod sessions;
+mod timestamps;
 mod tokens_receiver;
 mod tokens_sender;
 mod versions;

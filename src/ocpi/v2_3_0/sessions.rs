@@ -88,7 +88,7 @@ pub async fn get(
     tag = "sessions",
     operation_id = "put_session",
     summary = "Push (create or replace) a session",
-    description = "The body is a complete `Session`; its `country_code`, `party_id` and `id` must match the URL. The session's status moves its token's usage: PENDING, ACTIVE and RESERVATION hold the token (taking over the hold of its `authorization_reference`, or else the token's oldest hold), COMPLETED and INVALID free it. A `last_updated` older than the stored one is refused (OCPI 2001). Only a CPO of the caller's credentials token may write under a party.",
+    description = "The body is a complete `Session`; its `country_code`, `party_id` and `id` must match the URL. The session's status moves its token's usage: PENDING, ACTIVE and RESERVATION hold the token (taking over the hold of its `authorization_reference`, or else the token's oldest hold), COMPLETED and INVALID free it. A `last_updated` older than the stored one, or more than `http.max_future_skew_secs` (default a day) ahead of the hub's clock, is refused (OCPI 2001). Only a CPO of the caller's credentials token may write under a party.",
     security(("credentials_token" = [])),
     params(
         crate::ocpi::v2_3_0::schema::SessionPath,
@@ -96,7 +96,7 @@ pub async fn get(
     request_body(content = crate::ocpi::v2_3_0::schema::Session, content_type = "application/json", description = "The complete session."),
     responses(
         (status = 201, description = "OCPI 1000, no `data`: the session was created.", body = crate::ocpi::common::schema::EmptyResponse),
-        (status = 200, description = "OCPI 1000, no `data`: the session was replaced. Or OCPI 2001 (no `data`, `status_message` names the field): the body breaks a rule, differs from the URL, or its `last_updated` is older than the stored session's.", body = crate::ocpi::common::schema::EmptyResponse),
+        (status = 200, description = "OCPI 1000, no `data`: the session was replaced. Or OCPI 2001 (no `data`, `status_message` names the field): the body breaks a rule, differs from the URL, or its `last_updated` is older than the stored session's or too far in the future.", body = crate::ocpi::common::schema::EmptyResponse),
         (status = 400, response = crate::ocpi::common::responses::NotJson),
         (status = 401, response = crate::ocpi::common::responses::Unauthorized),
         (status = 403, response = crate::ocpi::common::responses::Forbidden),
@@ -124,7 +124,13 @@ pub async fn put(
     if write.id != id {
         return Err(Error::invalid("id", "the body's id differs from the URL's").into());
     }
-    let outcome = sessions::put(&state.store, &state.authorization, write).await?;
+    let outcome = sessions::put(
+        &state.store,
+        &state.authorization,
+        state.max_future_skew,
+        write,
+    )
+    .await?;
     answer(outcome, &state, &caller)
 }
 
@@ -134,14 +140,14 @@ pub async fn put(
     tag = "sessions",
     operation_id = "patch_session",
     summary = "Change some fields of a pushed session",
-    description = "Fields given replace the stored ones, `null` removes an optional field, `charging_periods` are appended; `last_updated` is required and must not be older than the stored one. The merged session must be valid and keep its identity. A status change moves the token's usage as with PUT.",
+    description = "Fields given replace the stored ones, `null` removes an optional field, `charging_periods` are appended; `last_updated` is required, must not be older than the stored one nor more than `http.max_future_skew_secs` ahead of the hub's clock. The merged session must be valid and keep its identity. A status change moves the token's usage as with PUT.",
     security(("credentials_token" = [])),
     params(
         crate::ocpi::v2_3_0::schema::SessionPath,
     ),
     request_body(content = crate::ocpi::v2_3_0::schema::SessionPatch, content_type = "application/json", description = "The fields to change, with `last_updated`."),
     responses(
-        (status = 200, description = "OCPI 1000, no `data`: applied. Or OCPI 2001 (no `data`): `last_updated` missing or stale, or the merged session breaks a rule.", body = crate::ocpi::common::schema::EmptyResponse),
+        (status = 200, description = "OCPI 1000, no `data`: applied. Or OCPI 2001 (no `data`): `last_updated` missing, stale or too far in the future, or the merged session breaks a rule.", body = crate::ocpi::common::schema::EmptyResponse),
         (status = 400, response = crate::ocpi::common::responses::NotJson),
         (status = 401, response = crate::ocpi::common::responses::Unauthorized),
         (status = 403, response = crate::ocpi::common::responses::Forbidden),
@@ -163,6 +169,14 @@ pub async fn patch(
     if patch.get("last_updated").is_none_or(|v| v.is_null()) {
         return Err(Error::invalid("last_updated", "is required in a PATCH").into());
     }
-    let outcome = sessions::patch(&state.store, &state.authorization, owner, id, patch).await?;
+    let outcome = sessions::patch(
+        &state.store,
+        &state.authorization,
+        state.max_future_skew,
+        owner,
+        id,
+        patch,
+    )
+    .await?;
     answer(outcome, &state, &caller)
 }
