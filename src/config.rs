@@ -63,6 +63,9 @@ pub struct HttpConfig {
     pub shutdown_timeout_secs: u64,
     /// Seconds a client has to send its request headers.
     pub client_request_timeout_secs: u64,
+    /// How far into the future a pushed `last_updated` may be, in seconds. A later one is refused
+    /// (OCPI 2001): stored, it would make every later update of that object look stale.
+    pub max_future_skew_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -74,6 +77,14 @@ pub struct DatabaseConfig {
     pub password_file: Option<PathBuf>,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
+    /// PostgreSQL: a statement running longer is cancelled (the request answers 503).
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: a wait for a row lock (the token's, during an authorization) longer than this
+    /// is cancelled (the request answers 503).
+    pub lock_timeout_ms: u64,
+    /// PostgreSQL: after the database could not be reached, requests answer 503 at once for this
+    /// long instead of each waiting `connect_timeout_secs`; then one request tries again.
+    pub outage_backoff_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -158,6 +169,7 @@ impl Default for HttpConfig {
             workers: None,
             shutdown_timeout_secs: 30,
             client_request_timeout_secs: 5,
+            max_future_skew_secs: 86_400,
         }
     }
 }
@@ -169,6 +181,9 @@ impl Default for DatabaseConfig {
             password_file: None,
             pool_size: 8,
             connect_timeout_secs: 3,
+            statement_timeout_ms: 15_000,
+            lock_timeout_ms: 5_000,
+            outage_backoff_ms: 1_000,
         }
     }
 }
@@ -301,30 +316,8 @@ impl Config {
                 _ => return bad("http.public_url", format!("{url:?} is not an http(s) URL")),
             }
         }
-        if self.http.max_body_bytes < 1024 {
-            return bad("http.max_body_bytes", "must be at least 1024".into());
-        }
-        if self.http.workers == Some(0) {
-            return bad("http.workers", "must be at least 1".into());
-        }
-        if let Err(e) = BackendKind::from_url(&self.database.url) {
-            return bad("database.url", e.to_string());
-        }
-        if self.database.pool_size == 0 {
-            return bad("database.pool_size", "must be at least 1".into());
-        }
-        if let Err(e) = self.hub_party() {
-            return bad(&format!("hub.{}", e.field), e.message);
-        }
-        if self.authorization.hold_seconds == 0 {
-            return bad("authorization.hold_seconds", "must be at least 1".into());
-        }
-        if self.authorization.session_stale_hours == 0 {
-            return bad(
-                "authorization.session_stale_hours",
-                "must be at least 1".into(),
-            );
-        }
+        self.check_bounds()?;
+        // Bounded relative to each other (the table walks one setting at a time).
         let a = &self.authorization;
         if a.unmatched_session_minutes == 0
             || a.unmatched_session_minutes > a.session_stale_hours.saturating_mul(60)
@@ -337,42 +330,34 @@ impl Config {
                 ),
             );
         }
-        let p = &self.pagination;
-        if p.max_limit == 0 || p.default_limit == 0 || p.default_limit > p.max_limit {
-            return bad(
-                "pagination.default_limit",
-                format!(
-                    "must be between 1 and pagination.max_limit ({})",
-                    p.max_limit
-                ),
-            );
-        }
-        if !(100..=60_000).contains(&self.peers.timeout_ms) {
-            return bad(
-                "peers.timeout_ms",
-                "must be between 100 and 60000 (milliseconds)".into(),
-            );
-        }
-        if self.retention.audit_days == 0 {
-            return bad("retention.audit_days", "must be at least 1".into());
-        }
         let r = &self.retention;
         if r.session_days == 0 {
             return bad("retention.session_days", "must be at least 1".into());
         }
         // A purged session must have stopped counting long before: it takes its use with it.
         if r.abandoned_session_days < r.session_days
-            || u64::from(r.abandoned_session_days) * 24 <= self.authorization.session_stale_hours
+            || r.abandoned_session_days > 3650
+            || u64::from(r.abandoned_session_days) * 24 <= a.session_stale_hours
         {
             return bad(
                 "retention.abandoned_session_days",
-                "must be at least retention.session_days and longer than authorization.session_stale_hours".into(),
+                "must be at least retention.session_days, at most 3650, and longer than authorization.session_stale_hours".into(),
             );
         }
-        if !(1..=1000).contains(&r.session_charging_periods) {
+        if let Err(e) = BackendKind::from_url(&self.database.url) {
+            return bad("database.url", e.to_string());
+        }
+        if let Err(e) = self.hub_party() {
+            return bad(&format!("hub.{}", e.field), e.message);
+        }
+        let p = &self.pagination;
+        if p.default_limit > p.max_limit {
             return bad(
-                "retention.session_charging_periods",
-                "must be between 1 and 1000".into(),
+                "pagination.default_limit",
+                format!(
+                    "must be between 1 and pagination.max_limit ({})",
+                    p.max_limit
+                ),
             );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
@@ -388,6 +373,106 @@ impl Config {
             }
             if let Err(why) = MasterKey::from_hex(key.expose()) {
                 return bad("secrets.key", why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
+    /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
+    /// and catch a unit mistaken (milliseconds given for seconds).
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 19] {
+        let (h, d, a) = (&self.http, &self.database, &self.authorization);
+        let (p, r) = (&self.pagination, &self.retention);
+        [
+            (
+                "http.max_body_bytes",
+                h.max_body_bytes as u64,
+                1024,
+                16 << 20,
+            ),
+            ("http.workers", h.workers.unwrap_or(1) as u64, 1, 1024),
+            (
+                "http.shutdown_timeout_secs",
+                h.shutdown_timeout_secs,
+                0,
+                3600,
+            ),
+            (
+                "http.client_request_timeout_secs",
+                h.client_request_timeout_secs,
+                1,
+                300,
+            ),
+            (
+                "http.max_future_skew_secs",
+                h.max_future_skew_secs,
+                1,
+                366 * 86_400,
+            ),
+            ("database.pool_size", d.pool_size.into(), 1, 1000),
+            (
+                "database.connect_timeout_secs",
+                d.connect_timeout_secs,
+                1,
+                300,
+            ),
+            (
+                "database.statement_timeout_ms",
+                d.statement_timeout_ms,
+                100,
+                3_600_000,
+            ),
+            ("database.lock_timeout_ms", d.lock_timeout_ms, 10, 3_600_000),
+            (
+                "database.outage_backoff_ms",
+                d.outage_backoff_ms,
+                10,
+                60_000,
+            ),
+            ("authorization.hold_seconds", a.hold_seconds, 1, 86_400),
+            (
+                "authorization.session_stale_hours",
+                a.session_stale_hours,
+                1,
+                720,
+            ),
+            (
+                "authorization.default_max_concurrent",
+                a.default_max_concurrent.into(),
+                1,
+                10_000,
+            ),
+            (
+                "pagination.default_limit",
+                p.default_limit.into(),
+                1,
+                10_000,
+            ),
+            ("pagination.max_limit", p.max_limit.into(), 1, 10_000),
+            ("retention.audit_days", r.audit_days.into(), 1, 3650),
+            (
+                "retention.session_charging_periods",
+                r.session_charging_periods.into(),
+                1,
+                1000,
+            ),
+            ("peers.timeout_ms", self.peers.timeout_ms, 100, 60_000),
+            (
+                "retention.sweep_interval_secs",
+                r.sweep_interval_secs,
+                1,
+                86_400,
+            ),
+        ]
+    }
+
+    fn check_bounds(&self) -> Result<(), ConfigError> {
+        for (name, value, min, max) in self.bounds() {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name}: must be between {min} and {max} (got {value})"
+                )));
             }
         }
         Ok(())
@@ -409,6 +494,9 @@ impl Config {
             url: self.database.url.clone(),
             pool_size: self.database.pool_size,
             connect_timeout: Duration::from_secs(self.database.connect_timeout_secs.max(1)),
+            statement_timeout: Duration::from_millis(self.database.statement_timeout_ms),
+            lock_timeout: Duration::from_millis(self.database.lock_timeout_ms),
+            outage_backoff: Duration::from_millis(self.database.outage_backoff_ms),
         }
     }
 }
@@ -512,6 +600,47 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("retention.session_charging_periods"));
+    }
+
+    /// Every numeric setting: its bounds are accepted, one past either is refused by name. The
+    /// values go through the loader's own layering, as a TOML file or the environment would.
+    #[test]
+    fn numeric_settings_are_bounded() {
+        let mut base = Config::default();
+        base.pagination.max_limit = 10_000;
+        base.pagination.default_limit = 1;
+        let with = |name: &str, value: u64| -> Result<(), String> {
+            let config: Config = Figment::from(Serialized::defaults(base.clone()))
+                .merge((name, value))
+                .extract()
+                .map_err(|e| e.to_string())?;
+            config.validate().map_err(|e| e.0)
+        };
+        let bounds = base.bounds();
+        assert_eq!(bounds.len(), 19);
+        for (name, _, min, max) in bounds {
+            with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
+            with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));
+            let mut outside = vec![max + 1, u64::from(u32::MAX)];
+            if min > 0 {
+                outside.push(min - 1);
+            }
+            for value in outside {
+                let err = with(name, value).expect_err(&format!("{name} = {value} is refused"));
+                assert!(
+                    err.starts_with(&format!("{name}: ")),
+                    "{name} = {value}: {err}"
+                );
+            }
+        }
+        // The values that panicked in date arithmetic before they were bounded.
+        for (name, value) in [
+            ("authorization.hold_seconds", i64::MAX as u64),
+            ("authorization.session_stale_hours", 1 << 40),
+        ] {
+            let err = with(name, value).unwrap_err();
+            assert!(err.starts_with(name), "{err}");
+        }
     }
 
     #[test]

@@ -72,6 +72,25 @@ impl Hub {
                 }
             }
         };
+        // The signal handlers are in place once the server answers: a SIGTERM sent before that
+        // would end the process the default way, not with a clean shutdown.
+        let addr = base.trim_start_matches("http://").to_owned();
+        let answered = (0..200).any(|_| {
+            let ok = std::net::TcpStream::connect(&addr)
+                .and_then(|mut s| {
+                    use std::io::Write;
+                    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")?;
+                    let mut reply = String::new();
+                    s.read_to_string(&mut reply)?;
+                    Ok(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"))
+                })
+                .unwrap_or(false);
+            if !ok {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            ok
+        });
+        assert!(answered, "tokenhub did not answer /healthz");
         Hub {
             child,
             base,
@@ -337,6 +356,8 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["message"] == "request")
+        // `Hub::start` asks /healthz before handing the hub over.
+        .filter(|l| l["route"] != "/healthz")
         .collect();
     assert_eq!(requests.len(), 6, "one line per request:\n{logs}");
     let decision = logs
@@ -839,4 +860,58 @@ fn config_check_never_prints_the_master_key() {
         !dir.path().join("check.db.key").exists(),
         "config check creates no key file"
     );
+}
+
+/// A password in the URL's query (`?password=`, which libpq reads like the user info's) is masked
+/// by `config check`, `migrate` (its success line and its errors) and the startup log, and an
+/// unparsable URL is not printed at all.
+#[test]
+fn url_query_passwords_are_never_printed() {
+    const SECRET: &str = "secret-Qw7Zp";
+    let run = |args: &[&str], url: &str| {
+        let mut command = Command::new(BIN);
+        command.args(args).env("DATABASE_URL", url);
+        master_key_env(&mut command, url);
+        let out = command.output().unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), printed)
+    };
+    let closed = format!(
+        "postgres://hub@127.0.0.1:{}/tokenhub?sslmode=disable&Password={SECRET}",
+        closed_port()
+    );
+    let (ok, printed) = run(&["config", "check"], &closed);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("Password=****"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+    let (ok, printed) = run(&["migrate"], &closed);
+    assert!(!ok, "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+
+    // libpq's multi-host form, which the URL parser does not read.
+    let unparsable = format!("postgres://hub:{SECRET}@h1:5432,h2:5433/tokenhub");
+    let (ok, printed) = run(&["config", "check"], &unparsable);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("postgres:<unparsable URL>"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+
+    let Some(db) = helpers::fresh_pg_database() else {
+        return;
+    };
+    // PostgreSQL here uses trust authentication (or the password of the test URL), so the query
+    // password does not stop the connection.
+    let url = format!("{}?password={SECRET}", db.url());
+    let (ok, printed) = run(&["migrate"], &url);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("password=****"), "{printed}");
+    assert!(!printed.contains(SECRET), "{printed}");
+    let hub = Hub::start(&url, &[("TOKENHUB_LOG__LEVEL", "debug")]);
+    let (clean, logs) = hub.stop();
+    assert!(clean, "{logs}");
+    assert!(logs.contains("password=****"), "{logs}");
+    assert!(!logs.contains(SECRET), "{logs}");
 }

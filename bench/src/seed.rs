@@ -57,6 +57,7 @@ pub async fn seed(database_url: &str, count: u64) -> anyhow::Result<Credentials>
         url: database_url.to_owned(),
         pool_size: 4,
         connect_timeout: Duration::from_secs(5),
+        ..StoreSettings::default()
     })
     .await?;
     let mut credentials = Vec::new();

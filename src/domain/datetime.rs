@@ -1,7 +1,8 @@
 //! OCPI `DateTime`: RFC 3339 in UTC, at most 25 characters, `Z` optional (no zone means UTC),
-//! fractional seconds allowed, numeric offsets rejected.
+//! fractional seconds allowed, numeric offsets rejected, a year of four digits (RFC 3339's
+//! `date-fullyear`).
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeDelta, Timelike, Utc};
 
 use super::ValidationError;
 
@@ -18,11 +19,38 @@ pub fn parse_ocpi_datetime(field: &str, value: &str) -> Result<DateTime<Utc>, Va
             "is longer than 25 characters (OCPI DateTime)",
         ));
     }
+    // chrono also reads signed and longer years, which PostgreSQL cannot store (before 4713 BC)
+    // and SQLite's text timestamps cannot order.
+    let year = value.as_bytes().get(..5);
+    if !year.is_some_and(|y| y[..4].iter().all(u8::is_ascii_digit) && y[4] == b'-') {
+        return Err(bad());
+    }
     let naive_part = value.strip_suffix('Z').unwrap_or(value);
     // A numeric offset (`+01:00`, `-05:00`) is not OCPI; `NaiveDateTime` parsing rejects it.
     let naive =
         NaiveDateTime::parse_from_str(naive_part, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| bad())?;
     Ok(naive.and_utc())
+}
+
+/// Refuses a timestamp more than `max_skew` after `now`: a pushed object's `last_updated` that far
+/// ahead is a wrong clock or a typo, and stored it would make every later update look stale.
+pub fn check_not_in_future(
+    field: &str,
+    value: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_skew: TimeDelta,
+) -> Result<(), ValidationError> {
+    if value.signed_duration_since(now) > max_skew {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "lies more than {} s ahead of the hub's clock ({})",
+                max_skew.num_seconds(),
+                format_ocpi_datetime(&now)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Emits `Z` with millisecond precision, which always stays within 25 characters.
@@ -59,6 +87,28 @@ mod tests {
     }
 
     #[test]
+    fn the_future_is_refused_beyond_the_skew_only() {
+        let now = parse_ocpi_datetime("x", "2025-03-01T10:00:00Z").unwrap();
+        let day = TimeDelta::days(1);
+        let at = |v: &str| parse_ocpi_datetime("last_updated", v).unwrap();
+        for fine in [
+            "0000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "2025-03-01T10:00:00Z",
+            "2025-03-02T10:00:00Z",
+        ] {
+            assert!(
+                check_not_in_future("last_updated", at(fine), now, day).is_ok(),
+                "{fine}"
+            );
+        }
+        for ahead in ["2025-03-02T10:00:00.001Z", "9999-12-31T23:59:59.999Z"] {
+            let err = check_not_in_future("last_updated", at(ahead), now, day).unwrap_err();
+            assert_eq!(err.field, "last_updated", "{ahead}");
+        }
+    }
+
+    #[test]
     fn rejects_offsets_garbage_and_overlong_values() {
         for v in [
             "2025-03-01T10:00:00+00:00",
@@ -66,6 +116,12 @@ mod tests {
             "2025-03-01",
             "yesterday",
             "2025-03-01T10:00:00.123456789Z",
+            "-0001-01-01T00:00:00Z",
+            "+2025-03-01T10:00:00Z",
+            "12025-03-01T10:00:00Z",
+            "262142-12-31T23:59:59Z",
+            "25-03-01T10:00:00Z",
+            "",
         ] {
             let err = parse_ocpi_datetime("last_updated", v).unwrap_err();
             assert_eq!(err.field, "last_updated", "{v}");

@@ -27,17 +27,17 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers and every migration is applied.
+/// The database answers, every migration is applied, and (SQLite) the writer takes writes.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     operation_id = "get_readyz",
     summary = "Readiness",
-    description = "The database answers and every migration is applied. No authentication; not an OCPI envelope.",
+    description = "The database answers, every migration is applied, and on SQLite the single writer takes writes. No authentication; not an OCPI envelope.",
     responses(
         (status = 200, description = "Ready.", body = crate::ops::health::Readiness),
-        (status = 503, description = "Not ready: the database does not answer or a migration is missing.", body = crate::ops::health::Readiness,
+        (status = 503, description = "Not ready: the database does not answer, a migration is missing, or the SQLite writer has stopped.", body = crate::ops::health::Readiness,
             example = json!({"status": "unavailable", "database": "postgres"})),
     )
 )]
@@ -61,7 +61,8 @@ pub struct Health {
     pub status: String,
 }
 
-/// Readiness: the database answers and every migration is applied.
+/// Readiness: the database answers, every migration is applied, and (SQLite) the writer takes
+/// writes.
 #[derive(ToSchema)]
 #[schema(examples(json!({"status": "ready", "database": "sqlite"})))]
 pub struct Readiness {

@@ -39,6 +39,8 @@ pub struct AppState {
     pub sealer: Sealer,
     /// Keys derived from the master key (log fingerprints today).
     pub keys: Keys,
+    /// How far ahead of the hub's clock a pushed `last_updated` may be (`http.max_future_skew_secs`).
+    pub max_future_skew: chrono::TimeDelta,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -69,6 +71,9 @@ impl AppState {
                 config.peers.allow_insecure,
             )?,
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
+            max_future_skew: chrono::TimeDelta::seconds(
+                i64::try_from(config.http.max_future_skew_secs).unwrap_or(i64::MAX / 1000),
+            ),
             keys,
         })
     }

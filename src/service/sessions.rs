@@ -1,10 +1,10 @@
 //! Sessions pushed by CPOs, and what they do to their token's usage.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use crate::config::{AuthorizationConfig, Config};
-use crate::domain::datetime::storage_precision;
+use crate::domain::datetime::{check_not_in_future, storage_precision};
 use crate::domain::ids::{CiString36, PartyKey};
 use crate::domain::session::{apply_session_patch, SessionBounds, SessionWrite};
 use crate::domain::ValidationError;
@@ -76,12 +76,23 @@ fn store_session(
     })
 }
 
-/// Creates or replaces the session `write` (its owner and id already match the URL's).
+/// Creates or replaces the session `write` (its owner and id already match the URL's). A
+/// `last_updated` more than `max_future_skew` ahead is refused: stored, it would make every later
+/// update stale.
 pub async fn put(
     store: &Store,
     settings: &SessionSettings,
+    max_future_skew: TimeDelta,
     mut write: SessionWrite,
 ) -> StoreResult<WriteOutcome> {
+    if let Err(e) = check_not_in_future(
+        "last_updated",
+        write.last_updated,
+        Utc::now(),
+        max_future_skew,
+    ) {
+        return Ok(WriteOutcome::Invalid(e));
+    }
     // Before the job: JSON work has no place on the single SQLite writer.
     write.bound(settings.bounds);
     let settings = settings.clone();
@@ -97,6 +108,7 @@ pub async fn put(
 pub async fn patch(
     store: &Store,
     settings: &SessionSettings,
+    max_future_skew: TimeDelta,
     owner: PartyKey,
     id: CiString36,
     patch: Map<String, Value>,
@@ -111,9 +123,15 @@ pub async fn patch(
                 Ok(write) => write,
                 Err(e) => return Ok(WriteOutcome::Invalid(e)),
             };
+            let now = Utc::now();
+            if let Err(e) =
+                check_not_in_future("last_updated", write.last_updated, now, max_future_skew)
+            {
+                return Ok(WriteOutcome::Invalid(e));
+            }
             // Appended charging periods would grow the session with every PATCH.
             write.bound(settings.bounds);
-            store_session(conn, Some(&existing), &write, &settings, Utc::now())
+            store_session(conn, Some(&existing), &write, &settings, now)
         })
         .await
 }

@@ -3,15 +3,23 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use serde_json::{Map, Value};
 
+use crate::domain::datetime::check_not_in_future;
 use crate::domain::token::{apply_token_patch, effective_token, TokenKey, TokenWrite};
 use crate::domain::ValidationError;
 use crate::store::tokens;
 use crate::store::{parties, Store, StoreError, StoreResult};
 
-pub use crate::store::tokens::{ListFilter, PutOutcome};
+pub use crate::store::tokens::ListFilter;
+
+pub enum PutOutcome {
+    Created,
+    Replaced,
+    Stale,
+    Invalid(ValidationError),
+}
 
 pub enum PatchOutcome {
     Applied,
@@ -20,11 +28,29 @@ pub enum PatchOutcome {
     Invalid(ValidationError),
 }
 
-/// Creates or replaces the token (the hub policy stays).
-pub async fn put(store: &Store, write: TokenWrite) -> StoreResult<PutOutcome> {
-    store
+/// Creates or replaces the token (the hub policy stays). A `last_updated` more than
+/// `max_future_skew` ahead is refused: stored, it would make every later update stale.
+pub async fn put(
+    store: &Store,
+    write: TokenWrite,
+    max_future_skew: TimeDelta,
+) -> StoreResult<PutOutcome> {
+    if let Err(e) = check_not_in_future(
+        "last_updated",
+        write.last_updated,
+        Utc::now(),
+        max_future_skew,
+    ) {
+        return Ok(PutOutcome::Invalid(e));
+    }
+    let outcome = store
         .write(move |conn| tokens::put(conn, &write, Utc::now()))
-        .await
+        .await?;
+    Ok(match outcome {
+        tokens::PutOutcome::Created => PutOutcome::Created,
+        tokens::PutOutcome::Replaced => PutOutcome::Replaced,
+        tokens::PutOutcome::Stale => PutOutcome::Stale,
+    })
 }
 
 /// Merges `patch` into the stored token under a lock, so concurrent PATCHes do not lose fields.
@@ -32,6 +58,7 @@ pub async fn patch(
     store: &Store,
     key: TokenKey,
     patch: Map<String, Value>,
+    max_future_skew: TimeDelta,
 ) -> StoreResult<PatchOutcome> {
     store
         .write(move |conn| {
@@ -42,9 +69,17 @@ pub async fn patch(
                 Ok(write) => write,
                 Err(e) => return Ok(PatchOutcome::Invalid(e)),
             };
+            if let Err(e) = check_not_in_future(
+                "last_updated",
+                write.last_updated,
+                Utc::now(),
+                max_future_skew,
+            ) {
+                return Ok(PatchOutcome::Invalid(e));
+            }
             Ok(match tokens::replace(conn, &row, &write)? {
-                PutOutcome::Stale => PatchOutcome::Stale,
-                PutOutcome::Created | PutOutcome::Replaced => PatchOutcome::Applied,
+                tokens::PutOutcome::Stale => PatchOutcome::Stale,
+                tokens::PutOutcome::Created | tokens::PutOutcome::Replaced => PatchOutcome::Applied,
             })
         })
         .await

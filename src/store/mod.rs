@@ -25,7 +25,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 
-use self::pg_pool::{PgConn, PgManager};
+use self::pg_pool::{OutageGate, PgConn, PgManager};
 use self::sqlite_writer::SqliteWriter;
 
 /// A connection of either backend, as handed to store functions.
@@ -75,7 +75,9 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 StoreError::Unavailable(err.to_string())
             }
-            Error::DatabaseError(_, info) if is_connection_loss(info.message()) => {
+            Error::DatabaseError(_, info)
+                if is_connection_loss(info.message()) || is_cancellation(info.message()) =>
+            {
                 StoreError::Unavailable(err.to_string())
             }
             _ => StoreError::Query(err.to_string()),
@@ -83,6 +85,14 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
+/// A statement PostgreSQL cancelled: `statement_timeout` (SQLSTATE 57014), `lock_timeout`
+/// (55P03), an operator's `pg_cancel_backend`. The database is busy, not broken: 503, try again.
+/// diesel does not expose the SQLSTATE, so the server's (English) message is matched; the pool's
+/// connections ask for English messages where the database user may (see `PgManager`).
+fn is_cancellation(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.starts_with("canceling statement due to") || m.starts_with("could not obtain lock")
+}
 fn is_connection_loss(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("server closed the connection")
@@ -107,12 +117,22 @@ impl From<r2d2::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Settings the store needs from the configuration.
+/// Settings the store needs from the configuration (`database.*`; the defaults are its).
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout: Duration,
+    /// PostgreSQL only, as are the two below.
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    pub outage_backoff: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        crate::config::Config::default().store_settings()
+    }
 }
 
 #[derive(Clone)]
@@ -124,10 +144,31 @@ enum Backend {
     Sqlite {
         readers: Pool<ConnectionManager<SqliteConnection>>,
         writer: SqliteWriter,
+        /// How long readiness waits for the writer.
+        ping_timeout: Duration,
     },
     Pg {
         pool: Pool<PgManager>,
+        gate: OutageGate,
     },
+}
+
+/// A pooled PostgreSQL connection, or 503 at once while the database is known to be down.
+fn pg_checkout(
+    pool: &Pool<PgManager>,
+    gate: &OutageGate,
+) -> StoreResult<r2d2::PooledConnection<PgManager>> {
+    gate.admit()?;
+    match pool.get() {
+        Ok(conn) => {
+            gate.checkout_succeeded();
+            Ok(conn)
+        }
+        Err(e) => {
+            gate.checkout_failed();
+            Err(e.into())
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,10 +200,14 @@ impl BackendKind {
 }
 
 /// A connection whose query failed for lack of a server goes back to the pool marked lost, so
-/// the pool replaces it instead of handing it out again.
+/// the pool replaces it instead of handing it out again. One whose statement was only cancelled
+/// (a statement or lock timeout) still answers and is kept: this round trip happens on that
+/// error path only.
 fn forget_if_lost<R>(conn: &mut PgConn, result: &StoreResult<R>) {
     if let Err(StoreError::Unavailable(_)) = result {
-        conn.mark_lost();
+        if conn.batch_execute("SELECT 1").is_err() {
+            conn.mark_lost();
+        }
     }
 }
 
@@ -173,14 +218,64 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-/// Hides the password of a database URL for messages and logs.
+/// Hides the secrets of a database URL for messages and logs: the password of its user info and
+/// every query parameter whose name holds `password` in any case (libpq reads `?password=` and
+/// `?sslpassword=`). A URL that does not parse is shown by its scheme alone, since where its
+/// password would be cannot be told.
 pub fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
+    const MASK: &str = "****";
+    let scheme_only = || match url.split_once(':') {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            format!("{scheme}:<unparsable URL>")
         }
-        _ => url.to_owned(),
+        _ => "<unparsable URL>".to_owned(),
+    };
+    let mut parsed = match url::Url::parse(url) {
+        // `user:secret@host` parses as the scheme `user` and an opaque rest. `sqlite:PATH` is a
+        // file name.
+        Ok(parsed) if parsed.cannot_be_a_base() && parsed.scheme() != "sqlite" => {
+            return scheme_only()
+        }
+        Ok(parsed) => parsed,
+        Err(_) => return scheme_only(),
+    };
+    let mut masked = false;
+    if parsed.password().is_some() {
+        // Only fails for URLs without a host, which cannot hold a password either.
+        let _ = parsed.set_password(Some(MASK));
+        masked = true;
+    }
+    let secret_key = |key: &str| key.to_ascii_lowercase().contains("password");
+    if parsed.query_pairs().any(|(key, _)| secret_key(&key)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if secret_key(&key) {
+                    MASK.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        masked = true;
+    }
+    // libpq ignores a fragment; whatever it holds is no business of a log.
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some(MASK));
+        masked = true;
+    }
+    // Unchanged otherwise: parsing would percent-encode a SQLite path shown to its operator.
+    if masked {
+        parsed.to_string()
+    } else {
+        url.to_owned()
     }
 }
 
@@ -233,6 +328,7 @@ impl Store {
                 Backend::Sqlite {
                     readers,
                     writer: SqliteWriter::spawn(writer_conn, open_sqlite(&path)?, &path)?,
+                    ping_timeout: settings.connect_timeout,
                 }
             }
             BackendKind::Postgres => {
@@ -242,7 +338,11 @@ impl Store {
                     .test_on_check_out(false)
                     .min_idle(Some(1))
                     .connection_timeout(settings.connect_timeout)
-                    .build(PgManager::new(&settings.url))
+                    .build(PgManager::new(
+                        &settings.url,
+                        settings.statement_timeout,
+                        settings.lock_timeout,
+                    ))
                     .map_err(|e| {
                         StoreError::Unavailable(format!(
                             "cannot connect to PostgreSQL at {}: {e}",
@@ -258,7 +358,10 @@ impl Store {
                     ))
                 })?;
                 migrate::run_postgres(&mut conn)?;
-                Backend::Pg { pool }
+                Backend::Pg {
+                    pool,
+                    gate: OutageGate::new(settings.outage_backoff, settings.connect_timeout),
+                }
             }
         };
         Ok(Store {
@@ -285,8 +388,8 @@ impl Store {
                 let mut c = readers.get()?;
                 job(&mut Conn::Sqlite(&mut c))
             }
-            Backend::Pg { pool } => {
-                let mut c = pool.get()?;
+            Backend::Pg { pool, gate } => {
+                let mut c = pg_checkout(pool, gate)?;
                 let result = job(&mut Conn::Pg(&mut c));
                 forget_if_lost(&mut c, &result);
                 result
@@ -308,10 +411,10 @@ impl Store {
             Backend::Pg { .. } => {
                 let backend = Arc::clone(&self.backend);
                 tokio::task::spawn_blocking(move || {
-                    let Backend::Pg { pool } = &*backend else {
+                    let Backend::Pg { pool, gate } = &*backend else {
                         unreachable!("checked above")
                     };
-                    let mut c = pool.get()?;
+                    let mut c = pg_checkout(pool, gate)?;
                     let result = c.transaction(|c| job(&mut Conn::Pg(c)));
                     forget_if_lost(&mut c, &result);
                     result
@@ -326,13 +429,97 @@ impl Store {
     pub fn pool_state(&self) -> (u32, u32) {
         let state = match &*self.backend {
             Backend::Sqlite { readers, .. } => readers.state(),
-            Backend::Pg { pool } => pool.state(),
+            Backend::Pg { pool, .. } => pool.state(),
         };
         (state.connections, state.idle_connections)
     }
 
-    /// Readiness: the database answers and every migration is applied.
+    /// Readiness: the database answers, every migration is applied, and (SQLite) the writer
+    /// takes writes: without it every write answers 503 while reads still work.
     pub async fn check_ready(&self) -> StoreResult<()> {
-        self.read(migrate::check_applied).await
+        self.read(migrate::check_applied).await?;
+        if let Backend::Sqlite {
+            writer,
+            ping_timeout,
+            ..
+        } = &*self.backend
+        {
+            writer.ping(*ping_timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Kills the SQLite writer thread, as a bug panicking outside any job would.
+    #[cfg(test)]
+    pub(crate) fn kill_sqlite_writer(&self) {
+        if let Backend::Sqlite { writer, .. } = &*self.backend {
+            writer.kill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url;
+
+    #[test]
+    fn mask_url_hides_every_password() {
+        let cases = [
+            (
+                "postgres://hub:secret@db:5432/tokenhub",
+                "postgres://hub:****@db:5432/tokenhub",
+            ),
+            (
+                "postgres://hub@db/tokenhub?password=secret",
+                "postgres://hub@db/tokenhub?password=****",
+            ),
+            (
+                "postgres://hub@db/tokenhub?sslmode=require&PassWord=secret&application_name=x",
+                "postgres://hub@db/tokenhub?sslmode=require&PassWord=****&application_name=x",
+            ),
+            (
+                "postgresql://hub:secret@db/tokenhub?PASSWORD=secret&sslpassword=secret",
+                "postgresql://hub:****@db/tokenhub?PASSWORD=****&sslpassword=****",
+            ),
+            (
+                "postgres://db/tokenhub?pass%77ord=secret",
+                "postgres://db/tokenhub?password=****",
+            ),
+            (
+                "postgres:///tokenhub?host=/run/pg&password=secret",
+                "postgres:///tokenhub?host=%2Frun%2Fpg&password=****",
+            ),
+            (
+                "postgres://db/tokenhub#secret",
+                "postgres://db/tokenhub#****",
+            ),
+            // Unparsable: the port is not a number, or the host is broken.
+            (
+                "postgres://hub:secret@db:port/tokenhub",
+                "postgres:<unparsable URL>",
+            ),
+            (
+                "postgres://hub:secret@[db/tokenhub",
+                "postgres:<unparsable URL>",
+            ),
+            ("hub:secret@db/tokenhub", "hub:<unparsable URL>"),
+            ("sqlite:tokenhub.db", "sqlite:tokenhub.db"),
+            ("secret", "<unparsable URL>"),
+            ("", "<unparsable URL>"),
+            // Nothing to hide: shown as given, not re-encoded.
+            ("sqlite://tokenhub.db", "sqlite://tokenhub.db"),
+            ("sqlite:///var/lib/my hub.db", "sqlite:///var/lib/my hub.db"),
+            (
+                "postgres://hub@db/tokenhub?sslmode=require",
+                "postgres://hub@db/tokenhub?sslmode=require",
+            ),
+        ];
+        for (url, shown) in cases {
+            let masked = mask_url(url);
+            assert_eq!(masked, shown, "{url}");
+            if !url.is_empty() && url != "sqlite:///var/lib/my hub.db" {
+                assert!(!masked.contains("secret"), "{url} → {masked}");
+            }
+        }
     }
 }

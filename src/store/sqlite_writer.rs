@@ -11,6 +11,7 @@
 //! Checkpoints are shared between a background thread and the writer (see `checkpoint_loop`).
 
 use std::fs::File;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -89,7 +90,12 @@ impl SqliteWriter {
     {
         let (reply, answer) = oneshot::channel::<StoreResult<R>>();
         let boxed: Job = Box::new(move |conn: &mut SqliteConnection| {
-            let outcome = conn.transaction(|c| job(&mut Conn::Sqlite(c)));
+            // A job that panics would take the writer thread, and so every later write, with it:
+            // it fails alone instead, its savepoint rolled back like any failing job's.
+            let outcome = conn.transaction(|c| {
+                panic::catch_unwind(AssertUnwindSafe(|| job(&mut Conn::Sqlite(c))))
+                    .unwrap_or_else(|payload| Err(panicked(payload.as_ref())))
+            });
             Box::new(move |committed: StoreResult<()>| {
                 let _ = reply.send(committed.and(outcome));
             })
@@ -100,6 +106,48 @@ impl SqliteWriter {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer dropped the request".into()))?
+    }
+
+    /// Readiness of the writer: an empty job goes through the queue, a commit and the syncer, so a
+    /// writer or syncer that has died (or hangs) fails it.
+    pub async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        match tokio::time::timeout(timeout, self.submit(|_| Ok(()))).await {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the SQLite writer did not answer within {timeout:?}"
+            ))),
+        }
+    }
+
+    /// Kills the writer thread, as a panic outside any job would.
+    #[cfg(test)]
+    pub(crate) fn kill(&self) {
+        let _ = self.queue.send(Box::new(|_| {
+            panic!("the SQLite writer is killed by a test")
+        }));
+    }
+}
+
+fn panicked(payload: &(dyn std::any::Any + Send)) -> StoreError {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    StoreError::Query(format!("a write job panicked: {what}"))
+}
+
+/// Says so when the writer thread ends by a panic: from then on every write answers 503 and
+/// `/readyz` reports the hub not ready.
+struct WriterAlive;
+
+impl Drop for WriterAlive {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            tracing::error!(
+                "the SQLite writer has stopped after a panic; writes fail until restart"
+            );
+        }
     }
 }
 
@@ -117,6 +165,7 @@ fn run(
     to_sync: mpsc::Sender<Committed>,
     catch_up: Arc<AtomicBool>,
 ) {
+    let _alive = WriterAlive;
     let mut uncheckpointed = false;
     loop {
         let first = match jobs.recv_timeout(CHECKPOINT_EVERY) {
@@ -262,6 +311,34 @@ mod tests {
         }
     }
 
+    /// A writer thread that has died (here: killed outside any job) answers every write with 503;
+    /// readiness (what `/readyz` asks) must say so, or the load balancer keeps sending writes to
+    /// this instance.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_writer_makes_the_store_unready() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Store::open(&StoreSettings {
+            url: format!("sqlite://{}", dir.path().join("hub.db").display()),
+            pool_size: 2,
+            connect_timeout: Duration::from_secs(5),
+            ..StoreSettings::default()
+        })
+        .await
+        .expect("the store opens");
+        assert!(store.check_ready().await.is_ok());
+        store.kill_sqlite_writer();
+        let ready = store.check_ready().await;
+        assert!(
+            matches!(ready, Err(crate::store::StoreError::Unavailable(_))),
+            "{ready:?}"
+        );
+        let write = store.write(|c| audit::record(c, &entry(1))).await;
+        assert!(
+            matches!(write, Err(crate::store::StoreError::Unavailable(_))),
+            "{write:?}"
+        );
+    }
+
     /// Under writes that never pause, the WAL must still start over, or it grows without bound
     /// (it did, by ~150 MB/s, while a separate thread ran the checkpoints).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,6 +349,7 @@ mod tests {
             url: format!("sqlite://{}", db.display()),
             pool_size: 2,
             connect_timeout: Duration::from_secs(5),
+            ..StoreSettings::default()
         })
         .await
         .expect("the store opens");

@@ -21,6 +21,7 @@ use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
 use tokenhub::service::parties::register_party;
 use tokenhub::startup::Application;
+pub use tokenhub::store::StoreError;
 use tokenhub::store::{Store, StoreSettings};
 
 // `tests/processes.rs` includes this file too and uses few of these.
@@ -43,6 +44,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub backend: Backend,
+    /// How long the store waits for a database connection.
+    connect_timeout: std::time::Duration,
     /// Credentials token of the eMSP NL*ABC.
     pub emsp: String,
     /// Credentials token of the CPO DE*CPO.
@@ -176,13 +179,13 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     };
     let mut config = test_config(url);
     tweak(&mut config);
-    let store = Store::open(&StoreSettings {
-        url: config.database.url.clone(),
-        pool_size: config.database.pool_size,
+    let settings = StoreSettings {
         connect_timeout: std::time::Duration::from_secs(2),
-    })
-    .await
-    .expect("open the test database");
+        ..config.store_settings()
+    };
+    let store = Store::open(&settings)
+        .await
+        .expect("open the test database");
     let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
     let master_key = config
         .secrets
@@ -201,6 +204,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         store,
         backend,
         master_key,
+        connect_timeout: settings.connect_timeout,
         _dir: dir,
         pg,
     };
@@ -259,6 +263,10 @@ pub async fn read(response: Response) -> Answer {
 }
 
 impl TestApp {
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        self.connect_timeout
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -394,6 +402,19 @@ impl TestApp {
             })
             .await
             .unwrap()
+    }
+
+    /// A write job with a bug: it suspends the eMSP `cc`*`pid`, then panics. Returns the error
+    /// the store answers with.
+    pub async fn write_that_panics_after_suspending(&self, cc: &str, pid: &str) -> StoreError {
+        let key = PartyKey::parse(cc, pid).unwrap();
+        self.store
+            .write(move |conn| -> tokenhub::store::StoreResult<()> {
+                tokenhub::store::parties::set_emsp_policy(conn, &key, true, None)?;
+                panic!("a bug in a write job (panicking on purpose in a test)")
+            })
+            .await
+            .expect_err("a panicking job fails")
     }
 
     /// Backdates 100 days: a hold of the token by DE*CPO that expired long ago, and a copy of the
@@ -573,11 +594,72 @@ impl TestApp {
         .await;
     }
 
+    /// PostgreSQL only: locks the rows of the tokens `uid` from another connection, as a
+    /// long transaction of another instance would, until the guard is dropped (30 s at most).
+    pub async fn lock_token_rows(&self, uid: &str) -> RowLock {
+        let url = self.pg.as_ref().expect("a PostgreSQL test app").url();
+        let uid = uid.to_owned();
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut conn = diesel::pg::PgConnection::establish(&url).unwrap();
+            conn.transaction::<_, diesel::result::Error, _>(|c| {
+                let rows = diesel::sql_query(format!(
+                    "SELECT id FROM tokens WHERE upper(uid_key) = upper('{uid}') FOR UPDATE"
+                ))
+                .execute(c)?;
+                locked.send(rows).unwrap();
+                let _ = released.recv_timeout(std::time::Duration::from_secs(30));
+                Ok(())
+            })
+            .unwrap();
+        });
+        let rows = tokio::task::spawn_blocking(move || {
+            is_locked.recv_timeout(std::time::Duration::from_secs(10))
+        })
+        .await
+        .unwrap()
+        .expect("the rows are locked");
+        assert!(rows > 0, "no token row to lock");
+        RowLock {
+            release: Some(release),
+            holder: Some(holder),
+        }
+    }
+
+    /// PostgreSQL only: a statement of `seconds` through the hub's pool, as a slow query would.
+    pub async fn sleep_in_the_database(&self, seconds: f64) -> Result<(), StoreError> {
+        self.store
+            .read(move |conn| match conn {
+                tokenhub::store::Conn::Pg(c) => {
+                    diesel::sql_query(format!("SELECT pg_sleep({seconds})")).execute(&mut **c)?;
+                    Ok(())
+                }
+                tokenhub::store::Conn::Sqlite(_) => panic!("PostgreSQL only"),
+            })
+            .await
+    }
+
     /// PostgreSQL only: accepts connections to the test database again.
     pub async fn bring_database_back(&self) {
         let db = self.pg.as_ref().expect("a PostgreSQL test app");
         db.admin_sql(format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", db.name))
             .await;
+    }
+}
+
+/// A row lock held by another connection; dropping it ends that transaction.
+pub struct RowLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for RowLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(holder) = self.holder.take() {
+            let _ = holder.join();
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod partners;
 mod postgres_outage;
 mod request_context;
 mod sessions;
+mod timestamps;
 mod tokens_receiver;
 mod tokens_sender;
 mod versions;

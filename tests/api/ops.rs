@@ -4,7 +4,7 @@ use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{session_json, token_json, Backend, TestApp};
+use crate::helpers::{session_json, token_json, Backend, StoreError, TestApp};
 use crate::on_both_backends;
 
 async fn healthz_is_200(app: TestApp) {
@@ -224,7 +224,24 @@ on_both_backends!(
     metrics_count_stale_sessions_by_cpo,
 );
 
+/// A bug that panics inside a write job fails that job alone (its writes undone); later writes
+/// and readiness are unaffected (on SQLite the panic used to end the one writer thread).
+async fn a_panicking_write_job_fails_alone(app: TestApp) {
+    assert_eq!(app.put_token(&token_json("PANIC1")).await.status, 201);
+    let err = app.write_that_panics_after_suspending("NL", "ABC").await;
+    assert!(matches!(err, StoreError::Query(_)), "{err:?}");
+    assert_eq!(app.put_token(&token_json("PANIC2")).await.status, 201);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let allowed = app.authorize("PANIC1", None).await;
+    assert_eq!(
+        allowed.body["data"]["allowed"], "ALLOWED",
+        "the suspension written before the panic was rolled back"
+    );
+}
+
 on_both_backends!(
+    a_panicking_write_job_fails_alone,
     healthz_is_200,
     readyz_is_ready_and_names_the_backend,
     metrics_count_decisions_by_result,

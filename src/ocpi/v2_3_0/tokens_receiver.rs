@@ -84,7 +84,7 @@ pub async fn get(
     tag = "tokens",
     operation_id = "put_token",
     summary = "Push (create or replace) a token",
-    description = "The body is a complete `Token`; its `country_code`, `party_id`, `uid` (and `type`, when `?type` is given) must match the URL. Unknown fields are kept. A `last_updated` older than the stored one is refused (OCPI 2001) and changes nothing. Only an eMSP of the caller's credentials token may write under a party.",
+    description = "The body is a complete `Token`; its `country_code`, `party_id`, `uid` (and `type`, when `?type` is given) must match the URL. Unknown fields are kept. A `last_updated` older than the stored one, or more than `http.max_future_skew_secs` (default a day) ahead of the hub's clock, is refused (OCPI 2001) and changes nothing. Only an eMSP of the caller's credentials token may write under a party.",
     security(("credentials_token" = [])),
     params(
         crate::ocpi::v2_3_0::schema::TokenPath,
@@ -93,7 +93,7 @@ pub async fn get(
     request_body(content = crate::ocpi::v2_3_0::schema::Token, content_type = "application/json", description = "The complete token."),
     responses(
         (status = 201, description = "OCPI 1000, no `data`: the token was created.", body = crate::ocpi::common::schema::EmptyResponse),
-        (status = 200, description = "OCPI 1000, no `data`: the token was replaced. Or OCPI 2001 (no `data`, `status_message` names the field): the body breaks a rule, differs from the URL, or its `last_updated` is older than the stored token's.", body = crate::ocpi::common::schema::EmptyResponse),
+        (status = 200, description = "OCPI 1000, no `data`: the token was replaced. Or OCPI 2001 (no `data`, `status_message` names the field): the body breaks a rule, differs from the URL, or its `last_updated` is older than the stored token's or too far in the future.", body = crate::ocpi::common::schema::EmptyResponse),
         (status = 400, response = crate::ocpi::common::responses::NotJson),
         (status = 401, response = crate::ocpi::common::responses::Unauthorized),
         (status = 403, response = crate::ocpi::common::responses::Forbidden),
@@ -128,11 +128,12 @@ pub async fn put(
             return Err(Error::invalid("type", "?type differs from the body's type").into());
         }
     }
-    let outcome = tokens::put(&state.store, write).await?;
+    let outcome = tokens::put(&state.store, write, state.max_future_skew).await?;
     let status = match outcome {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Replaced => StatusCode::OK,
         PutOutcome::Stale => return Err(stale().into()),
+        PutOutcome::Invalid(e) => return Err(Error::Invalid(e).into()),
     };
     Ok(with_routing(
         envelope::ok_empty(status),
@@ -147,7 +148,7 @@ pub async fn put(
     tag = "tokens",
     operation_id = "patch_token",
     summary = "Change some fields of a pushed token",
-    description = "Fields given replace the stored ones, `null` removes an optional field; `last_updated` is required and must not be older than the stored one. The identifying fields cannot change and the merged token must be valid.",
+    description = "Fields given replace the stored ones, `null` removes an optional field; `last_updated` is required, must not be older than the stored one nor more than `http.max_future_skew_secs` ahead of the hub's clock. The identifying fields cannot change and the merged token must be valid.",
     security(("credentials_token" = [])),
     params(
         crate::ocpi::v2_3_0::schema::TokenPath,
@@ -155,7 +156,7 @@ pub async fn put(
     ),
     request_body(content = crate::ocpi::v2_3_0::schema::TokenPatch, content_type = "application/json", description = "The fields to change, with `last_updated`."),
     responses(
-        (status = 200, description = "OCPI 1000, no `data`: applied. Or OCPI 2001 (no `data`): `last_updated` missing or stale, or the merged token breaks a rule.", body = crate::ocpi::common::schema::EmptyResponse),
+        (status = 200, description = "OCPI 1000, no `data`: applied. Or OCPI 2001 (no `data`): `last_updated` missing, stale or too far in the future, or the merged token breaks a rule.", body = crate::ocpi::common::schema::EmptyResponse),
         (status = 400, response = crate::ocpi::common::responses::NotJson),
         (status = 401, response = crate::ocpi::common::responses::Unauthorized),
         (status = 403, response = crate::ocpi::common::responses::Forbidden),
@@ -178,7 +179,7 @@ pub async fn patch(
     if patch.get("last_updated").is_none_or(|v| v.is_null()) {
         return Err(Error::invalid("last_updated", "is required in a PATCH").into());
     }
-    let outcome = tokens::patch(&state.store, key, patch).await?;
+    let outcome = tokens::patch(&state.store, key, patch, state.max_future_skew).await?;
     match outcome {
         PatchOutcome::Applied => Ok(with_routing(
             envelope::ok_empty(StatusCode::OK),
