@@ -181,9 +181,9 @@ impl Default for DatabaseConfig {
             password_file: None,
             pool_size: 8,
             connect_timeout_secs: 3,
-            statement_timeout_ms: 15_000,
-            lock_timeout_ms: 5_000,
-            outage_backoff_ms: 1_000,
+            statement_timeout_ms: crate::store::DEFAULT_STATEMENT_TIMEOUT_MS,
+            lock_timeout_ms: crate::store::DEFAULT_LOCK_TIMEOUT_MS,
+            outage_backoff_ms: crate::store::DEFAULT_OUTAGE_BACKOFF_MS,
         }
     }
 }

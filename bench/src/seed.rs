@@ -53,12 +53,11 @@ pub struct Credentials {
 /// Creates the parties and the tokens through the library, and reports the time it took.
 pub async fn seed(database_url: &str, count: u64) -> anyhow::Result<Credentials> {
     let started = Instant::now();
-    let store = Store::open(&StoreSettings {
-        url: database_url.to_owned(),
-        pool_size: 4,
-        connect_timeout: Duration::from_secs(5),
-        ..StoreSettings::default()
-    })
+    let store = Store::open(&StoreSettings::for_url(
+        database_url.to_owned(),
+        4,
+        Duration::from_secs(5),
+    ))
     .await?;
     let mut credentials = Vec::new();
     for (cc, pid, role, name) in [

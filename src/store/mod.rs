@@ -117,6 +117,11 @@ impl From<r2d2::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Defaults of `database.statement_timeout_ms`, `lock_timeout_ms` and `outage_backoff_ms`.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 15_000;
+pub const DEFAULT_LOCK_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_OUTAGE_BACKOFF_MS: u64 = 1_000;
+
 /// Settings the store needs from the configuration (`database.*`; the defaults are its).
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
@@ -129,9 +134,18 @@ pub struct StoreSettings {
     pub outage_backoff: Duration,
 }
 
-impl Default for StoreSettings {
-    fn default() -> Self {
-        crate::config::Config::default().store_settings()
+impl StoreSettings {
+    /// `url` with the PostgreSQL-only settings at their configuration defaults (for tools and
+    /// tests that open a store without a configuration).
+    pub fn for_url(url: String, pool_size: u32, connect_timeout: Duration) -> Self {
+        StoreSettings {
+            url,
+            pool_size,
+            connect_timeout,
+            statement_timeout: Duration::from_millis(DEFAULT_STATEMENT_TIMEOUT_MS),
+            lock_timeout: Duration::from_millis(DEFAULT_LOCK_TIMEOUT_MS),
+            outage_backoff: Duration::from_millis(DEFAULT_OUTAGE_BACKOFF_MS),
+        }
     }
 }
 

@@ -317,12 +317,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dead_writer_makes_the_store_unready() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Store::open(&StoreSettings {
-            url: format!("sqlite://{}", dir.path().join("hub.db").display()),
-            pool_size: 2,
-            connect_timeout: Duration::from_secs(5),
-            ..StoreSettings::default()
-        })
+        let store = Store::open(&StoreSettings::for_url(
+            format!("sqlite://{}", dir.path().join("hub.db").display()),
+            2,
+            Duration::from_secs(5),
+        ))
         .await
         .expect("the store opens");
         assert!(store.check_ready().await.is_ok());
@@ -345,12 +344,11 @@ mod tests {
     async fn the_wal_starts_over_while_writes_never_pause() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join("hub.db");
-        let store = Store::open(&StoreSettings {
-            url: format!("sqlite://{}", db.display()),
-            pool_size: 2,
-            connect_timeout: Duration::from_secs(5),
-            ..StoreSettings::default()
-        })
+        let store = Store::open(&StoreSettings::for_url(
+            format!("sqlite://{}", db.display()),
+            2,
+            Duration::from_secs(5),
+        ))
         .await
         .expect("the store opens");
         let wal = dir.path().join("hub.db-wal");
