@@ -40,6 +40,15 @@ pub struct HttpConfig {
     pub shutdown_timeout_secs: u64,
     /// Seconds a client has to send its request headers.
     pub client_request_timeout_secs: u64,
+    /// Proxies (CIDR blocks, e.g. `127.0.0.1/32`) whose `X-Forwarded-For` names the client; the
+    /// header of any other peer is ignored. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed authentications one client address (an IPv6 /64) may make per minute, sustained;
+    /// beyond them (and the burst) it gets 429 without a database look-up.
+    pub auth_failures_per_minute: u32,
+    /// Failed authentications one client address may make at once before the per-minute rate
+    /// applies.
+    pub auth_failure_burst: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -113,6 +122,9 @@ impl Default for HttpConfig {
             workers: None,
             shutdown_timeout_secs: 30,
             client_request_timeout_secs: 5,
+            trusted_proxies: Vec::new(),
+            auth_failures_per_minute: 60,
+            auth_failure_burst: 20,
         }
     }
 }
@@ -184,6 +196,9 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
+/// Beyond this a failure budget protects nothing.
+const MAX_AUTH_FAILURES: u32 = 100_000;
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
@@ -244,6 +259,17 @@ impl Config {
         }
         if self.http.workers == Some(0) {
             return bad("http.workers", "must be at least 1".into());
+        }
+        for (name, value) in [
+            (
+                "http.auth_failures_per_minute",
+                self.http.auth_failures_per_minute,
+            ),
+            ("http.auth_failure_burst", self.http.auth_failure_burst),
+        ] {
+            if !(1..=MAX_AUTH_FAILURES).contains(&value) {
+                return bad(name, format!("must be between 1 and {MAX_AUTH_FAILURES}"));
+            }
         }
         if let Err(e) = BackendKind::from_url(&self.database.url) {
             return bad("database.url", e.to_string());
@@ -369,12 +395,47 @@ mod tests {
         c.hub.party_id = "TOOLONG".into();
         assert!(c.validate().unwrap_err().0.starts_with("hub.party_id"));
         let mut c = Config::default();
+        c.http.auth_failures_per_minute = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("http.auth_failures_per_minute"));
+        let mut c = Config::default();
+        c.http.auth_failure_burst = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("http.auth_failure_burst"));
+        let mut c = Config::default();
         c.pagination.default_limit = 5000;
         assert!(c
             .validate()
             .unwrap_err()
             .0
             .starts_with("pagination.default_limit"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokenhub.toml");
+        let load = |proxies: &str| {
+            std::fs::write(&file, format!("[http]\ntrusted_proxies = {proxies}\n")).unwrap();
+            Config::load(&Overrides {
+                config_file: Some(file.clone()),
+                ..Overrides::default()
+            })
+        };
+        let config = load(r#"["127.0.0.1/32", "10.1.0.0/16", "::1/128"]"#).unwrap();
+        assert_eq!(config.http.trusted_proxies.len(), 3);
+        assert!(config.http.trusted_proxies[1]
+            .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        for bad in [r#"["10.0.0.300/8"]"#, r#"["proxy.example"]"#] {
+            let err = load(bad).unwrap_err().0;
+            assert!(err.contains("http.trusted_proxies"), "{err}");
+        }
     }
 
     #[test]

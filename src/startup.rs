@@ -2,6 +2,7 @@
 //! by `main` and the tests; nothing else imports it.
 
 use std::net::TcpListener;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -10,6 +11,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::ocpi;
+use crate::ops::limits::{FailureLimiter, TrustedProxies};
 use crate::ops::request_context::request_context;
 use crate::ops::sweeper;
 use crate::service::credentials::CredentialsCache;
@@ -18,12 +20,16 @@ use crate::store::Store;
 
 /// How long a looked-up credentials token is trusted without asking the database again.
 const CREDENTIALS_TTL: Duration = Duration::from_secs(5);
+/// How long an unknown credentials token is refused without asking the database again: a token
+/// registered meanwhile by another process (the CLI) works after at most this long.
+const UNKNOWN_CREDENTIALS_TTL: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
     public_url: String,
     server: Server,
     sweeper: tokio::task::JoinHandle<()>,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -47,7 +53,16 @@ impl Application {
             .to_owned();
         let state = web::Data::new(AppState {
             store: store.clone(),
-            credentials: CredentialsCache::new(CREDENTIALS_TTL),
+            credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
+            auth_failures: FailureLimiter::new(
+                NonZeroU32::new(config.http.auth_failures_per_minute).ok_or_else(|| {
+                    anyhow::anyhow!("http.auth_failures_per_minute: must be at least 1")
+                })?,
+                NonZeroU32::new(config.http.auth_failure_burst).ok_or_else(|| {
+                    anyhow::anyhow!("http.auth_failure_burst: must be at least 1")
+                })?,
+            ),
+            trusted_proxies: TrustedProxies::new(config.http.trusted_proxies.clone()),
             public_url: public_url.clone(),
             hub: config.hub_party().map_err(|e| anyhow::anyhow!("hub.{e}"))?,
             hub_name: config.hub.name.clone(),
@@ -55,6 +70,7 @@ impl Application {
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
         });
+        let shared = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -79,6 +95,7 @@ impl Application {
             public_url,
             server: server.run(),
             sweeper,
+            state: shared,
         })
     }
 
@@ -88,6 +105,11 @@ impl Application {
 
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// What the workers share: lets tests read the caches' counters.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.

@@ -17,8 +17,8 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::ocpi::common::responses::{
-    status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, Unauthorized, Unavailable,
-    UnknownSession, UnknownToken,
+    status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, UnknownSession, UnknownToken,
 };
 use crate::ocpi::common::schema::{EmptyResponse, ErrorResponse};
 use crate::ocpi::v2_3_0;
@@ -50,6 +50,7 @@ pub const DOCS_PATH: &str = "/docs";
             Forbidden,
             UnknownToken,
             UnknownSession,
+            TooManyRequests,
             PayloadTooLarge,
             InternalError,
             Unavailable,
@@ -267,6 +268,14 @@ fn decorate(operation: &mut Operation) {
         for (name, _) in ROUTING_HEADERS {
             parameters.push(parameter_ref(name));
         }
+    }
+    // Every route that authenticates can refuse an address that failed too often: the 429 is
+    // added here rather than repeated on each handler.
+    if operation.responses.responses.contains_key("401") {
+        operation.responses.responses.insert(
+            "429".to_owned(),
+            RefOr::Ref(Ref::from_response_name("TooManyRequests")),
+        );
     }
     for (status, response) in operation.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {

@@ -11,6 +11,7 @@ pub mod tokens;
 
 use crate::config::{AuthorizationConfig, PaginationConfig};
 use crate::domain::ids::PartyKey;
+use crate::ops::limits::{FailureLimiter, TrustedProxies};
 use crate::store::Store;
 
 use self::credentials::CredentialsCache;
@@ -19,6 +20,10 @@ use self::credentials::CredentialsCache;
 pub struct AppState {
     pub store: Store,
     pub credentials: CredentialsCache,
+    /// Failed authentications per client address (`http.auth_failures_per_minute`).
+    pub auth_failures: FailureLimiter,
+    /// Whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
     /// Base of advertised URLs, without a trailing slash.
     pub public_url: String,
     pub hub: PartyKey,

@@ -38,5 +38,6 @@ pub async fn register_party(
             )
         })
         .await?;
+    super::credentials::forget_unknown_tokens();
     Ok((outcome, token))
 }

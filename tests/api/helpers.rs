@@ -47,6 +47,7 @@ pub struct TestApp {
     pub emsp: String,
     /// Credentials token of the CPO DE*CPO.
     pub cpo: String,
+    state: actix_web::web::Data<tokenhub::service::AppState>,
     _dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
@@ -169,6 +170,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     .expect("open the test database");
     let app = Application::build_with_store(config, store.clone()).expect("build the app");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     let test = TestApp {
         base,
@@ -177,6 +179,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         cpo: add_test_party(&store, "DE", "CPO", Role::Cpo).await,
         store,
         backend,
+        state,
         _dir: dir,
         pg,
     };
@@ -189,6 +192,30 @@ pub async fn add_test_party(store: &Store, cc: &str, pid: &str, role: Role) -> S
         .await
         .expect("add a party");
     token
+}
+
+/// Registers `cc`*`pid` with a credentials token of the test's choosing, straight in the store,
+/// as another process (the CLI) would: this hub's caches learn of it only by looking it up.
+pub async fn add_party_with_token(store: &Store, cc: &str, pid: &str, role: Role, token: &str) {
+    let key = PartyKey::parse(cc, pid).unwrap();
+    let hash = tokenhub::secrets::hash_token(token);
+    store
+        .write(move |conn| {
+            tokenhub::store::parties::add_party(
+                conn,
+                tokenhub::store::parties::NewParty {
+                    key: &key,
+                    role,
+                    name: "test party",
+                },
+                &hash,
+                tokenhub::domain::party::CredentialsKind::Registered,
+                false,
+                Utc::now().naive_utc(),
+            )
+        })
+        .await
+        .expect("add a party");
 }
 
 pub fn b64(token: &str) -> String {
@@ -235,6 +262,11 @@ pub async fn read(response: Response) -> Answer {
 }
 
 impl TestApp {
+    /// Credentials tokens this hub has looked up in its database so far.
+    pub fn database_lookups(&self) -> u64 {
+        self.state.credentials.database_lookups()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -31,12 +31,19 @@ fn error_response(error: Error, what: &str) -> RefOr<Response> {
                 })))
                 .build(),
         );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    let retry_after = match status {
+        StatusCode::SERVICE_UNAVAILABLE => Some("Seconds to wait before trying again (1)."),
+        StatusCode::TOO_MANY_REQUESTS => {
+            Some("Seconds until this address may fail an authentication again.")
+        }
+        _ => None,
+    };
+    if let Some(description) = retry_after {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()
                 .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
-                .description(Some("Seconds to wait before trying again (1)."))
+                .description(Some(description))
                 .build(),
         );
     }
@@ -74,6 +81,8 @@ error_responses! {
         "unknown token (another party's token answers the same).";
     UnknownSession => Error::NotFound("unknown session".into()),
         "unknown session (another party's session answers the same).";
+    TooManyRequests => Error::TooManyRequests { retry_after_secs: 3 },
+        "too many failed authentications from the caller's address (`http.auth_failures_per_minute`, `http.auth_failure_burst`): unknown or malformed credentials tokens are refused without a look-up until `Retry-After` seconds have passed. A token that authenticated before in this process is still accepted.";
     PayloadTooLarge => Error::PayloadTooLarge(65536),
         "the body is larger than `http.max_body_bytes` (64 KiB by default).";
     InternalError => Error::Internal,
@@ -106,6 +115,12 @@ pub fn status_table() -> String {
             Some(Error::Unauthorized(String::new())),
         ),
         ("writing as another party", Some(Error::Forbidden(String::new()))),
+        (
+            "too many failed authentications from the address (`Retry-After`)",
+            Some(Error::TooManyRequests {
+                retry_after_secs: 0,
+            }),
+        ),
         ("method not allowed", Some(Error::MethodNotAllowed)),
         ("body larger than 64 KiB", Some(Error::PayloadTooLarge(0))),
         ("database unavailable (`Retry-After: 1`)", Some(Error::Unavailable)),
