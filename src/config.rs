@@ -66,6 +66,15 @@ pub struct HttpConfig {
     /// How far into the future a pushed `last_updated` may be, in seconds. A later one is refused
     /// (OCPI 2001): stored, it would make every later update of that object look stale.
     pub max_future_skew_secs: u64,
+    /// Proxies (CIDR blocks, e.g. `127.0.0.1/32`) whose `X-Forwarded-For` names the client; the
+    /// header of any other peer is ignored. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed authentications one client address (an IPv6 /64) may make per minute, sustained;
+    /// beyond them (and the burst) it gets 429 without a database look-up.
+    pub auth_failures_per_minute: u32,
+    /// Failed authentications one client address may make at once before the per-minute rate
+    /// applies.
+    pub auth_failure_burst: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -170,6 +179,9 @@ impl Default for HttpConfig {
             shutdown_timeout_secs: 30,
             client_request_timeout_secs: 5,
             max_future_skew_secs: 86_400,
+            trusted_proxies: Vec::new(),
+            auth_failures_per_minute: 60,
+            auth_failure_burst: 20,
         }
     }
 }
@@ -250,6 +262,9 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub public_url: Option<String>,
 }
+
+/// Beyond this a failure budget protects nothing.
+const MAX_AUTH_FAILURES: u32 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -343,6 +358,17 @@ impl Config {
                 "retention.abandoned_session_days",
                 "must be at least retention.session_days, at most 3650, and longer than authorization.session_stale_hours".into(),
             );
+        }
+        for (name, value) in [
+            (
+                "http.auth_failures_per_minute",
+                self.http.auth_failures_per_minute,
+            ),
+            ("http.auth_failure_burst", self.http.auth_failure_burst),
+        ] {
+            if !(1..=MAX_AUTH_FAILURES).contains(&value) {
+                return bad(name, format!("must be between 1 and {MAX_AUTH_FAILURES}"));
+            }
         }
         if let Err(e) = BackendKind::from_url(&self.database.url) {
             return bad("database.url", e.to_string());
@@ -568,6 +594,20 @@ mod tests {
         c.hub.party_id = "TOOLONG".into();
         assert!(c.validate().unwrap_err().0.starts_with("hub.party_id"));
         let mut c = Config::default();
+        c.http.auth_failures_per_minute = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("http.auth_failures_per_minute"));
+        let mut c = Config::default();
+        c.http.auth_failure_burst = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("http.auth_failure_burst"));
+        let mut c = Config::default();
         c.pagination.default_limit = 5000;
         assert!(c
             .validate()
@@ -640,6 +680,27 @@ mod tests {
         ] {
             let err = with(name, value).unwrap_err();
             assert!(err.starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokenhub.toml");
+        let load = |proxies: &str| {
+            std::fs::write(&file, format!("[http]\ntrusted_proxies = {proxies}\n")).unwrap();
+            Config::load(&Overrides {
+                config_file: Some(file.clone()),
+                ..Overrides::default()
+            })
+        };
+        let config = load(r#"["127.0.0.1/32", "10.1.0.0/16", "::1/128"]"#).unwrap();
+        assert_eq!(config.http.trusted_proxies.len(), 3);
+        assert!(config.http.trusted_proxies[1]
+            .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        for bad in [r#"["10.0.0.300/8"]"#, r#"["proxy.example"]"#] {
+            let err = load(bad).unwrap_err().0;
+            assert!(err.contains("http.trusted_proxies"), "{err}");
         }
     }
 

@@ -37,6 +37,9 @@ pub enum Error {
     /// The partner offers no endpoint the hub can use.
     #[error("{0}")]
     NoUsableEndpoints(String),
+    /// Too many failed authentications from the caller's address.
+    #[error("too many failed authentications from this address; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the database is unavailable, try again later")]

@@ -21,6 +21,7 @@ pub struct Application {
     public_url: String,
     server: Server,
     sweeper: tokio::task::JoinHandle<()>,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -51,6 +52,7 @@ impl Application {
             AppState::new(&config, store.clone(), keys, public_url.clone())
                 .map_err(anyhow::Error::msg)?,
         );
+        let shared = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -75,6 +77,7 @@ impl Application {
             public_url,
             server: server.run(),
             sweeper,
+            state: shared,
         })
     }
 
@@ -84,6 +87,11 @@ impl Application {
 
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// What the workers share: lets tests read the caches' counters.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.

@@ -312,3 +312,28 @@ fn pinned(image: &str) -> bool {
                 .split('-')
                 .any(|p| p.len() == 8 && numeric_parts(p) == 1))
 }
+
+/// Behind Caddy every client would share Caddy's address, and so one budget of failed
+/// authentications: the hubs believe the `X-Forwarded-For` of the private networks Caddy calls
+/// from, and of nothing that could be reached from outside.
+#[test]
+fn hubs_trust_only_the_private_proxy_network() {
+    let private: Vec<ipnet::IpNet> = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let compose = compose();
+    for (name, hub) in hubs(&compose) {
+        let value = env(hub, "TOKENHUB_HTTP__TRUSTED_PROXIES")
+            .unwrap_or_else(|| panic!("{name} sets http.trusted_proxies"));
+        let trusted: Vec<ipnet::IpNet> = serde_json::from_str(value)
+            .unwrap_or_else(|e| panic!("{name}: {value} is a list of CIDR blocks: {e}"));
+        assert!(!trusted.is_empty(), "{name}");
+        for net in trusted {
+            assert!(
+                private.iter().any(|p| p.contains(&net)),
+                "{name} trusts {net}, which is not private"
+            );
+        }
+    }
+}

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::ocpi::common::responses::{
     status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, RegistrationState,
-    Unauthorized, Unavailable, UnknownSession, UnknownToken,
+    TooManyRequests, Unauthorized, Unavailable, UnknownSession, UnknownToken,
 };
 use crate::ocpi::common::schema::{EmptyResponse, ErrorResponse};
 use crate::ocpi::v2_3_0;
@@ -50,6 +50,7 @@ pub const DOCS_PATH: &str = "/docs";
             Forbidden,
             UnknownToken,
             UnknownSession,
+            TooManyRequests,
             PayloadTooLarge,
             RegistrationState,
             InternalError,
@@ -268,6 +269,14 @@ fn decorate(operation: &mut Operation) {
         for (name, _) in ROUTING_HEADERS {
             parameters.push(parameter_ref(name));
         }
+    }
+    // Every route that authenticates can refuse an address that failed too often: the 429 is
+    // added here rather than repeated on each handler.
+    if operation.responses.responses.contains_key("401") {
+        operation.responses.responses.insert(
+            "429".to_owned(),
+            RefOr::Ref(Ref::from_response_name("TooManyRequests")),
+        );
     }
     for (status, response) in operation.responses.responses.iter_mut() {
         let RefOr::T(response) = response else {

@@ -27,7 +27,24 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
+/// Every label value comes from a fixed set: a label taken from the request as sent would make a
+/// new series, kept forever, for each invented value (`FOO /x` must not grow the registry).
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// `route` is a registered pattern or `(unmatched)`, never the raw path.
+pub fn record_request(method: &'static str, route: &str, status: u16, seconds: f64) {
     let labels = [
         ("method", method.to_owned()),
         ("route", route.to_owned()),
@@ -57,6 +74,17 @@ pub fn record_database_error(kind: &'static str) {
     metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
 }
 
+/// A credentials token looked up in the database: `found` or `unknown`.
+pub fn record_credentials_lookup(result: &'static str) {
+    metrics::counter!("tokenhub_credentials_lookups_total", "result" => result).increment(1);
+}
+
+/// An authentication refused: `malformed` (no or a malformed header or token, never looked up),
+/// `unknown` (looked up or remembered as unknown), `rate_limited` (429).
+pub fn record_authentication_failure(reason: &'static str) {
+    metrics::counter!("tokenhub_authentication_failures_total", "reason" => reason).increment(1);
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(render));
 }
@@ -67,7 +95,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     operation_id = "get_metrics",
     summary = "Prometheus metrics",
-    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method, route pattern and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold. No authentication.",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold. No authentication.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
     )

@@ -1,7 +1,8 @@
 //! What operators run the hub with: health and readiness, Prometheus metrics, the request log
-//! and ids, and the background sweeper.
+//! and ids, the budgets against unauthenticated load, and the background sweeper.
 
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod request_context;
 pub mod sweeper;

@@ -44,6 +44,7 @@ pub async fn request_context(
     };
     req.extensions_mut().insert(ids.clone());
     let method = req.method().clone();
+    let method_label = crate::ops::metrics::method_label(&method);
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     for (name, value) in [
@@ -66,7 +67,7 @@ pub async fn request_context(
         .unwrap_or_default();
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
-    crate::ops::metrics::record_request(method.as_str(), &route, status, elapsed);
+    crate::ops::metrics::record_request(method_label, &route, status, elapsed);
     tracing::info!(
         request_id = %ids.request_id,
         correlation_id = %ids.correlation_id,

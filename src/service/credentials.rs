@@ -1,7 +1,9 @@
-//! Who presents a credentials token: looked up by the token's hash, with a short cache so the hot
-//! path does not query the database on every call.
+//! Who presents a credentials token: looked up by the token's hash, with short caches of known
+//! and of unknown tokens so that neither the hot path nor a flood of bad tokens queries the
+//! database on every call.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,68 +11,220 @@ use crate::domain::party::Platform;
 use crate::secrets::hash_token;
 use crate::store::{parties, Store, StoreResult};
 
-/// Known platforms by token hash, kept a few seconds so the hot path does not query the database
-/// on every call; a revoked or rotated token stops working within `ttl`.
-pub struct CredentialsCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<Platform>)>>,
+/// Counts the credentials tokens this process has issued. A token remembered as unknown before
+/// it was issued (a partner trying too early) is then looked up again at once rather than after
+/// the TTL; process-wide because issuing (`register_party`) does not reach the caches.
+static TOKENS_ISSUED: AtomicU64 = AtomicU64::new(0);
+
+/// Forgets every token remembered as unknown, in every cache of this process.
+pub fn forget_unknown_tokens() {
+    TOKENS_ISSUED.fetch_add(1, Ordering::Relaxed);
 }
 
 const CACHE_CAPACITY: usize = 10_000;
 
+/// Known platforms by token hash, kept a few seconds so the hot path does not query the database
+/// on every call; a revoked or rotated token stops working within `ttl`. Unknown hashes are kept
+/// `unknown_ttl`, so a token registered by another process (the CLI) works within that time.
+pub struct CredentialsCache {
+    ttl: Duration,
+    unknown_ttl: Duration,
+    /// Entries older than `ttl` stay (until the capacity is reached) as "was valid": they let a
+    /// partner through to the database even from an address over its failure budget.
+    known: Mutex<HashMap<String, (Instant, Arc<Platform>)>>,
+    unknown: Mutex<HashMap<String, (Instant, u64)>>,
+    /// `TOKENS_ISSUED`, or a counter of a test's own.
+    issued: &'static AtomicU64,
+    lookups: AtomicU64,
+}
+
+/// What the cache and, when allowed, the database say about a token.
+pub enum TokenLookup {
+    Found(Arc<Platform>),
+    Unknown,
+    /// Not in the caches, and the database was not asked.
+    NotLookedUp,
+}
+
+fn insert_bounded<V>(
+    map: &mut HashMap<String, (Instant, V)>,
+    ttl: Duration,
+    key: String,
+    value: V,
+) {
+    if map.len() >= CACHE_CAPACITY {
+        map.retain(|_, (at, _)| at.elapsed() < ttl);
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+    }
+    map.insert(key, (Instant::now(), value));
+}
+
 impl CredentialsCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, unknown_ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            unknown_ttl,
+            known: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(HashMap::new()),
+            issued: &TOKENS_ISSUED,
+            lookups: AtomicU64::new(0),
         }
     }
 
-    /// Forgets every cached lookup: a credentials token changed.
+    /// Forgets every cached lookup, known and unknown: a credentials token changed (rotated,
+    /// revoked or issued) here or on another instance.
     pub fn clear(&self) {
-        self.entries
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.unknown
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
 
     pub fn get(&self, hash: &str) -> Option<Arc<Platform>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.known.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(hash)
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, p)| Arc::clone(p))
     }
 
+    /// Whether the token was valid when last looked up, however long ago.
+    pub fn was_valid(&self, hash: &str) -> bool {
+        let entries = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        entries.contains_key(hash)
+    }
+
     pub fn put(&self, hash: String, platform: Arc<Platform>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(hash, (Instant::now(), platform));
+        let mut entries = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        insert_bounded(&mut entries, self.ttl, hash, platform);
+    }
+
+    /// Whether the token was looked up and unknown within `unknown_ttl`, and no token has been
+    /// issued since.
+    pub fn is_unknown(&self, hash: &str) -> bool {
+        let issued = self.issued.load(Ordering::Relaxed);
+        let entries = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .is_some_and(|(at, seen)| at.elapsed() < self.unknown_ttl && *seen == issued)
+    }
+
+    pub fn put_unknown(&self, hash: String) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&hash);
+        let issued = self.issued.load(Ordering::Relaxed);
+        let mut entries = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        insert_bounded(&mut entries, self.unknown_ttl, hash, issued);
+    }
+
+    /// Credentials tokens this cache has looked up in the database so far.
+    pub fn database_lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
     }
 }
 
-/// The platform that holds `token`, if any.
+/// The platform that holds `token`, from the caches or the database. With `may_query` false the
+/// database is asked only for a token that was valid before (a partner behind an address that
+/// is over its failure budget); any other token not in the caches is `NotLookedUp`.
 pub async fn platform_for_token(
     store: &Store,
     cache: &CredentialsCache,
     token: &str,
-) -> StoreResult<Option<Arc<Platform>>> {
+    may_query: bool,
+) -> StoreResult<TokenLookup> {
     let hash = hash_token(token);
     if let Some(platform) = cache.get(&hash) {
-        return Ok(Some(platform));
+        return Ok(TokenLookup::Found(platform));
     }
+    if cache.is_unknown(&hash) {
+        return Ok(TokenLookup::Unknown);
+    }
+    if !may_query && !cache.was_valid(&hash) {
+        return Ok(TokenLookup::NotLookedUp);
+    }
+    cache.lookups.fetch_add(1, Ordering::Relaxed);
     let lookup = hash.clone();
     let found = store
         .read(move |conn| parties::platform_by_token_hash(conn, &lookup))
         .await?;
-    Ok(found.map(|platform| {
-        let platform = Arc::new(platform);
-        cache.put(hash, Arc::clone(&platform));
-        platform
-    }))
+    Ok(match found {
+        Some(platform) => {
+            crate::ops::metrics::record_credentials_lookup("found");
+            let platform = Arc::new(platform);
+            cache.put(hash, Arc::clone(&platform));
+            TokenLookup::Found(platform)
+        }
+        None => {
+            crate::ops::metrics::record_credentials_lookup("unknown");
+            cache.put_unknown(hash);
+            TokenLookup::Unknown
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::party::CredentialsKind;
+
+    fn platform() -> Arc<Platform> {
+        Arc::new(Platform {
+            id: 1,
+            name: "p".into(),
+            kind: CredentialsKind::Registered,
+            roles: Vec::new(),
+        })
+    }
+
+    /// A cache that other tests issuing tokens at the same time leave alone.
+    fn isolated(ttl: Duration, unknown_ttl: Duration) -> CredentialsCache {
+        static ISSUED: AtomicU64 = AtomicU64::new(0);
+        CredentialsCache {
+            issued: &ISSUED,
+            ..CredentialsCache::new(ttl, unknown_ttl)
+        }
+    }
+
+    #[test]
+    fn unknown_tokens_are_remembered_until_the_ttl() {
+        let cache = isolated(Duration::from_secs(60), Duration::from_secs(60));
+        cache.put_unknown("h".into());
+        assert!(cache.is_unknown("h"));
+        assert!(!cache.is_unknown("other"));
+        let expired = isolated(Duration::from_secs(60), Duration::ZERO);
+        expired.put_unknown("h".into());
+        assert!(!expired.is_unknown("h"));
+    }
+
+    #[test]
+    fn issuing_a_token_forgets_the_unknown_ones() {
+        let cache = CredentialsCache::new(Duration::from_secs(60), Duration::from_secs(60));
+        cache.put_unknown("h".into());
+        forget_unknown_tokens();
+        assert!(!cache.is_unknown("h"));
+    }
+
+    #[test]
+    fn a_known_token_past_its_ttl_was_valid_until_found_unknown() {
+        let cache = CredentialsCache::new(Duration::ZERO, Duration::from_secs(60));
+        cache.put("h".into(), platform());
+        assert!(cache.get("h").is_none());
+        assert!(cache.was_valid("h"));
+        cache.put_unknown("h".into());
+        assert!(!cache.was_valid("h"));
+    }
+
+    #[test]
+    fn the_caches_are_bounded() {
+        let cache = CredentialsCache::new(Duration::from_secs(60), Duration::from_secs(60));
+        for i in 0..CACHE_CAPACITY + 10 {
+            cache.put_unknown(format!("h{i}"));
+        }
+        assert!(cache.unknown.lock().unwrap().len() <= CACHE_CAPACITY);
+    }
 }

@@ -10,10 +10,12 @@ pub mod partners;
 pub mod sessions;
 pub mod tokens;
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::config::{AuthorizationConfig, Config, PaginationConfig};
 use crate::domain::ids::PartyKey;
+use crate::ops::limits::{FailureLimiter, TrustedProxies};
 use crate::peers::OcpiClient;
 use crate::secrets::sealed::Sealer;
 use crate::secrets::{Keys, Purpose};
@@ -25,6 +27,10 @@ use self::credentials::CredentialsCache;
 pub struct AppState {
     pub store: Store,
     pub credentials: CredentialsCache,
+    /// Failed authentications per client address (`http.auth_failures_per_minute`).
+    pub auth_failures: FailureLimiter,
+    /// Whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
     /// Base of advertised URLs, without a trailing slash.
     pub public_url: String,
     pub hub: PartyKey,
@@ -46,6 +52,9 @@ pub struct AppState {
 /// How long a looked-up credentials token is trusted without asking the database again (a
 /// change anywhere moves the credentials epoch, which drops the cache sooner).
 const CREDENTIALS_TTL: Duration = Duration::from_secs(5);
+/// How long an unknown credentials token is refused without asking the database again: a token
+/// registered meanwhile by another process (the CLI) works after at most this long.
+const UNKNOWN_CREDENTIALS_TTL: Duration = Duration::from_secs(5);
 
 impl AppState {
     /// The state of a hub reached at `public_url` (no trailing slash), for the server and for
@@ -58,7 +67,14 @@ impl AppState {
     ) -> Result<Self, String> {
         Ok(AppState {
             store,
-            credentials: CredentialsCache::new(CREDENTIALS_TTL),
+            credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
+            auth_failures: FailureLimiter::new(
+                NonZeroU32::new(config.http.auth_failures_per_minute)
+                    .ok_or("http.auth_failures_per_minute: must be at least 1")?,
+                NonZeroU32::new(config.http.auth_failure_burst)
+                    .ok_or("http.auth_failure_burst: must be at least 1")?,
+            ),
+            trusted_proxies: TrustedProxies::new(config.http.trusted_proxies.clone()),
             public_url,
             hub: config.hub_party().map_err(|e| format!("hub.{e}"))?,
             hub_name: config.hub.name.clone(),

@@ -39,6 +39,7 @@ pub async fn register_party(
             )
         })
         .await?;
+    super::credentials::forget_unknown_tokens();
     Ok((outcome, token))
 }
 

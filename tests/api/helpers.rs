@@ -52,6 +52,7 @@ pub struct TestApp {
     pub cpo: String,
     /// The hub's master key (64 hexadecimal characters).
     pub master_key: String,
+    state: actix_web::web::Data<tokenhub::service::AppState>,
     _dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
@@ -195,6 +196,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         .unwrap_or_default();
     let app = Application::build_with_store(config, store.clone(), keys).expect("build the app");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     let test = TestApp {
         base,
@@ -205,6 +207,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         backend,
         master_key,
         connect_timeout: settings.connect_timeout,
+        state,
         _dir: dir,
         pg,
     };
@@ -217,6 +220,30 @@ pub async fn add_test_party(store: &Store, cc: &str, pid: &str, role: Role) -> S
         .await
         .expect("add a party");
     token
+}
+
+/// Registers `cc`*`pid` with a credentials token of the test's choosing, straight in the store,
+/// as another process (the CLI) would: this hub's caches learn of it only by looking it up.
+pub async fn add_party_with_token(store: &Store, cc: &str, pid: &str, role: Role, token: &str) {
+    let key = PartyKey::parse(cc, pid).unwrap();
+    let hash = tokenhub::secrets::hash_token(token);
+    store
+        .write(move |conn| {
+            tokenhub::store::parties::add_party(
+                conn,
+                tokenhub::store::parties::NewParty {
+                    key: &key,
+                    role,
+                    name: "test party",
+                },
+                &hash,
+                tokenhub::domain::party::CredentialsKind::Registered,
+                false,
+                Utc::now().naive_utc(),
+            )
+        })
+        .await
+        .expect("add a party");
 }
 
 pub fn b64(token: &str) -> String {
@@ -265,6 +292,11 @@ pub async fn read(response: Response) -> Answer {
 impl TestApp {
     pub fn connect_timeout(&self) -> std::time::Duration {
         self.connect_timeout
+    }
+
+    /// Credentials tokens this hub has looked up in its database so far.
+    pub fn database_lookups(&self) -> u64 {
+        self.state.credentials.database_lookups()
     }
 
     pub fn url(&self, path: &str) -> String {

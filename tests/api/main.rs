@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod abuse;
 mod authentication;
 mod authorize;
 mod credentials;

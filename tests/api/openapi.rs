@@ -396,10 +396,10 @@ fn ocpi_operations_need_the_credentials_token() {
 }
 
 #[test]
-fn ocpi_operations_document_200_401_500_503() {
+fn ocpi_operations_document_200_401_429_500_503() {
     each_operation(|here, _, path, op| {
         if path.starts_with("/ocpi/") {
-            for status in ["200", "401", "500", "503"] {
+            for status in ["200", "401", "429", "500", "503"] {
                 assert!(
                     responses(op).contains_key(status),
                     "{here}: no {status} response"

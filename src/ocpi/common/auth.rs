@@ -15,50 +15,118 @@ use crate::domain::ids::PartyKey;
 use crate::domain::party::{CredentialsKind, PartyRole, Platform, Role};
 use crate::error::Error;
 use crate::ops::request_context::CallerTag;
-use crate::service::credentials::platform_for_token;
+use crate::service::credentials::{platform_for_token, TokenLookup};
 use crate::service::AppState;
 
+/// OCPI's bound on a credentials token (`string(64)`), and the Base64 form of the longest one.
+const MAX_TOKEN_LEN: usize = 64;
+const MAX_ENCODED_TOKEN_LEN: usize = 88;
+
+/// What may be a credentials token: 1 to 64 printable, non-whitespace ASCII characters.
+fn is_token_shaped(token: &str) -> bool {
+    (1..=MAX_TOKEN_LEN).contains(&token.len()) && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// Why the header yields nothing to look up: answered without touching the database.
+enum Rejected {
+    /// No `Token` header at all, or another scheme: the message says how to call.
+    Header(Error),
+    /// A token no platform can hold (too long, not printable): answered like an unknown one.
+    Malformed,
+}
+
 /// The token values to try for an `Authorization: Token ...` header: the Base64-decoded token
-/// (OCPI 2.2+) first, then the raw value (many 2.1.1/2.2 peers send it raw).
-fn candidate_tokens(headers: &HeaderMap) -> Result<Vec<String>, Error> {
-    let missing = || Error::Unauthorized("missing Authorization header (Token ...)".into());
+/// (OCPI 2.2+) first, then the raw value (many 2.1.1/2.2 peers send it raw); only values that can
+/// be a credentials token at all.
+fn candidate_tokens(headers: &HeaderMap) -> Result<Vec<String>, Rejected> {
+    let missing = || {
+        Rejected::Header(Error::Unauthorized(
+            "missing Authorization header (Token ...)".into(),
+        ))
+    };
     let value = headers
         .get(actix_web::http::header::AUTHORIZATION)
         .ok_or_else(missing)?
         .to_str()
-        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+        .map_err(|_| Rejected::Malformed)?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("token") || token.is_empty() {
-        return Err(Error::Unauthorized(
+        return Err(Rejected::Header(Error::Unauthorized(
             "the Authorization header must be `Token <credentials token>`".into(),
-        ));
+        )));
+    }
+    if token.len() > MAX_ENCODED_TOKEN_LEN {
+        return Err(Rejected::Malformed);
     }
     let mut candidates = Vec::with_capacity(2);
     if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token) {
         if let Ok(text) = String::from_utf8(decoded) {
-            if !text.is_empty() && text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            if is_token_shaped(&text) {
                 candidates.push(text);
             }
         }
     }
-    candidates.push(token.to_owned());
+    if is_token_shaped(token) {
+        candidates.push(token.to_owned());
+    }
+    if candidates.is_empty() {
+        return Err(Rejected::Malformed);
+    }
     Ok(candidates)
 }
 
+fn unknown_token() -> Error {
+    Error::Unauthorized("unknown credentials token".into())
+}
+
 /// The platform and the credentials token as it presented it (decoded or raw).
+///
+/// Unauthenticated callers must not be able to keep the database busy: a malformed token is
+/// refused before any look-up, unknown tokens are remembered a few seconds, and an address that
+/// failed too often gets 429 without a look-up. A token that was valid before is still looked up
+/// from such an address, so a partner that has authenticated since the start does not pay for
+/// the failures of others behind the same address (one NAT, one proxy).
 async fn authenticate(req: &HttpRequest) -> Result<(Arc<Platform>, String), Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or(Error::Internal)?
         .clone();
-    for candidate in candidate_tokens(req.headers())? {
-        if let Some(platform) =
-            platform_for_token(&state.store, &state.credentials, &candidate).await?
-        {
+    let ip = state
+        .trusted_proxies
+        .client_ip(req.peer_addr().map(|a| a.ip()), req.headers());
+    let budget = state.auth_failures.check_failure_budget(ip);
+    let refuse = |error: Error, reason: &'static str| {
+        let over_budget = match budget {
+            Err(retry) => Some(retry),
+            Ok(()) => state.auth_failures.record_failure(ip).err(),
+        };
+        match over_budget {
+            Some(retry) => {
+                crate::ops::metrics::record_authentication_failure("rate_limited");
+                Error::TooManyRequests {
+                    retry_after_secs: retry.secs(),
+                }
+            }
+            None => {
+                crate::ops::metrics::record_authentication_failure(reason);
+                error
+            }
+        }
+    };
+    let candidates = match candidate_tokens(req.headers()) {
+        Ok(candidates) => candidates,
+        Err(Rejected::Header(error)) => return Err(refuse(error, "malformed")),
+        Err(Rejected::Malformed) => return Err(refuse(unknown_token(), "malformed")),
+    };
+    for candidate in candidates {
+        let lookup =
+            platform_for_token(&state.store, &state.credentials, &candidate, budget.is_ok())
+                .await?;
+        if let TokenLookup::Found(platform) = lookup {
             return Ok((platform, candidate));
         }
     }
-    Err(Error::Unauthorized("unknown credentials token".into()))
+    Err(refuse(unknown_token(), "unknown"))
 }
 
 /// Any registered platform, including one holding only a registration token (A): for the versions

@@ -40,6 +40,8 @@ impl OcpiError {
             Error::UnsupportedVersion(_) => (StatusCode::OK, 3002),
             Error::NoUsableEndpoints(_) => (StatusCode::OK, 3003),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 2000),
+            // OCPI has no code of its own for this: the generic client error.
+            Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, 2000),
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, 3000),
             Error::Internal => (StatusCode::INTERNAL_SERVER_ERROR, 3000),
         }
@@ -57,10 +59,15 @@ impl ResponseError for OcpiError {
             status,
             Envelope::<()>::new(None, code, Some(self.0.to_string())),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match &self.0 {
+            Error::Unavailable => Some(1),
+            Error::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("1"),
+                actix_web::http::header::HeaderValue::from(secs),
             );
         }
         response
@@ -87,6 +94,13 @@ mod tests {
             (Error::UnsupportedVersion("x".into()), 200, 3002),
             (Error::NoUsableEndpoints("x".into()), 200, 3003),
             (Error::PayloadTooLarge(1), 413, 2000),
+            (
+                Error::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+                429,
+                2000,
+            ),
             (Error::Unavailable, 503, 3000),
             (Error::Internal, 500, 3000),
         ];

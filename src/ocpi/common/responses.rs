@@ -31,12 +31,19 @@ fn error_response(error: Error, what: &str) -> RefOr<Response> {
                 })))
                 .build(),
         );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    let retry_after = match status {
+        StatusCode::SERVICE_UNAVAILABLE => Some("Seconds to wait before trying again (1)."),
+        StatusCode::TOO_MANY_REQUESTS => {
+            Some("Seconds until this address may fail an authentication again.")
+        }
+        _ => None,
+    };
+    if let Some(description) = retry_after {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()
                 .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
-                .description(Some("Seconds to wait before trying again (1)."))
+                .description(Some(description))
                 .build(),
         );
     }
@@ -76,6 +83,8 @@ error_responses! {
         "unknown session (another party's session answers the same).";
     RegistrationState => Error::RegistrationState("this platform is registered already: update with PUT, or unregister with DELETE first".into()),
         "the registration's state does not allow this credentials request: a POST from a registered platform, a PUT or DELETE from one that is not (digest: Credentials).";
+    TooManyRequests => Error::TooManyRequests { retry_after_secs: 3 },
+        "too many failed authentications from the caller's address (`http.auth_failures_per_minute`, `http.auth_failure_burst`): unknown or malformed credentials tokens are refused without a look-up until `Retry-After` seconds have passed. A token that authenticated before in this process is still accepted.";
     PayloadTooLarge => Error::PayloadTooLarge(65536),
         "the body is larger than `http.max_body_bytes` (64 KiB by default).";
     InternalError => Error::Internal,
@@ -108,6 +117,12 @@ pub fn status_table() -> String {
             Some(Error::Unauthorized(String::new())),
         ),
         ("writing as another party", Some(Error::Forbidden(String::new()))),
+        (
+            "too many failed authentications from the address (`Retry-After`)",
+            Some(Error::TooManyRequests {
+                retry_after_secs: 0,
+            }),
+        ),
         ("method not allowed", Some(Error::MethodNotAllowed)),
         ("body larger than 64 KiB", Some(Error::PayloadTooLarge(0))),
         (
