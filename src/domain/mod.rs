@@ -7,6 +7,7 @@ pub mod ids;
 pub mod party;
 pub mod session;
 pub mod token;
+pub mod version;
 
 use std::fmt;
 

@@ -13,4 +13,5 @@ mod request_context;
 mod sessions;
 mod tokens_receiver;
 mod tokens_sender;
+mod v2_2_1;
 mod versions;

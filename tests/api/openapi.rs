@@ -48,6 +48,34 @@ const ROUTES: &[(&str, &str)] = &[
         "patch",
         "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
     ),
+    ("get", "/ocpi/2.2.1"),
+    ("get", "/ocpi/2.2.1/credentials"),
+    (
+        "get",
+        "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    (
+        "put",
+        "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    (
+        "patch",
+        "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    ("get", "/ocpi/2.2.1/sender/tokens"),
+    ("post", "/ocpi/2.2.1/sender/tokens/{token_uid}/authorize"),
+    (
+        "get",
+        "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    (
+        "put",
+        "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    (
+        "patch",
+        "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
