@@ -405,7 +405,7 @@ async fn session_over_2_2_1_takes_over_the_hold(app: TestApp) {
 }
 
 async fn active_session_over_2_2_1_keeps_the_token_in_use(app: TestApp) {
-    put_active_session_221(&app).await;
+    assert_eq!(put_active_session_221(&app).await.status, 201);
     let again = authorize_over(&app, V221, "SESS1", "RFID").await;
     assert_eq!(again.body["data"]["allowed"], "NOT_ALLOWED");
 }

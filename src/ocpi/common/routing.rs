@@ -23,25 +23,27 @@ pub fn with_routing(mut response: HttpResponse, from: &PartyKey, to: &PartyKey) 
 }
 
 fn set_routing(headers: &mut HeaderMap, from: &PartyKey, to: Option<&PartyKey>) {
-    let mut pairs = vec![
-        (FROM_COUNTRY_CODE, from.country_code.as_str()),
-        ("ocpi-from-party-id", from.party_id.as_str()),
-    ];
-    if let Some(to) = to {
-        pairs.push(("ocpi-to-country-code", to.country_code.as_str()));
-        pairs.push(("ocpi-to-party-id", to.party_id.as_str()));
-    }
-    for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(value) {
+    for (name, value) in [
+        (FROM_COUNTRY_CODE, Some(from.country_code.as_str())),
+        ("ocpi-from-party-id", Some(from.party_id.as_str())),
+        (
+            "ocpi-to-country-code",
+            to.map(|to| to.country_code.as_str()),
+        ),
+        ("ocpi-to-party-id", to.map(|to| to.party_id.as_str())),
+    ] {
+        if let Some(Ok(value)) = value.map(HeaderValue::from_str) {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
 }
 
 /// The party a request names in its `OCPI-from-*` headers, when both are there and valid.
-fn claimed_sender(headers: &HeaderMap) -> Option<PartyKey> {
-    let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    PartyKey::parse(get(FROM_COUNTRY_CODE)?, get("ocpi-from-party-id")?).ok()
+fn claimed_sender(
+    country_code: Option<&HeaderValue>,
+    party_id: Option<&HeaderValue>,
+) -> Option<PartyKey> {
+    PartyKey::parse(country_code?.to_str().ok()?, party_id?.to_str().ok()?).ok()
 }
 
 /// Wraps the resources of the functional modules (tokens, sessions): every answer that did not
@@ -52,21 +54,24 @@ pub async fn routing_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let hub = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.hub.clone());
-    let claimed = claimed_sender(req.headers());
+    // Kept as they came (cheap clones), parsed only if the caller never became known.
+    let claimed = (
+        req.headers().get(FROM_COUNTRY_CODE).cloned(),
+        req.headers().get("ocpi-from-party-id").cloned(),
+    );
     let mut res = next.call(req).await?;
-    if let Some(hub) = hub {
-        if !res.headers().contains_key(FROM_COUNTRY_CODE) {
-            let to = res
-                .request()
-                .extensions()
-                .get::<RoutedCaller>()
-                .map(|c| c.0.clone())
-                .or(claimed);
-            set_routing(res.headers_mut(), &hub, to.as_ref());
-        }
+    if res.headers().contains_key(FROM_COUNTRY_CODE) {
+        return Ok(res);
     }
+    let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(res);
+    };
+    let to = res
+        .request()
+        .extensions()
+        .get::<RoutedCaller>()
+        .map(|c| c.0.clone())
+        .or_else(|| claimed_sender(claimed.0.as_ref(), claimed.1.as_ref()));
+    set_routing(res.headers_mut(), &state.hub, to.as_ref());
     Ok(res)
 }
