@@ -481,6 +481,24 @@ pub fn fingerprint(secret: &str) -> String {
     tokenhub::secrets::fingerprint(secret)
 }
 
+/// Whether a Token document is one that a push over OCPI 2.2.1 accepts.
+pub fn validate_token_2_2_1(body: serde_json::Map<String, Value>) -> Result<(), String> {
+    tokenhub::domain::version::OcpiVersion::V2_2_1
+        .check_token_fields(&body)
+        .map_err(|e| e.to_string())?;
+    validate_token(body).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether a Session document is one that a push over OCPI 2.2.1 accepts.
+pub fn validate_session_2_2_1(body: serde_json::Map<String, Value>) -> Result<(), String> {
+    tokenhub::domain::version::OcpiVersion::V2_2_1
+        .check_session_fields(&body)
+        .map_err(|e| e.to_string())?;
+    validate_session(body)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// The OpenAPI document as the code produces it.
 pub fn openapi_json() -> String {
     tokenhub::openapi::to_pretty_json()
