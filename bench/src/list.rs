@@ -1,4 +1,5 @@
-//! The list phase: one connection timing the sender list at offset 0 and at a deep offset.
+//! The list phase: one connection timing the sender list of one OCPI version at offset 0 and at a
+//! deep offset.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ const LIST_WARMUP: usize = 5;
 const LIST_SAMPLES: usize = 50;
 
 pub struct ListReport {
+    version: &'static str,
     first: Vec<Duration>,
     deep: Vec<Duration>,
     pub problems: Vec<String>,
@@ -45,8 +47,9 @@ impl ListReport {
 
     pub fn print(&self, deep_offset: u64) {
         println!(
-            "== list: GET /ocpi/2.3.0/sender/tokens?offset=N&limit={PAGE_SIZE} (CPO, one connection, \
-             {LIST_SAMPLES} timed calls after {LIST_WARMUP} warm-ups) =="
+            "== list: GET /ocpi/{}/sender/tokens?offset=N&limit={PAGE_SIZE} (CPO, one connection, \
+             {LIST_SAMPLES} timed calls after {LIST_WARMUP} warm-ups) ==",
+            self.version
         );
         for (offset, samples) in [(0, &self.first), (deep_offset, &self.deep)] {
             println!(
@@ -85,10 +88,12 @@ fn check_page(offset: u64, status: StatusCode, body: &[u8]) -> Option<String> {
     }
 }
 
+/// The list of OCPI `version` (`2.3.0`, or `2.2.1`, which reads its own creation sequence).
 pub async fn list_phase(
     addr: SocketAddr,
     auth: &str,
     deep_offset: u64,
+    version: &'static str,
 ) -> anyhow::Result<ListReport> {
     let host = addr.to_string();
     let mut sender = connect(addr).await?;
@@ -96,7 +101,7 @@ pub async fn list_phase(
         Request::builder()
             .method(Method::GET)
             .uri(format!(
-                "/ocpi/2.3.0/sender/tokens?offset={offset}&limit={PAGE_SIZE}"
+                "/ocpi/{version}/sender/tokens?offset={offset}&limit={PAGE_SIZE}"
             ))
             .header("host", host.as_str())
             .header("authorization", auth)
@@ -104,6 +109,7 @@ pub async fn list_phase(
             .expect("a valid request")
     };
     let mut report = ListReport {
+        version,
         first: Vec::with_capacity(LIST_SAMPLES),
         deep: Vec::with_capacity(LIST_SAMPLES),
         problems: Vec::new(),

@@ -8,7 +8,8 @@
 //!   latency percentiles and the outcome mix (~90% seeded uids, ~10% unknown ones);
 //! * token pushes (`PUT /ocpi/2.3.0/receiver/tokens/NL/ABC/{uid}`, all creates): throughput and
 //!   latency;
-//! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page;
+//! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page,
+//!   over OCPI 2.3.0 and over 2.2.1 (its own creation sequence);
 //! * the hub's resident memory (VmRSS) after start and after the authorization run;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
@@ -205,8 +206,23 @@ async fn run(
     println!();
 
     let deep_offset = DEEP_OFFSET.min(args.tokens - PAGE_SIZE);
-    let list = list_phase(hub.addr, &auth_header(&credentials.cpo), deep_offset).await?;
+    let list = list_phase(
+        hub.addr,
+        &auth_header(&credentials.cpo),
+        deep_offset,
+        "2.3.0",
+    )
+    .await?;
     list.print(deep_offset);
+    println!();
+    let list_221 = list_phase(
+        hub.addr,
+        &auth_header(&credentials.cpo),
+        deep_offset,
+        "2.2.1",
+    )
+    .await?;
+    list_221.print(deep_offset);
     println!();
 
     print_hub_log(&hub);

@@ -95,6 +95,9 @@ pub enum Reason {
     RetryOfHold,
     /// Several eMSPs hold the uid and type and the request named none (OCPI 2002).
     AmbiguousOwner,
+    /// The registry holds the token but the requester's OCPI version has no such token type
+    /// (an `EMAID` token asked for over 2.2.1): answered as unknown.
+    TypeUnknownToVersion,
 }
 
 impl Reason {
@@ -110,6 +113,7 @@ impl Reason {
             Reason::Allowed => "allowed",
             Reason::RetryOfHold => "retry_of_hold",
             Reason::AmbiguousOwner => "ambiguous_owner",
+            Reason::TypeUnknownToVersion => "type_unknown_to_version",
         }
     }
 
@@ -139,6 +143,7 @@ impl Reason {
             Reason::Allowed,
             Reason::RetryOfHold,
             Reason::AmbiguousOwner,
+            Reason::TypeUnknownToVersion,
         ]
         .into_iter()
         .find(|r| r.as_str() == value)

@@ -8,6 +8,7 @@ pub mod partner;
 pub mod party;
 pub mod session;
 pub mod token;
+pub mod version;
 
 use std::fmt;
 

@@ -21,7 +21,7 @@ use crate::ocpi::common::responses::{
     TooManyRequests, Unauthorized, Unavailable, UnknownSession, UnknownToken,
 };
 use crate::ocpi::common::schema::{EmptyResponse, ErrorResponse};
-use crate::ocpi::v2_3_0;
+use crate::ocpi::{v2_2_1, v2_3_0};
 
 /// Name of the security scheme of the OCPI routes.
 pub const CREDENTIALS_TOKEN: &str = "credentials_token";
@@ -34,7 +34,7 @@ pub const DOCS_PATH: &str = "/docs";
 #[openapi(
     info(title = "tokenhub", version = env!("CARGO_PKG_VERSION")),
     paths(
-        crate::ocpi::v2_3_0::versions::list,
+        crate::ocpi::common::versions::list,
         crate::ops::health::healthz,
         crate::ops::health::readyz,
         crate::ops::metrics::render,
@@ -58,7 +58,7 @@ pub const DOCS_PATH: &str = "/docs";
         )
     ),
     tags(
-        (name = "versions", description = "OCPI versions module: the version list and the 2.3.0 endpoints."),
+        (name = "versions", description = "OCPI versions module: the version list and the endpoints of 2.3.0 and of 2.2.1."),
         (name = "credentials", description = "OCPI credentials module (GET): the hub's credentials for the caller."),
         (name = "tokens", description = "OCPI tokens module: eMSPs push tokens (receiver interface); CPOs pull the list and ask for real-time authorization (sender interface)."),
         (name = "sessions", description = "OCPI sessions module (receiver interface): CPOs push sessions, which move token usage."),
@@ -71,15 +71,21 @@ pub struct ApiDoc;
 /// The document, as the code describes it: each OCPI version's operations nested under its base
 /// path, then the conventions every operation shares.
 pub fn document() -> OpenApiDoc {
-    let mut doc = ApiDoc::openapi().nest_with_path_composer(
-        format!("/ocpi/{}", v2_3_0::VERSION),
-        v2_3_0::Api::openapi(),
-        // The version details live at the base itself, not at `base/`.
-        |base, path| match path {
-            "/" => base.to_owned(),
-            _ => format!("{base}{path}"),
-        },
-    );
+    let mut doc = ApiDoc::openapi();
+    for (version, api) in [
+        (v2_3_0::VERSION, v2_3_0::Api::openapi()),
+        (v2_2_1::VERSION, v2_2_1::Api::openapi()),
+    ] {
+        doc = doc.nest_with_path_composer(
+            format!("/ocpi/{version}"),
+            api,
+            // The version details live at the base itself, not at `base/`.
+            |base, path| match path {
+                "/" => base.to_owned(),
+                _ => format!("{base}{path}"),
+            },
+        );
+    }
     Conventions.modify(&mut doc);
     doc
 }
@@ -220,7 +226,7 @@ impl Modify for Conventions {
                     HeaderBuilder::new()
                         .schema(Some(string_schema(max)))
                         .description(Some(format!(
-                            "{description} Set on successful answers of the functional modules."
+                            "{description} Set on every answer of the functional modules, errors included."
                         )))
                         .build(),
                 ),
@@ -292,8 +298,9 @@ fn decorate(operation: &mut Operation) {
 }
 
 const API_DESCRIPTION: &str = "\
-An OCPI 2.3.0 token-authorization hub. eMSPs push their driver tokens to the hub; CPOs pull the \
-token list and ask the hub in real time whether a token may charge. The hub decides from its \
+An OCPI 2.3.0 token-authorization hub, which speaks OCPI 2.2.1 too (under `/ocpi/2.2.1`, on the \
+same registry). eMSPs push their driver tokens to the hub; CPOs pull the token list and ask the \
+hub in real time whether a token may charge. The hub decides from its \
 token registry (validity, hub policy, expiry window, concurrent use) and keeps every decision in \
 an audit trail.
 

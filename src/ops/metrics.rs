@@ -70,6 +70,16 @@ pub fn record_stale_session(cpo: &PartyKey, matched: bool) {
     .increment(1);
 }
 
+/// Tokens an OCPI 2.2.1 answer left out because 2.2.1 cannot name their type (`EMAID`, unknown
+/// open-enum values): `endpoint` is `list` (counted per page stretch, so a full crawl counts each
+/// token once) or `authorize` (answered as unknown).
+pub fn record_hidden_tokens_2_2_1(endpoint: &'static str, count: u64) {
+    if count > 0 {
+        metrics::counter!("tokenhub_ocpi221_tokens_hidden_total", "endpoint" => endpoint)
+            .increment(count);
+    }
+}
+
 pub fn record_database_error(kind: &'static str) {
     metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
 }
@@ -95,7 +105,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     operation_id = "get_metrics",
     summary = "Prometheus metrics",
-    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold. No authentication.",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold. No authentication.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
     )

@@ -16,6 +16,7 @@ use crate::domain::authorization::{AllowedType, AuditResult, LocationRequest, Re
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{PartyKey, TokenUid};
 use crate::domain::token::{effective_token, TokenType};
+use crate::domain::version::OcpiVersion;
 use crate::registry::{self, Decision, DecisionInput, KnownToken, Route};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::tokens::TokenRow;
@@ -29,11 +30,16 @@ pub struct AuthorizeRequest {
     pub requester: PartyKey,
     pub location: Option<LocationRequest>,
     pub request_id: Option<String>,
+    /// The version asked over: a token whose type it cannot name is unknown to it.
+    pub version: OcpiVersion,
 }
 
 pub enum AuthorizeOutcome {
     /// No such token: HTTP 404 / OCPI 2004.
     Unknown,
+    /// The registry holds such a token, but the requester's version has no such type: answered
+    /// as `Unknown`.
+    Hidden,
     /// Several eMSPs hold this uid and type and no `OCPI-to-*` header says which: OCPI 2002.
     Ambiguous,
     Decided(Box<Decided>),
@@ -43,7 +49,7 @@ impl AuthorizeOutcome {
     /// What the audit trail (and the decisions metric) call this outcome.
     pub fn result(&self) -> AuditResult {
         match self {
-            AuthorizeOutcome::Unknown => AuditResult::Unknown,
+            AuthorizeOutcome::Unknown | AuthorizeOutcome::Hidden => AuditResult::Unknown,
             AuthorizeOutcome::Ambiguous => AuditResult::NotEnoughInformation,
             AuthorizeOutcome::Decided(d) => AuditResult::Answered(d.allowed),
         }
@@ -150,6 +156,18 @@ fn run(
 ) -> StoreResult<Step> {
     let candidates =
         tokens::find_by_uid(conn, request.uid.key(), request.token_type.as_str(), true)?;
+    if !candidates.is_empty() && !request.version.knows_token_type(&request.token_type) {
+        record(
+            conn,
+            &request,
+            None,
+            AuditResult::Unknown,
+            Reason::TypeUnknownToVersion,
+            None,
+            now,
+        )?;
+        return Ok(Step::Done(AuthorizeOutcome::Hidden));
+    }
     let row = match &request.owner {
         Some(owner) => candidates.into_iter().find(|r| {
             r.country_code == owner.country_code.key() && r.party_id == owner.party_id.key()

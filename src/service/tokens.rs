@@ -96,21 +96,32 @@ pub async fn pushed(store: &Store, key: TokenKey) -> StoreResult<Option<Map<Stri
         .await
 }
 
+/// One page of the sender list.
+pub struct EffectivePage {
+    /// Effective tokens in creation order.
+    pub tokens: Vec<Map<String, Value>>,
+    /// How many match over all pages.
+    pub total: i64,
+    /// How many the list's version left out (see [`tokens::Page::hidden`]).
+    pub hidden: i64,
+}
+
 /// One page of effective tokens in creation order, and how many match over all pages.
 pub async fn effective_page(
     store: &Store,
     filter: ListFilter,
     offset: i64,
     limit: i64,
-) -> StoreResult<(Vec<Map<String, Value>>, i64)> {
-    let (rows, total, suspended) = store
+) -> StoreResult<EffectivePage> {
+    let (page, suspended) = store
         .read(move |conn| {
-            let (rows, total) = tokens::list_page(conn, &filter, offset, limit)?;
-            Ok((rows, total, parties::suspended_emsps(conn)?))
+            let page = tokens::list_page(conn, &filter, offset, limit)?;
+            Ok((page, parties::suspended_emsps(conn)?))
         })
         .await?;
     let suspended: HashSet<(String, String)> = suspended.into_iter().collect();
-    let page = rows
+    let effective = page
+        .rows
         .iter()
         .map(|row| {
             let owner_suspended =
@@ -123,5 +134,9 @@ pub async fn effective_page(
             ))
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok((page, total))
+    Ok(EffectivePage {
+        tokens: effective,
+        total: page.total,
+        hidden: page.hidden,
+    })
 }

@@ -59,6 +59,7 @@ diesel::table! {
     tokens (id) {
         id -> BigInt,
         seq -> BigInt,
+        seq_v221 -> Nullable<BigInt>,
         country_code -> Text,
         party_id -> Text,
         uid_key -> Text,

@@ -8,12 +8,15 @@ use super::schema::{counters, tokens};
 use super::{db_run, Conn, StoreError, StoreResult};
 use crate::domain::datetime::storage_precision;
 use crate::domain::token::{HubPolicy, TokenKey, TokenWrite, Whitelist};
+use crate::domain::version::OcpiVersion;
 
 #[derive(Queryable, Selectable, Debug, Clone)]
 #[diesel(table_name = tokens)]
 pub struct TokenRow {
     pub id: i64,
     pub seq: i64,
+    /// The creation order among the tokens OCPI 2.2.1 can name; `None` for the others.
+    pub seq_v221: Option<i64>,
     pub country_code: String,
     pub party_id: String,
     pub uid_key: String,
@@ -128,19 +131,26 @@ pub fn put(conn: &mut Conn<'_>, write: &TokenWrite, now: DateTime<Utc>) -> Store
     // New token: take the next creation sequence number. On PostgreSQL the counter row lock
     // serializes concurrent inserts (also across instances), so check again once we hold it;
     // SQLite's single writer cannot have been overtaken.
-    let seq = next_seq(conn, 1)?;
+    let seq = next_seq(conn, TOKENS_SEQ, 1)?;
     if conn.is_postgres() {
         if let Some(existing) = find_by_key(conn, &write.key, true)? {
             give_back_seq(conn)?;
             return replace(conn, &existing, write);
         }
     }
+    // Taken after the `tokens_seq` lock, always in this order: no deadlock between inserts.
+    let seq_v221 = if OcpiVersion::V2_2_1.knows_token_type(&write.key.token_type) {
+        Some(next_seq(conn, TOKENS_SEQ_V221, 1)?)
+    } else {
+        None
+    };
     let body = serde_json::to_string(&write.body).map_err(|e| StoreError::Query(e.to_string()))?;
     let last_updated = storage_precision(write.last_updated);
     let now = storage_precision(now);
     db_run!(conn => diesel::insert_into(tokens::table)
         .values((
             tokens::seq.eq(seq),
+            tokens::seq_v221.eq(seq_v221),
             tokens::country_code.eq(write.key.owner.country_code.key()),
             tokens::party_id.eq(write.key.owner.party_id.key()),
             tokens::uid_key.eq(write.key.uid.key()),
@@ -184,10 +194,12 @@ pub fn replace(
 }
 
 const TOKENS_SEQ: &str = "tokens_seq";
+/// The dense sequence of the tokens OCPI 2.2.1 can name (`seq_v221`).
+const TOKENS_SEQ_V221: &str = "tokens_seq_v221";
 
-/// Reserves `count` consecutive sequence numbers and returns the first.
-fn next_seq(conn: &mut Conn<'_>, count: i64) -> StoreResult<i64> {
-    let last: i64 = db_run!(conn => diesel::update(counters::table.find(TOKENS_SEQ))
+/// Reserves `count` consecutive numbers of the sequence `counter` and returns the first.
+fn next_seq(conn: &mut Conn<'_>, counter: &str, count: i64) -> StoreResult<i64> {
+    let last: i64 = db_run!(conn => diesel::update(counters::table.find(counter))
         .set(counters::value.eq(counters::value + count))
         .returning(counters::value)
         .get_result(conn))?;
@@ -203,19 +215,25 @@ fn give_back_seq(conn: &mut Conn<'_>) -> StoreResult<()> {
 
 /// How many tokens the registry holds: the sequence is dense, so this is its current value.
 pub fn count_all(conn: &mut Conn<'_>) -> StoreResult<i64> {
+    counter(conn, TOKENS_SEQ)
+}
+
+fn counter(conn: &mut Conn<'_>, name: &str) -> StoreResult<i64> {
     db_run!(conn => Ok(counters::table
-        .find(TOKENS_SEQ)
+        .find(name)
         .select(counters::value)
         .get_result(conn)?))
 }
 
 /// Filters of a sender list request.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ListFilter {
     /// Only this owner's tokens (an eMSP reconciling its own).
     pub owner: Option<(String, String)>,
     pub date_from: Option<DateTime<Utc>>,
     pub date_to: Option<DateTime<Utc>>,
+    /// The version the list is served over: 2.2.1 leaves out the types it cannot name.
+    pub version: OcpiVersion,
 }
 
 impl ListFilter {
@@ -224,23 +242,69 @@ impl ListFilter {
     }
 }
 
+/// One page of a sender list.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<TokenRow>,
+    /// The tokens that match the filter, over all pages.
+    pub total: i64,
+    /// The tokens matching the filter but not the version (2.2.1) in this page's stretch of the
+    /// creation order: after the token before the page, up to the page's last token (or on the
+    /// last page, to the end). The stretches of a crawl do not overlap, so one full crawl counts
+    /// each left-out token once.
+    pub hidden: i64,
+}
+
 /// One page in creation order, and the number of tokens matching the filter.
 pub fn list_page(
     conn: &mut Conn<'_>,
     filter: &ListFilter,
     offset: i64,
     limit: i64,
-) -> StoreResult<(Vec<TokenRow>, i64)> {
+) -> StoreResult<Page> {
+    let hides = filter.version == OcpiVersion::V2_2_1;
+    // A 2.2.1 page reads the token before it too: where the page's stretch starts.
+    let before = i64::from(hides && offset > 0);
     if filter.is_unfiltered() {
-        // Dense `seq`: offset N starts right after seq N, an index seek however deep the page.
-        let total = count_all(conn)?;
-        let rows = db_run!(conn => tokens::table
-            .filter(tokens::seq.gt(offset))
-            .order(tokens::seq)
-            .limit(limit)
+        // Dense sequences: offset N starts right after number N, an index seek however deep the
+        // page.
+        if !hides {
+            let total = count_all(conn)?;
+            let rows = db_run!(conn => tokens::table
+                .filter(tokens::seq.gt(offset))
+                .order(tokens::seq)
+                .limit(limit)
+                .select(TokenRow::as_select())
+                .load(conn))?;
+            return Ok(Page {
+                rows,
+                total,
+                hidden: 0,
+            });
+        }
+        let total = counter(conn, TOKENS_SEQ_V221)?;
+        let mut rows = db_run!(conn => tokens::table
+            .filter(tokens::seq_v221.gt(offset - before))
+            .order(tokens::seq_v221)
+            .limit(limit + before)
             .select(TokenRow::as_select())
             .load(conn))?;
-        return Ok((rows, total));
+        let hidden = match stretch(&mut rows, before, offset, total) {
+            None => 0,
+            // `seq` is dense too: the stretch holds `end - after` tokens, `rows` of them shown.
+            Some((after, end)) => {
+                let end = match end {
+                    Some(end) => end,
+                    None => count_all(conn)?,
+                };
+                end - after - rows.len() as i64
+            }
+        };
+        return Ok(Page {
+            rows,
+            total,
+            hidden: hidden.max(0),
+        });
     }
     macro_rules! filtered {
         () => {{
@@ -259,16 +323,64 @@ pub fn list_page(
             q
         }};
     }
-    db_run!(conn => {
-        let total: i64 = filtered!().count().get_result(conn)?;
-        let rows = filtered!()
+    macro_rules! shown {
+        () => {{
+            let mut q = filtered!();
+            if hides {
+                q = q.filter(tokens::seq_v221.is_not_null());
+            }
+            q
+        }};
+    }
+    let (total, mut rows) = db_run!(conn => {
+        let total: i64 = shown!().count().get_result(conn)?;
+        let rows = shown!()
             .order(tokens::seq)
-            .offset(offset)
-            .limit(limit)
+            .offset(offset - before)
+            .limit(limit + before)
             .select(TokenRow::as_select())
             .load(conn)?;
-        Ok((rows, total))
+        (total, rows)
+    });
+    let hidden = match stretch(&mut rows, before, offset, total) {
+        Some((after, end)) if hides => db_run!(conn => {
+            let mut q = filtered!()
+                .filter(tokens::seq_v221.is_null())
+                .filter(tokens::seq.gt(after));
+            if let Some(end) = end {
+                q = q.filter(tokens::seq.le(end));
+            }
+            q.count().get_result::<i64>(conn)
+        })?,
+        _ => 0,
+    };
+    Ok(Page {
+        rows,
+        total,
+        hidden,
     })
+}
+
+/// Takes the token before the page off `rows` (when `before` is 1) and returns the page's stretch
+/// of `seq`: after the token before it (0 on the first page), up to its last token, or `None` on
+/// the last page (to the end). No stretch for an empty page past the end.
+fn stretch(
+    rows: &mut Vec<TokenRow>,
+    before: i64,
+    offset: i64,
+    total: i64,
+) -> Option<(i64, Option<i64>)> {
+    let after = if before == 1 && !rows.is_empty() {
+        rows.remove(0).seq
+    } else {
+        0
+    };
+    if rows.is_empty() && offset > 0 {
+        return None;
+    }
+    let last_page = offset + rows.len() as i64 >= total;
+    let end = rows.last().map(|r| r.seq).filter(|_| !last_page);
+    Some((after, end))
 }
 
 /// Inserts many new tokens at once (seeding, bulk import). Keys must not exist yet.
@@ -280,7 +392,17 @@ pub fn insert_many(
     if writes.is_empty() {
         return Ok(());
     }
-    let first = next_seq(conn, writes.len() as i64)?;
+    let first = next_seq(conn, TOKENS_SEQ, writes.len() as i64)?;
+    let v221: Vec<bool> = writes
+        .iter()
+        .map(|w| OcpiVersion::V2_2_1.knows_token_type(&w.key.token_type))
+        .collect();
+    let v221_count = v221.iter().filter(|known| **known).count() as i64;
+    let mut next_v221 = if v221_count > 0 {
+        next_seq(conn, TOKENS_SEQ_V221, v221_count)?
+    } else {
+        0
+    };
     let now = storage_precision(now);
     let bodies: Vec<String> = writes
         .iter()
@@ -290,11 +412,17 @@ pub fn insert_many(
     let rows: Vec<_> = writes
         .iter()
         .zip(&bodies)
+        .zip(&v221)
         .enumerate()
-        .map(|(i, (w, body))| {
+        .map(|(i, ((w, body), known))| {
             let last_updated = storage_precision(w.last_updated);
+            let seq_v221 = known.then(|| {
+                next_v221 += 1;
+                next_v221 - 1
+            });
             (
                 tokens::seq.eq(first + i as i64),
+                tokens::seq_v221.eq(seq_v221),
                 tokens::country_code.eq(w.key.owner.country_code.key()),
                 tokens::party_id.eq(w.key.owner.party_id.key()),
                 tokens::uid_key.eq(w.key.uid.key()),

@@ -347,18 +347,62 @@ impl TestApp {
 
     /// Seeds tokens straight into the store (fast), `count` of them for `cc`*`pid`.
     pub async fn seed_tokens(&self, cc: &str, pid: &str, prefix: &str, count: usize) {
-        let writes: Vec<_> = (0..count)
-            .map(|i| {
-                let mut t = token_json(&format!("{prefix}{i:05}"));
-                t["country_code"] = json!(cc);
-                t["party_id"] = json!(pid);
-                validate_token(t.as_object().unwrap().clone()).unwrap()
-            })
+        let docs = (0..count).map(|i| {
+            let mut t = token_json(&format!("{prefix}{i:05}"));
+            t["country_code"] = json!(cc);
+            t["party_id"] = json!(pid);
+            t
+        });
+        self.seed_token_docs(docs).await;
+    }
+
+    /// Seeds tokens of NL*ABC straight into the store, in this order: (uid, type) each.
+    pub async fn seed_typed_tokens(&self, tokens: &[(String, &str)]) {
+        let docs = tokens.iter().map(|(uid, token_type)| {
+            let mut t = token_json(uid);
+            t["type"] = json!(token_type);
+            t
+        });
+        self.seed_token_docs(docs).await;
+    }
+
+    async fn seed_token_docs(&self, docs: impl Iterator<Item = Value>) {
+        let writes: Vec<_> = docs
+            .map(|t| validate_token(t.as_object().unwrap().clone()).unwrap())
             .collect();
         self.store
             .write(move |conn| tokenhub::store::tokens::insert_many(conn, &writes, Utc::now()))
             .await
             .unwrap();
+    }
+
+    /// One page of the sender list over `version` as the store reads it: (uids, total, hidden).
+    /// `date_from` takes the filtered path.
+    pub async fn store_page(
+        &self,
+        version: &str,
+        date_from: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> (Vec<String>, i64, i64) {
+        use tokenhub::domain::version::OcpiVersion;
+        let filter = tokenhub::store::tokens::ListFilter {
+            owner: None,
+            date_from: date_from
+                .map(|d| tokenhub::domain::datetime::parse_ocpi_datetime("date_from", d).unwrap()),
+            date_to: None,
+            version: match version {
+                "2.2.1" => OcpiVersion::V2_2_1,
+                _ => OcpiVersion::V2_3_0,
+            },
+        };
+        let page = self
+            .store
+            .read(move |conn| tokenhub::store::tokens::list_page(conn, &filter, offset, limit))
+            .await
+            .unwrap();
+        let uids = page.rows.iter().map(|r| r.uid_key.clone()).collect();
+        (uids, page.total, page.hidden)
     }
 
     pub async fn add_emsp(&self, cc: &str, pid: &str) -> String {
@@ -699,6 +743,24 @@ impl Drop for RowLock {
 pub fn fingerprint(master_key: &str, secret: &str) -> String {
     let key = tokenhub::secrets::MasterKey::from_hex(master_key).expect("a master key");
     tokenhub::secrets::Keys::new(key).fingerprint(secret)
+}
+
+/// Whether a Token document is one that a push over OCPI 2.2.1 accepts.
+pub fn validate_token_2_2_1(body: serde_json::Map<String, Value>) -> Result<(), String> {
+    tokenhub::domain::version::OcpiVersion::V2_2_1
+        .check_token_fields(&body)
+        .map_err(|e| e.to_string())?;
+    validate_token(body).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether a Session document is one that a push over OCPI 2.2.1 accepts.
+pub fn validate_session_2_2_1(body: serde_json::Map<String, Value>) -> Result<(), String> {
+    tokenhub::domain::version::OcpiVersion::V2_2_1
+        .check_session_fields(&body)
+        .map_err(|e| e.to_string())?;
+    validate_session(body)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The OpenAPI document as the code produces it.

@@ -17,4 +17,5 @@ mod sessions;
 mod timestamps;
 mod tokens_receiver;
 mod tokens_sender;
+mod v2_2_1;
 mod versions;

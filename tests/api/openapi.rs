@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::helpers::{
-    openapi_error_statuses, openapi_json, spawn_app, validate_session, validate_token, Backend,
-    TestApp, OPENAPI_CREDENTIALS_TOKEN,
+    openapi_error_statuses, openapi_json, spawn_app, validate_session, validate_session_2_2_1,
+    validate_token, validate_token_2_2_1, Backend, TestApp, OPENAPI_CREDENTIALS_TOKEN,
 };
 
 const REGENERATE: &str =
@@ -50,6 +50,34 @@ const ROUTES: &[(&str, &str)] = &[
     (
         "patch",
         "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    ("get", "/ocpi/2.2.1"),
+    ("get", "/ocpi/2.2.1/credentials"),
+    (
+        "get",
+        "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    (
+        "put",
+        "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    (
+        "patch",
+        "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",
+    ),
+    ("get", "/ocpi/2.2.1/sender/tokens"),
+    ("post", "/ocpi/2.2.1/sender/tokens/{token_uid}/authorize"),
+    (
+        "get",
+        "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    (
+        "put",
+        "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",
+    ),
+    (
+        "patch",
+        "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",
     ),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -591,6 +619,31 @@ fn session_schema_agrees_with_validate_session() {
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
+}
+
+#[test]
+fn token_schema_2_2_1_agrees_with_what_a_2_2_1_push_accepts() {
+    let doc = document();
+    check_schema_against_validator(&doc, "v2_2_1.Token", validate_token_2_2_1);
+}
+
+#[test]
+fn session_schema_2_2_1_agrees_with_what_a_2_2_1_push_accepts() {
+    let doc = document();
+    check_schema_against_validator(&doc, "v2_2_1.Session", validate_session_2_2_1);
+}
+
+/// The 2.2.1 `Price` is the one a 2.2.1 session push accepts, and 2.3.0's is not.
+#[test]
+fn price_schema_2_2_1_is_the_one_a_2_2_1_push_accepts() {
+    let doc = document();
+    let mut session = doc["components"]["schemas"]["v2_2_1.Session"]["examples"][0].clone();
+    let required = &doc["components"]["schemas"]["v2_2_1.Price"]["required"];
+    assert_eq!(required, &json!(["excl_vat"]));
+    session["total_cost"] = json!({"excl_vat": 1.0, "incl_vat": 1.21});
+    validate_session_2_2_1(session.as_object().unwrap().clone()).unwrap();
+    session["total_cost"] = json!({"before_taxes": 1.0});
+    assert!(validate_session_2_2_1(session.as_object().unwrap().clone()).is_err());
 }
 
 /// TokenType is open: every documented example is a valid type, and so is an unknown one.

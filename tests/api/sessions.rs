@@ -100,6 +100,14 @@ async fn patch_of_unknown_session_is_404(app: TestApp) {
     assert_eq!(unknown.status, 404);
 }
 
+/// Errors are answers of the sessions module too: they carry the routing headers.
+async fn unknown_session_answers_from_the_hub_to_the_cpo(app: TestApp) {
+    let unknown = app.call(Method::GET, S1, &app.cpo, None).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.header("ocpi-from-party-id").as_deref(), Some("HUB"));
+    assert_eq!(unknown.header("ocpi-to-party-id").as_deref(), Some("CPO"));
+}
+
 async fn patch_without_last_updated_is_2001(app: TestApp) {
     put_active_session(&app).await;
     let no_ts = app
@@ -410,6 +418,7 @@ on_both_backends!(
 
 on_both_backends!(
     put_new_session_is_201_1000,
+    unknown_session_answers_from_the_hub_to_the_cpo,
     active_session_keeps_the_token_in_use,
     session_takes_over_the_hold,
     get_returns_the_session,

@@ -48,6 +48,14 @@ async fn put_answers_from_the_hub_to_the_owner(app: TestApp) {
     assert_eq!(created.header("ocpi-to-party-id").as_deref(), Some("ABC"));
 }
 
+/// Errors are answers of the tokens module too: they carry the routing headers.
+async fn unknown_token_answers_from_the_hub_to_the_owner(app: TestApp) {
+    let unknown = get(&app, PUSHED).await;
+    assert_eq!((unknown.status, unknown.ocpi_status()), (404, 2004));
+    assert_eq!(unknown.header("ocpi-from-party-id").as_deref(), Some("HUB"));
+    assert_eq!(unknown.header("ocpi-to-party-id").as_deref(), Some("ABC"));
+}
+
 async fn put_with_same_last_updated_is_idempotent(app: TestApp) {
     let token = pushed_token();
     assert_eq!(app.put_token(&token).await.status, 201);
@@ -120,6 +128,7 @@ async fn unknown_token_type_is_a_token_apart_from_rfid(app: TestApp) {
 on_both_backends!(
     put_new_token_is_201_1000_without_data,
     put_answers_from_the_hub_to_the_owner,
+    unknown_token_answers_from_the_hub_to_the_owner,
     put_with_same_last_updated_is_idempotent,
     get_with_other_spelling_returns_exactly_what_was_pushed,
     patch_with_newer_last_updated_applies,

@@ -11,6 +11,7 @@ use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 
 use super::error::OcpiError;
+use super::routing::RoutedCaller;
 use crate::domain::ids::PartyKey;
 use crate::domain::party::{CredentialsKind, PartyRole, Platform, Role};
 use crate::error::Error;
@@ -299,6 +300,8 @@ impl<R: RoleRequirement + 'static> FromRequest for Caller<R> {
             let caller = resolve_caller::<R>(platform, req.headers())?;
             req.extensions_mut()
                 .insert(CallerTag(caller.party.key.to_string()));
+            req.extensions_mut()
+                .insert(RoutedCaller(caller.party.key.clone()));
             Ok(caller)
         })
     }

@@ -1,5 +1,6 @@
 //! What every OCPI version shares: the envelope, the credentials-token extractors, routing
-//! headers, the JSON body, the rendering of errors, and the shared schemas.
+//! headers, the JSON body, the rendering of errors, the shared schemas, and the modules' handling
+//! itself (versions, tokens, sessions), which each version's module wraps in its wire types.
 
 pub mod auth;
 pub mod body;
@@ -8,6 +9,10 @@ pub mod error;
 pub mod responses;
 pub mod routing;
 pub mod schema;
+pub mod sessions;
+pub mod tokens_receiver;
+pub mod tokens_sender;
+pub mod versions;
 
 pub use error::OcpiError;
 

@@ -9,27 +9,24 @@ pub mod tokens_receiver;
 pub mod tokens_sender;
 pub mod versions;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, Scope};
 use utoipa::OpenApi;
 
+use super::common::routing::routing_headers;
 use super::common::{method_not_allowed, not_found};
 
 pub const VERSION: &str = "2.3.0";
 
-/// Relative to `/ocpi/{VERSION}`: the module paths this version advertises and links to (the
-/// routes in [`scope`] spell them out, with their parameters).
-pub const TOKENS_SENDER: &str = "/sender/tokens";
-pub const TOKENS_RECEIVER: &str = "/receiver/tokens";
-pub const SESSIONS_RECEIVER: &str = "/receiver/sessions";
-pub const CREDENTIALS: &str = "/credentials";
-
-/// The scope `/{VERSION}` (under `/ocpi`). Paths are relative to it. Resources are tried in this
-/// order, each dynamic one with a regex; the real-time authorize is the hot path, so it comes
-/// first.
+/// The scope `/{VERSION}` (under `/ocpi`). Paths are relative to it (the module paths advertised
+/// are in `common::versions`). Resources are tried in this order, each dynamic one with a regex;
+/// the real-time authorize is the hot path, so it comes first. The functional modules (tokens,
+/// sessions) answer with routing headers, errors included.
 pub fn scope() -> Scope {
     web::scope(&format!("/{VERSION}"))
         .service(
             web::resource("/sender/tokens/{token_uid}/authorize")
+                .wrap(from_fn(routing_headers))
                 .route(web::post().to(tokens_sender::authorize))
                 .default_service(web::to(method_not_allowed)),
         )
@@ -48,6 +45,7 @@ pub fn scope() -> Scope {
         )
         .service(
             web::resource("/receiver/tokens/{country_code}/{party_id}/{token_uid}")
+                .wrap(from_fn(routing_headers))
                 .route(web::get().to(tokens_receiver::get))
                 .route(web::put().to(tokens_receiver::put))
                 .route(web::patch().to(tokens_receiver::patch))
@@ -55,11 +53,13 @@ pub fn scope() -> Scope {
         )
         .service(
             web::resource("/sender/tokens")
+                .wrap(from_fn(routing_headers))
                 .route(web::get().to(tokens_sender::list))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
             web::resource("/receiver/sessions/{country_code}/{party_id}/{session_id}")
+                .wrap(from_fn(routing_headers))
                 .route(web::get().to(sessions::get))
                 .route(web::put().to(sessions::put))
                 .route(web::patch().to(sessions::patch))
