@@ -1,39 +1,9 @@
 //! Partners the hub connects to through the Credentials module: the OCPI versions it speaks,
 //! the endpoints a partner offers, and how its connection stands.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-/// The OCPI versions the hub serves, oldest first (so `max` is the newest).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum OcpiVersion {
-    #[serde(rename = "2.2.1")]
-    V2_2_1,
-    #[serde(rename = "2.3.0")]
-    V2_3_0,
-}
-
-impl OcpiVersion {
-    pub const ALL: [OcpiVersion; 2] = [OcpiVersion::V2_2_1, OcpiVersion::V2_3_0];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OcpiVersion::V2_2_1 => "2.2.1",
-            OcpiVersion::V2_3_0 => "2.3.0",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == value)
-    }
-}
-
-impl fmt::Display for OcpiVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use super::version::OcpiVersion;
 
 /// hubclientinfo's `ConnectionStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,16 +7,29 @@ use serde_json::{Map, Value};
 use super::token::TokenType;
 use super::ValidationError;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Oldest first, so the newest of a set is its `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OcpiVersion {
     V2_2_1,
     V2_3_0,
+}
+
+impl std::fmt::Display for OcpiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `TokenType` of OCPI 2.2.1, a closed enum (2.3.0 opened it and added `EMAID`).
 pub const TOKEN_TYPES_2_2_1: [&str; 4] = ["AD_HOC_USER", "APP_USER", "OTHER", "RFID"];
 
 impl OcpiVersion {
+    pub const ALL: [OcpiVersion; 2] = [OcpiVersion::V2_2_1, OcpiVersion::V2_3_0];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == value)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OcpiVersion::V2_2_1 => "2.2.1",

@@ -53,6 +53,9 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("get", "/ocpi/2.2.1"),
     ("get", "/ocpi/2.2.1/credentials"),
+    ("post", "/ocpi/2.2.1/credentials"),
+    ("put", "/ocpi/2.2.1/credentials"),
+    ("delete", "/ocpi/2.2.1/credentials"),
     (
         "get",
         "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",

@@ -316,7 +316,59 @@ async fn a_failed_outgoing_registration_leaves_nothing(app: TestApp) {
     );
 }
 
+async fn a_2_2_1_partner_registers_on_2_2_1(app: TestApp) {
+    let mut state = PartnerState::emsp(TOKEN_B);
+    state.versions = vec!["2.2.1"];
+    let partner = partner_platform::start(state).await;
+    let token_a = invite(&app, "BE", "PEM", Role::Emsp).await;
+    let on_2_3_0 = post_credentials(&app, &token_a, &partner_credentials(TOKEN_B, &partner)).await;
+    assert_eq!(
+        (on_2_3_0.status, on_2_3_0.ocpi_status()),
+        (200, 3002),
+        "the version is the one posted to"
+    );
+    let answer = app
+        .call(
+            Method::POST,
+            "/ocpi/2.2.1/credentials",
+            &token_a,
+            Some(partner_credentials(TOKEN_B, &partner)),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.ocpi_status()),
+        (200, 1000),
+        "{}",
+        answer.message()
+    );
+    let data = &answer.body["data"];
+    assert!(
+        data.get("hub_party_id").is_none(),
+        "2.2.1 has no hub_party_id"
+    );
+    assert_eq!(data["roles"][0]["role"], "HUB");
+    let token_c = data["token"].as_str().unwrap();
+    assert_eq!(versions_status(&app, token_c).await, 200);
+}
+
+async fn the_hub_registers_on_the_highest_common_version(app: TestApp) {
+    let mut state = PartnerState::emsp("token-A-for-the-hub");
+    state.versions = vec!["2.1.1", "2.2.1"];
+    let partner = partner_platform::start(state).await;
+    app.register_with(&partner.versions_url(), "token-A-for-the-hub")
+        .await
+        .expect("the hub registers");
+    let posted = partner.state.lock().unwrap().hub_posted.clone().unwrap();
+    assert_eq!(
+        posted["roles"][0]["role"], "HUB",
+        "the 2.2.1 shape: {posted}"
+    );
+    assert!(posted.get("hub_party_id").is_none());
+}
+
 on_both_backends!(
+    a_2_2_1_partner_registers_on_2_2_1,
+    the_hub_registers_on_the_highest_common_version,
     registration_towards_the_hub_issues_token_c,
     token_a_stops_working_and_token_c_works,
     a_second_post_is_405,

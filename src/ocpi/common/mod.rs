@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod responses;

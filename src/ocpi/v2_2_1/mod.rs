@@ -38,6 +38,9 @@ pub fn scope() -> Scope {
         .service(
             web::resource("/credentials")
                 .route(web::get().to(credentials::get))
+                .route(web::post().to(credentials::post))
+                .route(web::put().to(credentials::put))
+                .route(web::delete().to(credentials::delete))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
@@ -70,6 +73,9 @@ pub fn scope() -> Scope {
 #[openapi(paths(
     versions::details,
     credentials::get,
+    credentials::post,
+    credentials::put,
+    credentials::delete,
     tokens_receiver::get,
     tokens_receiver::put,
     tokens_receiver::patch,
