@@ -37,6 +37,12 @@ pub struct PeersConfig {
     pub allow_insecure: bool,
     /// How long one call to a partner may take, in milliseconds.
     pub timeout_ms: u64,
+    /// Seconds between two liveness rounds: the hub reads each registered partner's versions
+    /// and marks it OFFLINE when that fails, CONNECTED again when it works (hubclientinfo).
+    pub liveness_interval_secs: u64,
+    /// How often, in milliseconds, each instance checks whether a credentials token changed
+    /// anywhere (another instance, a CLI command) and drops its cached token lookups.
+    pub credentials_poll_ms: u64,
 }
 
 impl Default for PeersConfig {
@@ -44,6 +50,8 @@ impl Default for PeersConfig {
         Self {
             allow_insecure: false,
             timeout_ms: 5000,
+            liveness_interval_secs: 300,
+            credentials_poll_ms: 250,
         }
     }
 }
@@ -353,6 +361,18 @@ impl Config {
                 "must be between 100 and 60000 (milliseconds)".into(),
             );
         }
+        if !(1..=86_400).contains(&self.peers.liveness_interval_secs) {
+            return bad(
+                "peers.liveness_interval_secs",
+                "must be between 1 and 86400 (seconds)".into(),
+            );
+        }
+        if !(50..=5_000).contains(&self.peers.credentials_poll_ms) {
+            return bad(
+                "peers.credentials_poll_ms",
+                "must be between 50 and 5000 (milliseconds)".into(),
+            );
+        }
         if self.retention.audit_days == 0 {
             return bad("retention.audit_days", "must be at least 1".into());
         }
@@ -512,6 +532,20 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("retention.session_charging_periods"));
+        let mut c = Config::default();
+        c.peers.liveness_interval_secs = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("peers.liveness_interval_secs"));
+        let mut c = Config::default();
+        c.peers.credentials_poll_ms = 10;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("peers.credentials_poll_ms"));
     }
 
     #[test]

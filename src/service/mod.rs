@@ -4,7 +4,9 @@
 //! builds no SQL itself: it composes `registry` and `store`.
 
 pub mod authorize;
+pub mod client_info;
 pub mod credentials;
+pub mod liveness;
 pub mod parties;
 pub mod partners;
 pub mod sessions;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub sealer: Sealer,
     /// Keys derived from the master key (log fingerprints today).
     pub keys: Keys,
+    /// Pushes party status changes to the partners that take hubclientinfo.
+    pub client_info: client_info::ClientInfoPusher,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -54,7 +58,16 @@ impl AppState {
         keys: Keys,
         public_url: String,
     ) -> Result<Self, String> {
+        let peers = OcpiClient::new(
+            Duration::from_millis(config.peers.timeout_ms),
+            config.peers.allow_insecure,
+        )?;
         Ok(AppState {
+            client_info: client_info::ClientInfoPusher::new(
+                store.clone(),
+                peers.clone(),
+                Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
+            ),
             store,
             credentials: CredentialsCache::new(CREDENTIALS_TTL),
             public_url,
@@ -64,10 +77,7 @@ impl AppState {
             sessions: sessions::SessionSettings::from_config(config),
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            peers: OcpiClient::new(
-                Duration::from_millis(config.peers.timeout_ms),
-                config.peers.allow_insecure,
-            )?,
+            peers,
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
             keys,
         })

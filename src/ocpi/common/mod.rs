@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod envelope;
 pub mod error;
+pub mod pagination;
 pub mod responses;
 pub mod routing;
 pub mod schema;

@@ -1,8 +1,9 @@
-//! OCPI 2.3.0: versions, credentials, tokens (receiver, sender, authorize), sessions, and the
-//! wire types of the OpenAPI document. Every path is built from [`VERSION`], so another version
+//! OCPI 2.3.0: versions, credentials, hubclientinfo, tokens (receiver, sender, authorize), sessions,
+//! and the wire types of the OpenAPI document. Every path is built from [`VERSION`], so another version
 //! is a sibling module, not a fork of this one.
 
 pub mod credentials;
+pub mod hubclientinfo;
 pub mod schema;
 pub mod sessions;
 pub mod tokens_receiver;
@@ -22,6 +23,7 @@ pub const TOKENS_SENDER: &str = "/sender/tokens";
 pub const TOKENS_RECEIVER: &str = "/receiver/tokens";
 pub const SESSIONS_RECEIVER: &str = "/receiver/sessions";
 pub const CREDENTIALS: &str = "/credentials";
+pub const HUBCLIENTINFO: &str = "/hubclientinfo";
 
 /// The scope `/{VERSION}` (under `/ocpi`). Paths are relative to it. Resources are tried in this
 /// order, each dynamic one with a regex; the real-time authorize is the hot path, so it comes
@@ -59,6 +61,11 @@ pub fn scope() -> Scope {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/hubclientinfo")
+                .route(web::get().to(hubclientinfo::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/receiver/sessions/{country_code}/{party_id}/{session_id}")
                 .route(web::get().to(sessions::get))
                 .route(web::put().to(sessions::put))
@@ -76,6 +83,7 @@ pub fn scope() -> Scope {
     credentials::post,
     credentials::put,
     credentials::delete,
+    hubclientinfo::list,
     tokens_receiver::get,
     tokens_receiver::put,
     tokens_receiver::patch,

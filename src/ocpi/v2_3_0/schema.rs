@@ -119,6 +119,8 @@ crate::ocpi_envelopes! {
     AuthorizationInfoResponse(AuthorizationInfo);
     /// The OCPI envelope of one session.
     SessionResponse(Session);
+    /// The OCPI envelope of a page of ClientInfo objects.
+    ClientInfoListResponse(Vec<ClientInfo>);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,7 +392,7 @@ pub struct Version {
 /// One module endpoint of a version.
 #[derive(ToSchema)]
 pub struct Endpoint {
-    /// `ModuleID`: `credentials`, `tokens`, `sessions`.
+    /// `ModuleID`: `credentials`, `hubclientinfo`, `tokens`, `sessions`.
     #[schema(examples("tokens"))]
     pub identifier: String,
     /// `InterfaceRole` of the hub for this endpoint.
@@ -450,4 +452,35 @@ pub struct Credentials {
     #[schema(min_length = 5, max_length = 5, examples("NLHUB"))]
     pub hub_party_id: String,
     pub roles: Vec<CredentialsRole>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// HubClientInfo
+// ---------------------------------------------------------------------------------------------
+
+/// `ConnectionStatus` of a party reachable through the hub.
+#[derive(ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
+pub enum ConnectionStatus {
+    /// Online: send requests as usual.
+    Connected,
+    /// Unreachable for now: send and queue nothing; the party resyncs by pulling when back.
+    Offline,
+    /// Configured, never connected: send nothing yet.
+    Planned,
+    /// Gone: send nothing; settle open business outside OCPI.
+    Suspended,
+}
+
+/// `ClientInfo`: one party reachable through the hub and how it stands.
+#[derive(ToSchema)]
+pub struct ClientInfo {
+    pub party_id: PartyId,
+    pub country_code: CountryCode,
+    /// `Role`: `CPO`, `EMSP`, ...
+    #[schema(examples("EMSP"))]
+    pub role: String,
+    pub status: ConnectionStatus,
+    /// When the party or its connection last changed.
+    pub last_updated: OcpiDateTime,
 }

@@ -1,14 +1,12 @@
 //! Tokens sender interface: the paginated token list (CPOs see every eMSP's tokens, an eMSP its
 //! own) and real-time authorization (CPOs only).
 
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{TOKENS_SENDER, VERSION};
 use crate::domain::authorization::{AllowedType, LocationRequest};
-use crate::domain::datetime::parse_ocpi_datetime;
 use crate::domain::ids::{CiString36, TokenUid};
 use crate::domain::party::Role;
 use crate::domain::token::TokenType;
@@ -16,40 +14,13 @@ use crate::error::Error;
 use crate::ocpi::common::auth::{Caller, CpoRole, TokenReaderRole};
 use crate::ocpi::common::body::JsonBody;
 use crate::ocpi::common::envelope;
+use crate::ocpi::common::pagination::PageQuery;
 use crate::ocpi::common::routing::with_routing;
 use crate::ocpi::common::OcpiError;
 use crate::ops::request_context::RequestIds;
 use crate::service::authorize::{self, AuthorizeOutcome, AuthorizeRequest};
 use crate::service::tokens::{self, ListFilter};
 use crate::service::AppState;
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only tokens whose `last_updated` is at or after this time.
-    #[param(value_type = Option<crate::ocpi::common::schema::OcpiDateTime>)]
-    date_from: Option<String>,
-    /// Only tokens whose `last_updated` is before this time.
-    #[param(value_type = Option<crate::ocpi::common::schema::OcpiDateTime>)]
-    date_to: Option<String>,
-    /// Index of the first token of the page; 0 when absent.
-    #[param(value_type = Option<u64>, minimum = 0)]
-    offset: Option<String>,
-    /// Page size; `pagination.default_limit` (100) when absent, capped at
-    /// `pagination.max_limit` (1000, see `X-Limit`).
-    #[param(value_type = Option<u64>, minimum = 1)]
-    limit: Option<String>,
-}
-
-fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>, Error> {
-    value
-        .map(|v| {
-            v.parse::<i64>().ok().filter(|n| *n >= min).ok_or_else(|| {
-                Error::invalid(field, format!("must be a whole number of at least {min}"))
-            })
-        })
-        .transpose()
-}
 
 #[utoipa::path(
     get,
@@ -59,7 +30,7 @@ fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>
     summary = "The paginated token list",
     description = "Effective tokens (hub policy applied), oldest first. A CPO sees every eMSP's tokens, an eMSP its own. Follow the `Link` header for the next page.",
     security(("credentials_token" = [])),
-    params(ListQuery),
+    params(PageQuery),
     responses(
         (
             status = 200,
@@ -79,14 +50,10 @@ fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>
 )]
 pub async fn list(
     caller: Caller<TokenReaderRole>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OcpiError> {
-    let offset = parse_count("offset", query.offset.as_deref(), 0)?.unwrap_or(0);
-    let cap = i64::from(state.pagination.max_limit);
-    let limit = parse_count("limit", query.limit.as_deref(), 1)?
-        .unwrap_or(i64::from(state.pagination.default_limit))
-        .min(cap);
+    let page = query.page(&state.pagination)?;
     let filter = ListFilter {
         owner: (caller.party.role == Role::Emsp).then(|| {
             (
@@ -94,47 +61,19 @@ pub async fn list(
                 caller.key().party_id.key().to_owned(),
             )
         }),
-        date_from: query
-            .date_from
-            .as_deref()
-            .map(|v| parse_ocpi_datetime("date_from", v))
-            .transpose()?,
-        date_to: query
-            .date_to
-            .as_deref()
-            .map(|v| parse_ocpi_datetime("date_to", v))
-            .transpose()?,
+        date_from: page.date_from,
+        date_to: page.date_to,
     };
-    let (page, total) = tokens::effective_page(&state.store, filter, offset, limit).await?;
-
-    let returned = page.len() as i64;
-    let mut response = with_routing(envelope::ok(page), &state.hub, caller.key());
-    let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("x-total-count"),
-        HeaderValue::from(total),
-    );
-    headers.insert(HeaderName::from_static("x-limit"), HeaderValue::from(cap));
-    if offset + returned < total && returned > 0 {
-        let mut next = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(v) = &query.date_from {
-            next.append_pair("date_from", v);
-        }
-        if let Some(v) = &query.date_to {
-            next.append_pair("date_to", v);
-        }
-        next.append_pair("offset", &(offset + returned).to_string());
-        next.append_pair("limit", &limit.to_string());
-        let link = format!(
-            "<{}/ocpi/{VERSION}{TOKENS_SENDER}?{}>; rel=\"next\"",
-            state.public_url,
-            next.finish()
-        );
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.insert(actix_web::http::header::LINK, value);
-        }
-    }
-    Ok(response)
+    let (tokens, total) =
+        tokens::effective_page(&state.store, filter, page.offset, page.limit).await?;
+    let returned = tokens.len();
+    let response = with_routing(envelope::ok(tokens), &state.hub, caller.key());
+    Ok(page.headers(
+        response,
+        returned,
+        total,
+        &format!("{}/ocpi/{VERSION}{TOKENS_SENDER}", state.public_url),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -3,7 +3,9 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::{CREDENTIALS, SESSIONS_RECEIVER, TOKENS_RECEIVER, TOKENS_SENDER, VERSION};
+use super::{
+    CREDENTIALS, HUBCLIENTINFO, SESSIONS_RECEIVER, TOKENS_RECEIVER, TOKENS_SENDER, VERSION,
+};
 use crate::ocpi::common::auth::AnyPlatform;
 use crate::ocpi::common::envelope;
 use crate::ocpi::common::OcpiError;
@@ -59,7 +61,7 @@ pub async fn list(
     tag = "versions",
     operation_id = "get_version_details",
     summary = "The OCPI 2.3.0 endpoints of this hub",
-    description = "credentials (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
+    description = "credentials (SENDER), hubclientinfo (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
     security(("credentials_token" = [])),
     responses(
         (status = 200, description = "OCPI 1000 with the endpoint list.", body = crate::ocpi::v2_3_0::schema::VersionDetailsResponse),
@@ -83,6 +85,7 @@ pub async fn details(
         endpoints: vec![
             // For credentials the role has no meaning; the spec advises SENDER.
             endpoint("credentials", "SENDER", CREDENTIALS),
+            endpoint("hubclientinfo", "SENDER", HUBCLIENTINFO),
             endpoint("tokens", "SENDER", TOKENS_SENDER),
             endpoint("tokens", "RECEIVER", TOKENS_RECEIVER),
             endpoint("sessions", "RECEIVER", SESSIONS_RECEIVER),
