@@ -37,6 +37,12 @@ pub struct PeersConfig {
     pub allow_insecure: bool,
     /// How long one call to a partner may take, in milliseconds.
     pub timeout_ms: u64,
+    /// Seconds between two liveness rounds: the hub reads each registered partner's versions
+    /// and marks it OFFLINE when that fails, CONNECTED again when it works (hubclientinfo).
+    pub liveness_interval_secs: u64,
+    /// How often, in milliseconds, each instance checks whether a credentials token changed
+    /// anywhere (another instance, a CLI command) and drops its cached token lookups.
+    pub credentials_poll_ms: u64,
 }
 
 impl Default for PeersConfig {
@@ -44,6 +50,8 @@ impl Default for PeersConfig {
         Self {
             allow_insecure: false,
             timeout_ms: 5000,
+            liveness_interval_secs: 300,
+            credentials_poll_ms: 250,
         }
     }
 }
@@ -407,7 +415,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 19] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 21] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -484,6 +492,18 @@ impl Config {
                 1000,
             ),
             ("peers.timeout_ms", self.peers.timeout_ms, 100, 60_000),
+            (
+                "peers.liveness_interval_secs",
+                self.peers.liveness_interval_secs,
+                1,
+                86_400,
+            ),
+            (
+                "peers.credentials_poll_ms",
+                self.peers.credentials_poll_ms,
+                50,
+                5_000,
+            ),
             (
                 "retention.sweep_interval_secs",
                 r.sweep_interval_secs,
@@ -640,6 +660,20 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("retention.session_charging_periods"));
+        let mut c = Config::default();
+        c.peers.liveness_interval_secs = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("peers.liveness_interval_secs"));
+        let mut c = Config::default();
+        c.peers.credentials_poll_ms = 10;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .0
+            .starts_with("peers.credentials_poll_ms"));
     }
 
     /// Every numeric setting: its bounds are accepted, one past either is refused by name. The
@@ -657,7 +691,7 @@ mod tests {
             config.validate().map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 19);
+        assert_eq!(bounds.len(), 21);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));

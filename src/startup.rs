@@ -1,5 +1,6 @@
-//! Builds the server: shared state, the surfaces' scopes, middleware and background work. Shared
-//! by `main` and the tests; nothing else imports it.
+//! Builds the server: shared state, the surfaces' scopes, middleware and background work (the
+//! sweeper, partner liveness checks, the credentials-epoch watcher). Shared by `main` and the
+//! tests; nothing else imports it.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -20,7 +21,9 @@ pub struct Application {
     port: u16,
     public_url: String,
     server: Server,
-    sweeper: tokio::task::JoinHandle<()>,
+    /// The sweeper, the partner liveness checks and the credentials-epoch watcher: stopped with
+    /// the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
     state: web::Data<AppState>,
 }
 
@@ -71,12 +74,28 @@ impl Application {
             server = server.workers(workers);
         }
         crate::ops::metrics::handle();
-        let sweeper = tokio::spawn(sweeper::run(store, config.clone()));
+        let epoch_state = shared.clone().into_inner();
+        let epoch_poll = Duration::from_millis(config.peers.credentials_poll_ms);
+        let background = vec![
+            tokio::spawn(sweeper::run(store, config.clone())),
+            tokio::spawn(crate::service::liveness::run(
+                shared.clone().into_inner(),
+                Duration::from_secs(config.peers.liveness_interval_secs),
+            )),
+            tokio::spawn(async move {
+                crate::service::credentials::watch_epoch(
+                    epoch_state.store.clone(),
+                    &epoch_state.credentials,
+                    epoch_poll,
+                )
+                .await
+            }),
+        ];
         Ok(Application {
             port: local.port(),
             public_url,
             server: server.run(),
-            sweeper,
+            background,
             state: shared,
         })
     }
@@ -97,7 +116,9 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.sweeper.abort();
+        for task in self.background {
+            task.abort();
+        }
         result
     }
 }

@@ -915,3 +915,252 @@ fn url_query_passwords_are_never_printed() {
     assert!(logs.contains("password=****"), "{logs}");
     assert!(!logs.contains(SECRET), "{logs}");
 }
+
+/// Runs `tokenhub party ARGS` on the database at `url`: (success, stdout, stderr).
+fn party_command(url: &str, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    master_key_env(&mut command, url);
+    let out = command
+        .arg("party")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run tokenhub party");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `party list --json`, as (key, role) → the party's object.
+fn party_list(url: &str) -> Vec<Value> {
+    let (ok, stdout, stderr) = party_command(url, &["list", "--json"]);
+    assert!(ok, "{stderr}");
+    serde_json::from_str::<Value>(&stdout)
+        .expect("party list --json prints JSON")
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn listed(url: &str, key: &str, role: &str) -> Value {
+    party_list(url)
+        .into_iter()
+        .find(|p| p["key"] == key && p["role"] == role)
+        .unwrap_or_else(|| panic!("{key} {role} is not listed"))
+}
+
+/// Fails with exactly one line on stderr that starts with `error: {start}`.
+fn fails_naming(url: &str, args: &[&str], start: &str) {
+    let (ok, _, stderr) = party_command(url, args);
+    assert!(!ok, "{args:?} succeeded");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {start}")),
+        "{args:?}: {stderr}"
+    );
+}
+
+/// `party list`, `suspend`, `resume` and `set`: each change is in the change log with actor
+/// `operator` and the settings before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_settings_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("parties.db").display());
+    party_add(&url, "NL", "ABC", "emsp");
+    party_add(&url, "DE", "CPO", "cpo");
+    party_add(&url, "NL", "ABC", "cpo");
+
+    let all = party_list(&url);
+    assert_eq!(all.len(), 3);
+    let abc = listed(&url, "NL*ABC", "EMSP");
+    for (field, value) in [
+        ("country_code", json!("NL")),
+        ("party_id", json!("ABC")),
+        ("status", json!("CONNECTED")),
+        ("suspended", json!(false)),
+        ("max_concurrent", Value::Null),
+        ("forward_allowed", json!(false)),
+        ("delegate_realtime", json!(false)),
+        ("time_budget_ms", Value::Null),
+    ] {
+        assert_eq!(abc[field], value, "{field}");
+    }
+    assert!(abc["name"].is_string());
+    let (ok, table, _) = party_command(&url, &["list"]);
+    assert!(ok);
+    assert!(
+        table.starts_with("PARTY ") && table.contains("MAX_CONCURRENT"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 4, "a header and one line per party");
+
+    let target = [
+        "--country-code",
+        "nl",
+        "--party-id",
+        "abc",
+        "--role",
+        "emsp",
+    ];
+    let (ok, stdout, stderr) = party_command(&url, &[&["suspend"][..], &target].concat());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("NL*ABC (EMSP) suspended"), "{stdout}");
+    let abc = listed(&url, "NL*ABC", "EMSP");
+    assert_eq!(
+        (abc["suspended"].clone(), abc["status"].clone()),
+        (json!(true), json!("SUSPENDED"))
+    );
+    assert_eq!(
+        listed(&url, "NL*ABC", "CPO")["suspended"],
+        false,
+        "one role only"
+    );
+    let (ok, _, stderr) = party_command(&url, &[&["suspend"][..], &target].concat());
+    assert!(
+        ok && stderr.contains("already"),
+        "suspending twice: {stderr}"
+    );
+    let (ok, _, stderr) = party_command(&url, &[&["resume"][..], &target].concat());
+    assert!(ok, "{stderr}");
+    assert_eq!(listed(&url, "NL*ABC", "EMSP")["status"], "CONNECTED");
+
+    let set = |extra: &[&str]| party_command(&url, &[&["set"][..], &target, extra].concat());
+    let (ok, stdout, stderr) = set(&[
+        "--max-concurrent",
+        "2",
+        "--forward-allowed",
+        "true",
+        "--time-budget-ms",
+        "1500",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("max_concurrent 2"), "{stdout}");
+    let abc = listed(&url, "NL*ABC", "EMSP");
+    assert_eq!(abc["max_concurrent"], 2);
+    assert_eq!(abc["forward_allowed"], true);
+    assert_eq!(abc["time_budget_ms"], 1500);
+    assert_eq!(abc["delegate_realtime"], false, "flags not given stay");
+    let (ok, _, stderr) = set(&["--max-concurrent", "none", "--delegate-realtime", "TRUE"]);
+    assert!(ok, "{stderr}");
+    let abc = listed(&url, "NL*ABC", "EMSP");
+    assert_eq!(abc["max_concurrent"], Value::Null);
+    assert_eq!(abc["delegate_realtime"], true);
+
+    // Errors: one line naming the flag to change.
+    fails_naming(
+        &url,
+        &[&["set"][..], &target, &["--max-concurrent", "0"]].concat(),
+        "--max-concurrent: ",
+    );
+    fails_naming(
+        &url,
+        &[&["set"][..], &target, &["--forward-allowed", "yes"]].concat(),
+        "--forward-allowed: ",
+    );
+    fails_naming(
+        &url,
+        &[&["set"][..], &target, &["--time-budget-ms", "50"]].concat(),
+        "--time-budget-ms: ",
+    );
+    fails_naming(&url, &[&["set"][..], &target].concat(), "nothing to set");
+    fails_naming(
+        &url,
+        &[
+            "set",
+            "--country-code",
+            "DE",
+            "--party-id",
+            "CPO",
+            "--max-concurrent",
+            "3",
+        ],
+        "--max-concurrent: only eMSPs",
+    );
+    fails_naming(
+        &url,
+        &["suspend", "--country-code", "NL", "--party-id", "ABC"],
+        "--role: NL*ABC has several roles (EMSP, CPO)",
+    );
+    fails_naming(
+        &url,
+        &["suspend", "--country-code", "NL", "--party-id", "XYZ"],
+        "--party-id: the hub has no party NL*XYZ",
+    );
+    fails_naming(
+        &url,
+        &["resume", "--country-code", "NLD", "--party-id", "ABC"],
+        "--country-code: ",
+    );
+    fails_naming(
+        &url,
+        &[
+            &["set"][..],
+            &target[..4],
+            &["--role", "hub", "--forward-allowed", "true"],
+        ]
+        .concat(),
+        "--role: ",
+    );
+
+    // Every flag of `party set` is described in --help.
+    let (ok, help, _) = party_command(&url, &["set", "--help"]);
+    assert!(ok);
+    for flag in [
+        "--country-code",
+        "--party-id",
+        "--role",
+        "--max-concurrent",
+        "--forward-allowed",
+        "--delegate-realtime",
+        "--time-budget-ms",
+    ] {
+        let line = help
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(flag))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            line.split_once(flag).is_some_and(|(_, rest)| rest
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .count()
+                > 15),
+            "{flag} has no description: {help}"
+        );
+    }
+
+    let store = tokenhub::store::Store::open(&tokenhub::store::StoreSettings::for_url(
+        url.clone(),
+        1,
+        Duration::from_secs(2),
+    ))
+    .await
+    .unwrap();
+    let changes = store
+        .read(|conn| tokenhub::store::connections::recent_changes(conn, 100))
+        .await
+        .unwrap();
+    let actions: Vec<&str> = changes.iter().rev().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["party.suspend", "party.resume", "party.set", "party.set"],
+        "one entry per change, none for a change that changed nothing"
+    );
+    for change in &changes {
+        assert_eq!(change.actor, "operator");
+        assert_eq!(change.subject, "party:NL*ABC:EMSP");
+    }
+    let suspend = changes.last().unwrap();
+    let before: Value = serde_json::from_str(suspend.before.as_deref().unwrap()).unwrap();
+    let after: Value = serde_json::from_str(suspend.after.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (before["suspended"].clone(), after["suspended"].clone()),
+        (json!(false), json!(true))
+    );
+    let first_set: Value = serde_json::from_str(changes[1].after.as_deref().unwrap()).unwrap();
+    assert_eq!(first_set["max_concurrent"], 2);
+    assert_eq!(first_set["time_budget_ms"], 1500);
+}

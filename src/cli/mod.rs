@@ -1,5 +1,7 @@
-//! The `tokenhub` command line: `serve` (default), `migrate`, `party add`, `config check`,
-//! `healthcheck`.
+//! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
+//! suspend|resume|set`, `config check`, `healthcheck`.
+
+mod party;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -73,6 +75,14 @@ enum PartyCommand {
     Invite(PartyInviteArgs),
     /// Register the hub with a partner platform that gave it a token A and its versions URL.
     Register(PartyRegisterArgs),
+    /// List every party with its status and settings.
+    List(party::PartyListArgs),
+    /// Suspend a party: an eMSP's tokens authorize NOT_ALLOWED; partners see it SUSPENDED.
+    Suspend(party::PartyTargetArgs),
+    /// Resume a suspended party.
+    Resume(party::PartyTargetArgs),
+    /// Change a party's settings (only the flags given).
+    Set(party::PartySetArgs),
 }
 
 #[derive(Args, Debug)]
@@ -198,6 +208,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(config.log.format, "warn");
             runtime.block_on(party_register(config, args))
         }
+        Some(Command::Party(PartyCommand::List(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party::list(config, args))
+        }
+        Some(Command::Party(PartyCommand::Suspend(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party::suspend(config, args, true))
+        }
+        Some(Command::Party(PartyCommand::Resume(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party::suspend(config, args, false))
+        }
+        Some(Command::Party(PartyCommand::Set(args))) => {
+            telemetry::init(config.log.format, "warn");
+            runtime.block_on(party::set(config, args))
+        }
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut shown = config.clone();
             shown.database.url = mask_url(&shown.database.url);
@@ -275,8 +301,7 @@ async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<(
 async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
     let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
-    // Unused by registration today; loaded as by every command that opens the store.
-    load_keys(&config)?;
+    let keys = load_keys(&config)?;
     let store = Store::open(&config.store_settings()).await?;
     let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
     if outcome == AddOutcome::AlreadyExists {
@@ -288,6 +313,9 @@ async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::json!({ "token": token }));
     } else {
         println!("{token}");
+    }
+    if outcome == AddOutcome::Created {
+        party::announce(&config, store, keys, key, role).await;
     }
     Ok(())
 }
@@ -319,7 +347,7 @@ fn public_url(config: &Config) -> String {
 async fn party_invite(config: Config, args: PartyInviteArgs) -> anyhow::Result<()> {
     let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
-    load_keys(&config)?;
+    let keys = load_keys(&config)?;
     let store = Store::open(&config.store_settings()).await?;
     let (outcome, token) = invite_party(&store, &key, role, &name).await?;
     if outcome == InviteOutcome::AlreadyConnected {
@@ -339,6 +367,7 @@ async fn party_invite(config: Config, args: PartyInviteArgs) -> anyhow::Result<(
             "give the partner this token A and the hub's versions URL {versions_url}; it registers with a Credentials POST"
         );
     }
+    party::announce(&config, store, keys, key, role).await;
     Ok(())
 }
 

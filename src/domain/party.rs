@@ -93,3 +93,20 @@ impl Platform {
         self.roles.iter().any(|r| &r.key == key && r.role == role)
     }
 }
+
+/// What the operator sets per party (docs/design.md §6): suspension, the default concurrent-use
+/// limit of its tokens, and how real-time authorizations of its tokens are routed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartySettings {
+    /// A suspended eMSP's tokens authorize NOT_ALLOWED; hubclientinfo shows the party SUSPENDED.
+    pub suspended: bool,
+    /// Concurrent uses of each of its tokens when the token sets none (else the global default).
+    pub max_concurrent: Option<u32>,
+    /// Forward `ALLOWED` tokens of this eMSP for real-time authorization instead of deciding
+    /// locally.
+    pub forward_allowed: bool,
+    /// Decide `NEVER` tokens locally when the eMSP offers no real-time authorization.
+    pub delegate_realtime: bool,
+    /// Time budget of a forwarded authorization, in milliseconds (else the hub's default).
+    pub time_budget_ms: Option<u32>,
+}

@@ -60,6 +60,7 @@ pub const DOCS_PATH: &str = "/docs";
     tags(
         (name = "versions", description = "OCPI versions module: the version list and the endpoints of 2.3.0 and of 2.2.1."),
         (name = "credentials", description = "OCPI credentials module (GET): the hub's credentials for the caller."),
+        (name = "hubclientinfo", description = "OCPI hubclientinfo module (sender interface): the parties reachable through the hub and their connection status."),
         (name = "tokens", description = "OCPI tokens module: eMSPs push tokens (receiver interface); CPOs pull the list and ask for real-time authorization (sender interface)."),
         (name = "sessions", description = "OCPI sessions module (receiver interface): CPOs push sessions, which move token usage."),
         (name = "operations", description = "Liveness, readiness and Prometheus metrics for orchestrators and monitoring."),

@@ -1,5 +1,6 @@
 //! Prometheus metrics at `/metrics`: requests and latency per route and status, authorization
-//! decisions by result, pool usage, database errors, stale sessions by CPO.
+//! decisions by result, pool usage, database errors, stale sessions by CPO, partner liveness checks
+//! and hubclientinfo pushes.
 
 use std::sync::OnceLock;
 
@@ -80,6 +81,24 @@ pub fn record_hidden_tokens_2_2_1(endpoint: &'static str, count: u64) {
     }
 }
 
+/// One hubclientinfo push to one partner (best effort, never retried): `ok` or `failed`.
+pub fn record_client_info_push(ok: bool) {
+    metrics::counter!(
+        "tokenhub_client_info_pushes_total",
+        "result" => if ok { "ok" } else { "failed" },
+    )
+    .increment(1);
+}
+
+/// One liveness check of one partner (a GET of its versions): `ok` or `failed`.
+pub fn record_liveness_check(ok: bool) {
+    metrics::counter!(
+        "tokenhub_liveness_checks_total",
+        "result" => if ok { "ok" } else { "failed" },
+    )
+    .increment(1);
+}
+
 pub fn record_database_error(kind: &'static str) {
     metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
 }
@@ -105,7 +124,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     operation_id = "get_metrics",
     summary = "Prometheus metrics",
-    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold. No authentication.",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold; `tokenhub_liveness_checks_total` and `tokenhub_client_info_pushes_total` by result (`ok`, `failed`). No authentication.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
     )

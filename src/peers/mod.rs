@@ -3,6 +3,7 @@
 //! writer job, with a bounded time.
 
 pub mod client;
+pub mod client_info;
 pub mod credentials;
 pub mod policy;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::party::Platform;
 use crate::secrets::hash_token;
-use crate::store::{parties, Store, StoreResult};
+use crate::store::{connections, parties, Store, StoreResult};
 
 /// Counts the credentials tokens this process has issued. A token remembered as unknown before
 /// it was issued (a partner trying too early) is then looked up again at once rather than after
@@ -36,6 +36,9 @@ pub struct CredentialsCache {
     /// `TOKENS_ISSUED`, or a counter of a test's own.
     issued: &'static AtomicU64,
     lookups: AtomicU64,
+    /// Bumped by every `clear`: a lookup that started before a clear (it may have read a row a
+    /// rotation changed meanwhile) must not put its answer back after it.
+    generation: AtomicU64,
 }
 
 /// What the cache and, when allowed, the database say about a token.
@@ -70,13 +73,22 @@ impl CredentialsCache {
             unknown: Mutex::new(HashMap::new()),
             issued: &TOKENS_ISSUED,
             lookups: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// The current generation, to pass to [`put`](Self::put) after a lookup.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Forgets every cached lookup, known and unknown: a credentials token changed (rotated,
     /// revoked or issued) here or on another instance.
     pub fn clear(&self) {
-        self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        known.clear();
+        drop(known);
         self.unknown
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -97,8 +109,12 @@ impl CredentialsCache {
         entries.contains_key(hash)
     }
 
-    pub fn put(&self, hash: String, platform: Arc<Platform>) {
+    /// Caches a lookup that started at `generation`, unless the cache was cleared since.
+    pub fn put(&self, generation: u64, hash: String, platform: Arc<Platform>) {
         let mut entries = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         insert_bounded(&mut entries, self.ttl, hash, platform);
     }
 
@@ -148,6 +164,7 @@ pub async fn platform_for_token(
         return Ok(TokenLookup::NotLookedUp);
     }
     cache.lookups.fetch_add(1, Ordering::Relaxed);
+    let generation = cache.generation();
     let lookup = hash.clone();
     let found = store
         .read(move |conn| parties::platform_by_token_hash(conn, &lookup))
@@ -156,7 +173,7 @@ pub async fn platform_for_token(
         Some(platform) => {
             crate::ops::metrics::record_credentials_lookup("found");
             let platform = Arc::new(platform);
-            cache.put(hash, Arc::clone(&platform));
+            cache.put(generation, hash, Arc::clone(&platform));
             TokenLookup::Found(platform)
         }
         None => {
@@ -165,6 +182,40 @@ pub async fn platform_for_token(
             TokenLookup::Unknown
         }
     })
+}
+
+/// Clears `cache` whenever the credentials epoch in the database moves (a token was issued,
+/// rotated or revoked, or a party suspended, by any instance or CLI command), checking every
+/// `every`: a change elsewhere reaches this instance within that time instead of the cache's TTL.
+pub async fn watch_epoch(store: Store, cache: &CredentialsCache, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // None until read, and again after a failed read: the next epoch read then clears the cache,
+    // since a change may have gone unseen meanwhile.
+    let mut seen: Option<i64> = None;
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        match store.read(connections::credentials_epoch).await {
+            Ok(epoch) => {
+                if seen != Some(epoch) {
+                    cache.clear();
+                    seen = Some(epoch);
+                }
+                if failing {
+                    tracing::info!("credentials epoch readable again");
+                    failing = false;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "cannot read the credentials epoch; cached token lookups expire by their TTL meanwhile");
+                    failing = true;
+                }
+                seen = None;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -212,11 +263,26 @@ mod tests {
     #[test]
     fn a_known_token_past_its_ttl_was_valid_until_found_unknown() {
         let cache = CredentialsCache::new(Duration::ZERO, Duration::from_secs(60));
-        cache.put("h".into(), platform());
+        cache.put(cache.generation(), "h".into(), platform());
         assert!(cache.get("h").is_none());
         assert!(cache.was_valid("h"));
         cache.put_unknown("h".into());
         assert!(!cache.was_valid("h"));
+    }
+
+    /// A lookup that began before a clear (a rotation committed meanwhile) may have read the old
+    /// row: its answer must not be cached after the clear.
+    #[test]
+    fn a_lookup_older_than_a_clear_is_not_cached() {
+        let cache = CredentialsCache::new(Duration::from_secs(60), Duration::from_secs(60));
+        let before = cache.generation();
+        cache.clear();
+        cache.put(before, "h".into(), platform());
+        assert!(cache.get("h").is_none());
+        cache.put(cache.generation(), "h".into(), platform());
+        assert!(cache.get("h").is_some());
+        cache.clear();
+        assert!(cache.get("h").is_none());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! builds no SQL itself: it composes `registry` and `store`.
 
 pub mod authorize;
+pub mod client_info;
 pub mod credentials;
+pub mod liveness;
 pub mod parties;
 pub mod partners;
 pub mod sessions;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub keys: Keys,
     /// How far ahead of the hub's clock a pushed `last_updated` may be (`http.max_future_skew_secs`).
     pub max_future_skew: chrono::TimeDelta,
+    /// Pushes party status changes to the partners that take hubclientinfo.
+    pub client_info: client_info::ClientInfoPusher,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -65,7 +69,16 @@ impl AppState {
         keys: Keys,
         public_url: String,
     ) -> Result<Self, String> {
+        let peers = OcpiClient::new(
+            Duration::from_millis(config.peers.timeout_ms),
+            config.peers.allow_insecure,
+        )?;
         Ok(AppState {
+            client_info: client_info::ClientInfoPusher::new(
+                store.clone(),
+                peers.clone(),
+                Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
+            ),
             store,
             credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
             auth_failures: FailureLimiter::new(
@@ -82,10 +95,7 @@ impl AppState {
             sessions: sessions::SessionSettings::from_config(config),
             pagination: config.pagination.clone(),
             max_body_bytes: config.http.max_body_bytes,
-            peers: OcpiClient::new(
-                Duration::from_millis(config.peers.timeout_ms),
-                config.peers.allow_insecure,
-            )?,
+            peers,
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
             max_future_skew: chrono::TimeDelta::seconds(
                 i64::try_from(config.http.max_future_skew_secs).unwrap_or(i64::MAX / 1000),

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::domain::ids::PartyKey;
 use crate::domain::partner::{
-    HubCredentials, OcpiVersion, PartnerCredentials, PartnerEndpoint, RoleClaim,
+    ConnectionStatus, HubCredentials, OcpiVersion, PartnerCredentials, PartnerEndpoint, RoleClaim,
 };
 use crate::domain::party::{CredentialsKind, Platform, Role};
 use crate::error::Error;
@@ -116,10 +116,11 @@ async fn connect_incoming(
     let versions_url = credentials.versions_url.to_string();
     let endpoints = discovery.endpoints;
     let subject = format!("platform:{platform_id}");
-    let applied = state
+    let (applied, was) = state
         .store
         .write(move |conn| {
             let now = Utc::now().naive_utc();
+            let was = connections::platform_status(conn, platform_id)?;
             let applied = connections::register(
                 conn,
                 platform_id,
@@ -150,7 +151,7 @@ async fn connect_incoming(
                     now,
                 )?;
             }
-            Ok::<_, StoreError>(applied)
+            Ok::<_, StoreError>((applied, was))
         })
         .await?;
     if !applied {
@@ -160,6 +161,10 @@ async fn connect_incoming(
     }
     // This instance at once; the others when they see the credentials epoch move.
     state.credentials.clear();
+    if was != ConnectionStatus::Connected {
+        // The partner's answer does not wait for the other partners.
+        state.client_info.spawn(party_keys(platform));
+    }
     Ok(Issued { token_c })
 }
 
@@ -205,7 +210,17 @@ pub async fn unregister_incoming(
         ));
     }
     state.credentials.clear();
+    state.client_info.spawn(party_keys(platform));
     Ok(())
+}
+
+/// The parties `platform` speaks for, as hubclientinfo pushes name them.
+fn party_keys(platform: &Platform) -> Vec<(PartyKey, Role)> {
+    platform
+        .roles
+        .iter()
+        .map(|r| (r.key.clone(), r.role))
+        .collect()
 }
 
 fn actor(platform: &Platform) -> String {
@@ -415,6 +430,10 @@ async fn finish_outgoing(
         })
         .await
         .map_err(|e| e.to_string())??;
+    state
+        .client_info
+        .push(roles.iter().map(|r| (r.key.clone(), r.role)).collect())
+        .await;
     Ok(Registered {
         platform_id,
         version,

@@ -122,7 +122,8 @@ fn insert_party(
     Ok(())
 }
 
-fn platform_status(conn: &mut Conn<'_>, platform_id: i64) -> StoreResult<ConnectionStatus> {
+/// The connection status of `platform_id`, as stored.
+pub fn platform_status(conn: &mut Conn<'_>, platform_id: i64) -> StoreResult<ConnectionStatus> {
     let status: String = db_run!(conn => platforms::table
         .find(platform_id)
         .select(platforms::status)
@@ -357,17 +358,23 @@ pub fn reachable_platforms(conn: &mut Conn<'_>) -> StoreResult<Vec<(i64, Connect
         .collect())
 }
 
-/// Sets the connection status; true if it changed.
+/// Sets the connection status if it is still `expected` (what the caller read before calling
+/// the partner, outside any transaction): a registration, an unregistration or another
+/// instance's round in the meantime wins. True if it changed.
 pub fn set_status(
     conn: &mut Conn<'_>,
     platform_id: i64,
+    expected: ConnectionStatus,
     status: ConnectionStatus,
     now: NaiveDateTime,
 ) -> StoreResult<bool> {
+    if expected == status {
+        return Ok(false);
+    }
     let changed = db_run!(conn => diesel::update(
         platforms::table
             .find(platform_id)
-            .filter(platforms::status.ne(status.as_str())),
+            .filter(platforms::status.eq(expected.as_str())),
     )
     .set((
         platforms::status.eq(status.as_str()),
@@ -447,10 +454,19 @@ pub fn recent_changes(conn: &mut Conn<'_>, limit: i64) -> StoreResult<Vec<Change
         .load(conn))?)
 }
 
+/// A party's `ClientInfo` and the platform that speaks for it.
+#[derive(Clone, Debug)]
+pub struct PartyStatus {
+    pub platform_id: i64,
+    pub info: crate::domain::partner::ClientInfo,
+}
+
 /// Every party with its connection status (a suspended party is SUSPENDED whatever its platform
 /// says), oldest first; `last_updated` is the later of the party's and its platform's change.
-pub fn client_infos(conn: &mut Conn<'_>) -> StoreResult<Vec<crate::domain::partner::ClientInfo>> {
+/// The hub has few parties (one per partner role), so callers filter and page in memory.
+pub fn client_infos(conn: &mut Conn<'_>) -> StoreResult<Vec<PartyStatus>> {
     type Row = (
+        i64,
         String,
         String,
         String,
@@ -464,6 +480,7 @@ pub fn client_infos(conn: &mut Conn<'_>) -> StoreResult<Vec<crate::domain::partn
         .inner_join(platforms::table)
         .order(parties::id)
         .select((
+            parties::platform_id,
             parties::country_code,
             parties::party_id,
             parties::role,
@@ -477,7 +494,7 @@ pub fn client_infos(conn: &mut Conn<'_>) -> StoreResult<Vec<crate::domain::partn
     Ok(rows
         .into_iter()
         .filter_map(
-            |(cc, pid, role, suspended, created, updated, status, changed)| {
+            |(platform_id, cc, pid, role, suspended, created, updated, status, changed)| {
                 let status = if suspended {
                     ConnectionStatus::Suspended
                 } else {
@@ -487,13 +504,76 @@ pub fn client_infos(conn: &mut Conn<'_>) -> StoreResult<Vec<crate::domain::partn
                     .into_iter()
                     .flatten()
                     .max()?;
-                Some(crate::domain::partner::ClientInfo {
-                    key: PartyKey::parse(&cc, &pid).ok()?,
-                    role: role.parse().ok()?,
-                    status,
-                    last_updated: last.and_utc(),
+                Some(PartyStatus {
+                    platform_id,
+                    info: crate::domain::partner::ClientInfo {
+                        key: PartyKey::parse(&cc, &pid).ok()?,
+                        role: role.parse().ok()?,
+                        status,
+                        last_updated: last.and_utc(),
+                    },
                 })
             },
         )
         .collect())
+}
+
+/// A partner that takes hubclientinfo pushes: where, and the sealed token to present.
+#[derive(Clone, Debug)]
+pub struct ClientInfoReceiver {
+    pub platform_id: i64,
+    pub url: url::Url,
+    pub outbound_token_sealed: String,
+}
+
+/// Partners offering a hubclientinfo RECEIVER that the hub may push to now: CONNECTED (nothing
+/// goes to an OFFLINE partner, as OCPI asks), with a token to present, and serving at least one
+/// party that is not suspended.
+pub fn client_info_receivers(conn: &mut Conn<'_>) -> StoreResult<Vec<ClientInfoReceiver>> {
+    let rows: Vec<(i64, String, Option<String>)> = db_run!(conn => platform_endpoints::table
+        .inner_join(platforms::table)
+        .filter(platform_endpoints::identifier.eq("hubclientinfo"))
+        .filter(platform_endpoints::role.eq(InterfaceRole::Receiver.as_str()))
+        .filter(platforms::status.eq(ConnectionStatus::Connected.as_str()))
+        .filter(platforms::outbound_token_sealed.is_not_null())
+        .filter(diesel::dsl::exists(
+            parties::table
+                .filter(parties::platform_id.eq(platforms::id))
+                .filter(parties::suspended.eq(false)),
+        ))
+        .order(platforms::id)
+        .select((platforms::id, platform_endpoints::url, platforms::outbound_token_sealed))
+        .load(conn))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(platform_id, url, sealed)| {
+            Some(ClientInfoReceiver {
+                platform_id,
+                url: url::Url::parse(&url).ok()?,
+                outbound_token_sealed: sealed?,
+            })
+        })
+        .collect())
+}
+
+const LIVENESS_LEASE: &str = "liveness_lease";
+
+/// Claims the next liveness round for this instance until `until` (milliseconds since the
+/// epoch): true if no other instance holds a lease that is still running at `now`. Instances
+/// sharing one database thus check partners once per interval between them, not once each.
+pub fn claim_liveness_round(conn: &mut Conn<'_>, now: i64, until: i64) -> StoreResult<bool> {
+    let claimed = db_run!(conn => {
+        diesel::insert_into(counters::table)
+            .values((counters::name.eq(LIVENESS_LEASE), counters::value.eq(0_i64)))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        diesel::update(
+            counters::table
+                .find(LIVENESS_LEASE)
+                .filter(counters::value.le(now)),
+        )
+        .set(counters::value.eq(until))
+        .execute(conn)
+    })?;
+    Ok(claimed == 1)
 }

@@ -7,7 +7,7 @@ use super::schema::{parties, platforms};
 use super::{db_run, Conn, StoreResult};
 use crate::domain::authorization::OwnerState;
 use crate::domain::ids::PartyKey;
-use crate::domain::party::{CredentialsKind, PartyRole, Platform, Role};
+use crate::domain::party::{CredentialsKind, PartyRole, PartySettings, Platform, Role};
 
 #[derive(Queryable, Selectable, Debug, Clone)]
 #[diesel(table_name = parties)]
@@ -172,6 +172,8 @@ pub fn add_party(
         db_run!(conn => diesel::update(platforms::table.find(existing.platform_id))
             .set((platforms::token_hash.eq(token_hash), platforms::token_kind.eq(kind_to_db(kind))))
             .execute(conn))?;
+        // Other instances (and a running hub, when the CLI rotates) drop the old token's lookup.
+        super::connections::bump_credentials_epoch(conn)?;
         return Ok(AddOutcome::Rotated);
     }
     db_run!(conn => {
@@ -197,4 +199,73 @@ pub fn add_party(
             .execute(conn)?;
         Ok(AddOutcome::Created)
     })
+}
+
+/// A party with the settings the operator manages (`party list`, `party set`).
+#[derive(Queryable, Selectable, Debug, Clone)]
+#[diesel(table_name = parties)]
+pub struct PartySettingsRow {
+    pub id: i64,
+    pub platform_id: i64,
+    pub country_code: String,
+    pub party_id: String,
+    pub role: String,
+    pub name: String,
+    pub suspended: bool,
+    pub max_concurrent: Option<i32>,
+    pub forward_allowed: bool,
+    pub delegate_realtime: bool,
+    pub time_budget_ms: Option<i32>,
+}
+
+impl PartySettingsRow {
+    pub fn settings(&self) -> PartySettings {
+        let positive = |v: Option<i32>| v.map(|v| v.max(0) as u32);
+        PartySettings {
+            suspended: self.suspended,
+            max_concurrent: positive(self.max_concurrent),
+            forward_allowed: self.forward_allowed,
+            delegate_realtime: self.delegate_realtime,
+            time_budget_ms: positive(self.time_budget_ms),
+        }
+    }
+}
+
+/// Every party with its settings, oldest first.
+pub fn all_settings(conn: &mut Conn<'_>) -> StoreResult<Vec<PartySettingsRow>> {
+    db_run!(conn => Ok(parties::table
+        .order(parties::id)
+        .select(PartySettingsRow::as_select())
+        .load(conn)?))
+}
+
+/// The parties with this country code and party id (one per role), oldest first.
+pub fn settings_of(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<Vec<PartySettingsRow>> {
+    db_run!(conn => Ok(parties::table
+        .filter(parties::country_code.eq(key.country_code.key()))
+        .filter(parties::party_id.eq(key.party_id.key()))
+        .order(parties::id)
+        .select(PartySettingsRow::as_select())
+        .load(conn)?))
+}
+
+/// Stores `settings` for the party with row id `id`.
+pub fn set_settings(
+    conn: &mut Conn<'_>,
+    id: i64,
+    settings: &PartySettings,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    let to_db = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+    db_run!(conn => diesel::update(parties::table.find(id))
+        .set((
+            parties::suspended.eq(settings.suspended),
+            parties::max_concurrent.eq(to_db(settings.max_concurrent)),
+            parties::forward_allowed.eq(settings.forward_allowed),
+            parties::delegate_realtime.eq(settings.delegate_realtime),
+            parties::time_budget_ms.eq(to_db(settings.time_budget_ms)),
+            parties::updated_at.eq(Some(now)),
+        ))
+        .execute(conn))?;
+    Ok(())
 }

@@ -595,7 +595,67 @@ impl TestApp {
         add_test_party(&self.store, cc, pid, Role::Cpo).await
     }
 
-    /// PostgreSQL only: refuses new connections to the test database and ends the open ones.
+    /// The hub's state as a CLI command on this hub's database builds it (same master key): for
+    /// calling units of work the CLI calls.
+    pub fn app_state(&self) -> tokenhub::service::AppState {
+        let mut config = test_config(String::new());
+        config.secrets.key = Some(tokenhub::secrets::SecretString::new(
+            self.master_key.clone(),
+        ));
+        let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
+        tokenhub::service::AppState::new(&config, self.store.clone(), keys, self.base.clone())
+            .expect("the hub's state")
+    }
+
+    /// `GET /ocpi/2.3.0/hubclientinfo` as the CPO DE*CPO, every party in one page.
+    pub async fn client_infos(&self) -> Vec<Value> {
+        let answer = self
+            .call(
+                Method::GET,
+                "/ocpi/2.3.0/hubclientinfo?limit=1000",
+                &self.cpo,
+                None,
+            )
+            .await;
+        assert_eq!((answer.status, answer.ocpi_status()), (200, 1000));
+        answer.body["data"].as_array().unwrap().clone()
+    }
+
+    /// The hubclientinfo `status` of `cc`*`pid` (its first role).
+    pub async fn client_status(&self, cc: &str, pid: &str) -> Option<String> {
+        self.client_infos()
+            .await
+            .into_iter()
+            .find(|c| c["country_code"] == cc && c["party_id"] == pid)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+    }
+
+    /// The newest entries of the change log, newest first.
+    pub async fn changes(&self) -> Vec<tokenhub::store::connections::ChangeRow> {
+        self.store
+            .read(|conn| tokenhub::store::connections::recent_changes(conn, 100))
+            .await
+            .unwrap()
+    }
+
+    /// PostgreSQL only: a second hub instance on this hub's database (same master key), serving
+    /// until the test ends; returns its base URL.
+    pub async fn spawn_sibling(&self) -> String {
+        let db = self.pg.as_ref().expect("a PostgreSQL test app");
+        let mut config = test_config(db.url());
+        config.secrets.key = Some(tokenhub::secrets::SecretString::new(
+            self.master_key.clone(),
+        ));
+        let store = Store::open(&config.store_settings())
+            .await
+            .expect("open the shared database");
+        let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
+        let app = Application::build_with_store(config, store, keys).expect("build the sibling");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        base
+    }
+
     /// `party register` against a partner: the roles it registered, as `CC*PID (ROLE)`.
     pub async fn register_with(
         &self,
@@ -656,6 +716,7 @@ impl TestApp {
         rows.into_iter().map(|r| r.line + "\n").collect()
     }
 
+    /// PostgreSQL only: refuses new connections to the test database and ends the open ones.
     pub async fn take_database_down(&self) {
         let db = self.pg.as_ref().expect("a PostgreSQL test app");
         db.admin_sql(format!(
@@ -822,6 +883,31 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+/// As `on_both_backends!`, with the configuration changed by `tweak` (a `fn(&mut Config)` of the
+/// calling module) before the hub starts.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($tweak:ident => $($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, super::$tweak).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, super::$tweak).await {
                         super::$name(app).await;
                     }
                 }

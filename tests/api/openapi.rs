@@ -25,6 +25,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/ocpi/2.3.0/credentials"),
     ("put", "/ocpi/2.3.0/credentials"),
     ("delete", "/ocpi/2.3.0/credentials"),
+    ("get", "/ocpi/2.3.0/hubclientinfo"),
     (
         "get",
         "/ocpi/2.3.0/receiver/tokens/{country_code}/{party_id}/{token_uid}",
@@ -56,6 +57,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/ocpi/2.2.1/credentials"),
     ("put", "/ocpi/2.2.1/credentials"),
     ("delete", "/ocpi/2.2.1/credentials"),
+    ("get", "/ocpi/2.2.1/hubclientinfo"),
     (
         "get",
         "/ocpi/2.2.1/receiver/tokens/{country_code}/{party_id}/{token_uid}",

@@ -30,6 +30,8 @@ pub struct PartnerState {
     /// them.
     pub hub_posted: Option<Value>,
     pub hub_versions_status: Option<u16>,
+    /// What the hub pushed to its hubclientinfo receiver: (`CC/PID` of the URL, the body).
+    pub client_infos: Vec<(String, Value)>,
 }
 
 pub struct Partner {
@@ -155,6 +157,27 @@ async fn credentials_post(
     }))
 }
 
+/// The partner's hubclientinfo receiver: records what the hub pushed, as a receiver that
+/// answers OCPI 1000.
+async fn client_info_put(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Value>,
+    shared: Shared,
+) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return *r;
+    }
+    let (_, cc, pid) = path.into_inner();
+    shared
+        .0
+        .lock()
+        .unwrap()
+        .client_infos
+        .push((format!("{cc}/{pid}"), body.into_inner()));
+    envelope(Value::Null)
+}
+
 /// Starts a partner on 127.0.0.1 and a random port.
 pub async fn start(state: PartnerState) -> Partner {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -171,6 +194,10 @@ pub async fn start(state: PartnerState) -> Partner {
             .route(
                 "/ocpi/{version}/credentials",
                 web::post().to(credentials_post),
+            )
+            .route(
+                "/ocpi/{version}/hubclientinfo/{country_code}/{party_id}",
+                web::put().to(client_info_put),
             )
             .route("/ocpi/{version}", web::get().to(details))
     })
@@ -205,12 +232,84 @@ impl PartnerState {
             token_for_hub: "partner-token-for-the-hub".into(),
             hub_posted: None,
             hub_versions_status: None,
+            client_infos: vec![],
         }
     }
+
+    /// A 2.3.0 platform of one party `cc`*`pid` in `role`, expecting `token` from the hub, with
+    /// a hubclientinfo receiver when `takes_client_info`.
+    pub fn party(role: &str, cc: &str, pid: &str, token: &str, takes_client_info: bool) -> Self {
+        let mut state = PartnerState::emsp(token);
+        state.roles = json!([{"role": role, "business_details": {"name": format!("Partner {cc}*{pid}")},
+                              "party_id": pid, "country_code": cc}]);
+        if takes_client_info {
+            state.endpoints.push(("hubclientinfo", "RECEIVER"));
+        }
+        state
+    }
+}
+
+/// Starts a partner platform of `state`, invites its party (the first of `state.roles`) and lets
+/// it register with the hub (Credentials POST with the token the partner expects); returns the
+/// partner and its token C.
+pub async fn register_partner(
+    app: &crate::helpers::TestApp,
+    state: PartnerState,
+) -> (Partner, String) {
+    let role = state.roles[0].clone();
+    let token_b = state.expected_tokens[0].clone();
+    let partner = start(state).await;
+    let key = tokenhub::domain::ids::PartyKey::parse(
+        role["country_code"].as_str().unwrap(),
+        role["party_id"].as_str().unwrap(),
+    )
+    .unwrap();
+    let (_, token_a) = tokenhub::service::parties::invite_party(
+        &app.store,
+        &key,
+        role["role"].as_str().unwrap().parse().unwrap(),
+        role["business_details"]["name"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
+    let answer = app
+        .call(
+            reqwest::Method::POST,
+            "/ocpi/2.3.0/credentials",
+            &token_a,
+            Some(json!({"token": token_b, "url": partner.versions_url(), "roles": [role]})),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.ocpi_status()),
+        (200, 1000),
+        "{}",
+        answer.message()
+    );
+    let token_c = answer.body["data"]["token"].as_str().unwrap().to_owned();
+    (partner, token_c)
 }
 
 impl Partner {
     pub fn versions_url(&self) -> String {
         format!("{}/versions", self.base)
+    }
+
+    /// Waits (bounded) until the latest hubclientinfo push the partner got for `party`
+    /// (`CC/PID`) has `status`.
+    pub async fn wait_for_push(&self, party: &str, status: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let got = self.state.lock().unwrap().client_infos.clone();
+            let latest = got.iter().rev().find(|(p, _)| p == party);
+            if latest.is_some_and(|(_, body)| body["status"] == status) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no push of {party} {status}; got {got:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }

@@ -92,6 +92,7 @@ async fn details_2_2_1_list_the_2_2_1_endpoints(app: TestApp) {
             "version": "2.2.1",
             "endpoints": [
                 endpoint("credentials", "SENDER", "/credentials"),
+                endpoint("hubclientinfo", "SENDER", "/hubclientinfo"),
                 endpoint("tokens", "SENDER", "/sender/tokens"),
                 endpoint("tokens", "RECEIVER", "/receiver/tokens"),
                 endpoint("sessions", "RECEIVER", "/receiver/sessions"),

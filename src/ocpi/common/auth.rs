@@ -306,3 +306,31 @@ impl<R: RoleRequirement + 'static> FromRequest for Caller<R> {
         })
     }
 }
+
+/// A fully registered platform (token C, or a token of `party add`) calling a configuration
+/// module that is not routed (`hubclientinfo`): no routing headers, any of its roles. A
+/// registration token (A) is refused as on the functional modules.
+pub struct RegisteredPlatform {
+    pub platform: Arc<Platform>,
+}
+
+impl FromRequest for RegisteredPlatform {
+    type Error = OcpiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (platform, _) = authenticate(&req).await?;
+            if platform.kind == CredentialsKind::Registration {
+                return Err(Error::Unauthorized(
+                    "a registration token (A) is only valid for versions and credentials".into(),
+                )
+                .into());
+            }
+            req.extensions_mut()
+                .insert(CallerTag(format!("platform:{}", platform.id)));
+            Ok(RegisteredPlatform { platform })
+        })
+    }
+}

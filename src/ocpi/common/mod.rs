@@ -7,6 +7,8 @@ pub mod body;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+pub mod hubclientinfo;
+pub mod pagination;
 pub mod responses;
 pub mod routing;
 pub mod schema;

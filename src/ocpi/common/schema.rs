@@ -539,3 +539,39 @@ macro_rules! token_and_session_schemas {
     };
 }
 pub(crate) use token_and_session_schemas;
+
+// ---------------------------------------------------------------------------------------------
+// HubClientInfo (the same in 2.2.1 and 2.3.0)
+// ---------------------------------------------------------------------------------------------
+
+/// `ConnectionStatus` of a party reachable through the hub.
+#[derive(ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
+pub enum ConnectionStatus {
+    /// Online: send requests as usual.
+    Connected,
+    /// Unreachable for now: send and queue nothing; the party resyncs by pulling when back.
+    Offline,
+    /// Configured, never connected: send nothing yet.
+    Planned,
+    /// Gone: send nothing; settle open business outside OCPI.
+    Suspended,
+}
+
+/// `ClientInfo`: one party reachable through the hub and how it stands.
+#[derive(ToSchema)]
+pub struct ClientInfo {
+    pub party_id: PartyId,
+    pub country_code: CountryCode,
+    /// `Role`: `CPO`, `EMSP`, ...
+    #[schema(examples("EMSP"))]
+    pub role: String,
+    pub status: ConnectionStatus,
+    /// When the party or its connection last changed.
+    pub last_updated: OcpiDateTime,
+}
+
+crate::ocpi_envelopes! {
+    /// The OCPI envelope of a page of ClientInfo objects.
+    ClientInfoListResponse(Vec<ClientInfo>);
+}

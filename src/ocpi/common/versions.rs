@@ -16,6 +16,7 @@ pub const TOKENS_SENDER: &str = "/sender/tokens";
 pub const TOKENS_RECEIVER: &str = "/receiver/tokens";
 pub const SESSIONS_RECEIVER: &str = "/receiver/sessions";
 pub const CREDENTIALS: &str = "/credentials";
+pub const HUBCLIENTINFO: &str = "/hubclientinfo";
 
 /// The base URL of `version`'s endpoints.
 pub fn base_url(state: &AppState, version: OcpiVersion) -> String {
@@ -83,6 +84,7 @@ pub fn details(version: OcpiVersion, state: &AppState) -> HttpResponse {
         endpoints: vec![
             // For credentials the role has no meaning; the spec advises SENDER.
             endpoint("credentials", "SENDER", CREDENTIALS),
+            endpoint("hubclientinfo", "SENDER", HUBCLIENTINFO),
             endpoint("tokens", "SENDER", TOKENS_SENDER),
             endpoint("tokens", "RECEIVER", TOKENS_RECEIVER),
             endpoint("sessions", "RECEIVER", SESSIONS_RECEIVER),
@@ -100,7 +102,7 @@ macro_rules! version_details {
             tag = "versions",
             operation_id = concat!("get_version_details", $id_suffix),
             summary = concat!("The OCPI ", $number, " endpoints of this hub"),
-            description = "credentials (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
+            description = "credentials (SENDER), hubclientinfo (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
             security(("credentials_token" = [])),
             responses(
                 (status = 200, description = "OCPI 1000 with the endpoint list.", body = crate::ocpi::common::schema::VersionDetailsResponse),

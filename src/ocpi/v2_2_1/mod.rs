@@ -3,6 +3,7 @@
 //! layer over `ocpi::common` (and the services below it); only the wire types differ (`schema`).
 
 pub mod credentials;
+pub mod hubclientinfo;
 pub mod schema;
 pub mod sessions;
 pub mod tokens_receiver;
@@ -44,6 +45,11 @@ pub fn scope() -> Scope {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/hubclientinfo")
+                .route(web::get().to(hubclientinfo::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/receiver/tokens/{country_code}/{party_id}/{token_uid}")
                 .wrap(from_fn(routing_headers))
                 .route(web::get().to(tokens_receiver::get))
@@ -76,6 +82,7 @@ pub fn scope() -> Scope {
     credentials::post,
     credentials::put,
     credentials::delete,
+    hubclientinfo::list,
     tokens_receiver::get,
     tokens_receiver::put,
     tokens_receiver::patch,

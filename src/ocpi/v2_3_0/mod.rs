@@ -1,8 +1,9 @@
-//! OCPI 2.3.0: versions, credentials, tokens (receiver, sender, authorize), sessions, and the
-//! wire types of the OpenAPI document. Every path is built from [`VERSION`], so another version
+//! OCPI 2.3.0: versions, credentials, hubclientinfo, tokens (receiver, sender, authorize), sessions,
+//! and the wire types of the OpenAPI document. Every path is built from [`VERSION`], so another version
 //! is a sibling module, not a fork of this one.
 
 pub mod credentials;
+pub mod hubclientinfo;
 pub mod schema;
 pub mod sessions;
 pub mod tokens_receiver;
@@ -58,6 +59,11 @@ pub fn scope() -> Scope {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/hubclientinfo")
+                .route(web::get().to(hubclientinfo::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/receiver/sessions/{country_code}/{party_id}/{session_id}")
                 .wrap(from_fn(routing_headers))
                 .route(web::get().to(sessions::get))
@@ -76,6 +82,7 @@ pub fn scope() -> Scope {
     credentials::post,
     credentials::put,
     credentials::delete,
+    hubclientinfo::list,
     tokens_receiver::get,
     tokens_receiver::put,
     tokens_receiver::patch,
