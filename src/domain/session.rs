@@ -90,7 +90,7 @@ struct CdrTokenDoc {
 struct ChargingPeriodDoc {
     start_date_time: String,
     dimensions: Vec<Value>,
-    #[allow(dead_code)] // present to type-check it
+    #[expect(dead_code, reason = "present to type-check it")]
     tariff_id: Option<String>,
 }
 
@@ -108,7 +108,7 @@ struct SessionDoc {
     kwh: f64,
     #[validate(nested)]
     cdr_token: CdrTokenDoc,
-    #[allow(dead_code)] // checked by serde: closed enum
+    #[expect(dead_code, reason = "checked by serde: closed enum")]
     auth_method: AuthMethod,
     #[validate(custom(function = "ci36"))]
     authorization_reference: Option<String>,
@@ -124,7 +124,7 @@ struct SessionDoc {
     currency: String,
     charging_periods: Option<Vec<ChargingPeriodDoc>>,
     /// Its shape differs between versions: `OcpiVersion::check_session_fields`.
-    #[allow(dead_code)] // present to type-check it
+    #[expect(dead_code, reason = "present to type-check it")]
     total_cost: Option<Map<String, Value>>,
     status: SessionStatus,
     last_updated: String,

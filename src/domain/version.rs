@@ -1,5 +1,5 @@
 //! The OCPI versions the hub speaks, and where their Token and Session objects differ on the wire
-//! (digest §7): both versions read and write the same registry, so only these fields are checked
+//! (docs/design.md §8 "OCPI 2.2.1"): both versions read and write the same registry, so only these fields are checked
 //! per version; everything else is the shared rules of `token` and `session`.
 
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! The authorization decision (DESIGN §4): a pure function of its inputs. No clock, no I/O; the
+//! The authorization decision (docs/design.md §4): a pure function of its inputs. No clock, no I/O; the
 //! caller loads the inputs and stores the outcome in the same transaction.
 
 use chrono::{DateTime, Utc};

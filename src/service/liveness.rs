@@ -1,4 +1,4 @@
-//! Partner liveness (digest §6.7): every `peers.liveness_interval_secs` the hub reads each
+//! Partner liveness (OCPI `mod_hub_client_info`): every `peers.liveness_interval_secs` the hub reads each
 //! registered partner's versions with the token it holds for it. A failure marks the partner
 //! OFFLINE, an answer CONNECTED again; each change goes to the change log (actor `hub`) and is
 //! pushed to the partners that take hubclientinfo.

@@ -6,7 +6,11 @@
 //! PostgreSQL tests use `TOKENHUB_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) to create a fresh database per test. Where no
 //! PostgreSQL answers they are skipped, loudly; with `CI=true` they fail instead.
-#![allow(dead_code)]
+#![expect(
+    clippy::allow_attributes,
+    reason = "this file is compiled into two test binaries (api, processes) and each uses a different part: what one leaves unused the other uses, so an expectation would fail in one of them"
+)]
+#![allow(dead_code, reason = "see above: shared by two test binaries")]
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -25,7 +29,7 @@ pub use tokenhub::store::StoreError;
 use tokenhub::store::{Store, StoreSettings};
 
 // `tests/processes.rs` includes this file too and uses few of these.
-#[allow(unused_imports)]
+#[allow(unused_imports, reason = "see above: shared by two test binaries")]
 pub use tokenhub::{
     domain::authorization::{ActiveUse, UseKind},
     domain::session::validate_session,

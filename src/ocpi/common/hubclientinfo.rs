@@ -1,4 +1,4 @@
-//! HubClientInfo module, SENDER interface of the hub (digest §6.7), the same in 2.2.1 and 2.3.0:
+//! HubClientInfo module, SENDER interface of the hub (OCPI `mod_hub_client_info`), the same in 2.2.1 and 2.3.0:
 //! every party reachable through the hub with its connection status, paginated like every list.
 //! A configuration module: no routing headers; any registered platform may read it (not with a
 //! registration token A).

@@ -1,4 +1,4 @@
-//! Pagination of every OCPI list (digest §1.6, docs/design.md §8 "Pagination"): the `date_from`,
+//! Pagination of every OCPI list (OCPI transport and format, pagination; docs/design.md §8 "Pagination"): the `date_from`,
 //! `date_to`, `offset` and `limit` parameters, and the `X-Total-Count`, `X-Limit` and `Link`
 //! headers. Shared by every list of every OCPI version.
 

@@ -82,7 +82,7 @@ error_responses! {
     UnknownSession => Error::NotFound("unknown session".into()),
         "unknown session (another party's session answers the same).";
     RegistrationState => Error::RegistrationState("this platform is registered already: update with PUT, or unregister with DELETE first".into()),
-        "the registration's state does not allow this credentials request: a POST from a registered platform, a PUT or DELETE from one that is not (digest: Credentials).";
+        "the registration's state does not allow this credentials request: a POST from a registered platform, a PUT or DELETE from one that is not (OCPI credentials module).";
     TooManyRequests => Error::TooManyRequests { retry_after_secs: 3 },
         "too many failed authentications from the caller's address (`http.auth_failures_per_minute`, `http.auth_failure_burst`): unknown or malformed credentials tokens are refused without a look-up until `Retry-After` seconds have passed. A token that authenticated before in this process is still accepted.";
     PayloadTooLarge => Error::PayloadTooLarge(65536),

@@ -1,4 +1,4 @@
-//! Routing headers on responses of functional modules (digest §6.1), errors included.
+//! Routing headers on responses of functional modules (OCPI message routing), errors included.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
