@@ -159,7 +159,10 @@ struct TokenDoc {
     whitelist: Whitelist,
     #[validate(custom(function = "s2"))]
     language: Option<String>,
-    #[expect(dead_code, reason = "checked by serde: the closed enum rejects unknown values")]
+    #[expect(
+        dead_code,
+        reason = "checked by serde: the closed enum rejects unknown values"
+    )]
     default_profile_type: Option<ProfileType>,
     #[validate(nested)]
     energy_contract: Option<EnergyContractDoc>,

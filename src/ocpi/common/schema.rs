@@ -113,7 +113,10 @@ pub struct ErrorResponse {
 /// the segments into domain types themselves.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
-#[expect(dead_code, reason = "documentation only: its fields become OpenAPI parameters, never read")]
+#[expect(
+    dead_code,
+    reason = "documentation only: its fields become OpenAPI parameters, never read"
+)]
 pub struct TokenPath {
     /// Country code of the eMSP that owns the token.
     #[param(value_type = CountryCode)]
@@ -129,7 +132,10 @@ pub struct TokenPath {
 /// The path of a session under its CPO (Sessions receiver). Documentation only, as `TokenPath`.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
-#[expect(dead_code, reason = "documentation only: its fields become OpenAPI parameters, never read")]
+#[expect(
+    dead_code,
+    reason = "documentation only: its fields become OpenAPI parameters, never read"
+)]
 pub struct SessionPath {
     /// Country code of the CPO that owns the session.
     #[param(value_type = CountryCode)]
