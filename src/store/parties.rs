@@ -21,6 +21,7 @@ pub struct PartyRow {
     pub suspended: bool,
     pub max_concurrent: Option<i32>,
     pub created_at: NaiveDateTime,
+    pub forward_allowed: bool,
 }
 
 impl PartyRow {
@@ -96,9 +97,10 @@ pub fn owner_state(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<OwnerStat
         .map(|p| OwnerState {
             suspended: p.suspended,
             max_concurrent: p.max_concurrent.map(|m| m.max(0) as u32),
-            // No partner endpoints are stored yet: the hub never calls an eMSP.
+            // The forwarding client is not built yet, so no eMSP counts as offering real-time
+            // authorization and every decision stays local (README "Not there yet").
             realtime: false,
-            forward_allowed: false,
+            forward_allowed: p.forward_allowed,
         })
         .unwrap_or_default())
 }
