@@ -21,7 +21,7 @@ pub enum PeerError {
     #[error("{url}: no answer: {detail}")]
     Unreachable { url: String, detail: String },
     /// An answer that is not a successful OCPI envelope.
-    #[error("{url}: HTTP {http}, OCPI {ocpi:?}: {message}")]
+    #[error("{url}: HTTP {http}, OCPI status {}: {message}", shown_code(*.ocpi))]
     Failed {
         url: String,
         http: u16,
@@ -31,6 +31,10 @@ pub enum PeerError {
     /// A successful envelope whose `data` is not what the module defines.
     #[error("{url}: malformed answer: {detail}")]
     Malformed { url: String, detail: String },
+}
+
+fn shown_code(code: Option<u16>) -> String {
+    code.map_or_else(|| "none".to_owned(), |c| c.to_string())
 }
 
 #[derive(Deserialize)]
