@@ -1086,6 +1086,8 @@ mod tests {
 
     /// Each way of giving a bad value, and how the error names it: the variable, the flag, the
     /// key and its file, or the key alone for a default.
+    // `Jail` takes closures returning figment's own (large) error.
+    #[allow(clippy::result_large_err)]
     #[test]
     fn errors_name_the_setting_as_given() {
         let flag = |f: fn(&mut Overrides, String), value: &str| {
@@ -1094,7 +1096,14 @@ mod tests {
             o
         };
         let none = Overrides::default;
-        let cases: Vec<(&[(&str, &str)], Option<&str>, Overrides, &str)> = vec![
+        // (environment, TOML file, flags, expected message start; empty: valid)
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+            Overrides,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
             (&[("TOKENHUB_LOG__FORMAT", "xml")], None, none(), "TOKENHUB_LOG__FORMAT: unknown value `xml`, expected one of `text`, `json`"),
             (&[("TOKENHUB_PAGINATION__MAX_LIMIT", "many")], None, none(), "TOKENHUB_PAGINATION__MAX_LIMIT: invalid type"),
             (&[("TOKENHUB_PAGINATION__MAX_LIMIT", "0")], None, none(), "TOKENHUB_PAGINATION__MAX_LIMIT: must be between 1 and 10000 (got 0)"),
@@ -1147,6 +1156,7 @@ mod tests {
         });
     }
 
+    #[allow(clippy::result_large_err)]
     #[test]
     fn trusted_proxies_are_cidr_blocks() {
         figment::Jail::expect_with(|jail| {
