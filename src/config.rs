@@ -3,8 +3,11 @@
 //! at start with an error that names the bad setting.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
+
+use chrono::TimeDelta;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -278,9 +281,95 @@ const MAX_AUTH_FAILURES: u32 = 100_000;
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// A bad setting, named by its key (`log.format`) until `Settings::load` knows where it was given.
+#[derive(Debug)]
+struct Invalid {
+    key: String,
+    why: String,
+}
+
+impl Invalid {
+    fn new(key: impl Into<String>, why: impl Into<String>) -> Self {
+        Invalid {
+            key: key.into(),
+            why: why.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.why)
+    }
+}
+
+/// The name figment gives the `TOKENHUB_*` provider (`Env::prefixed`).
+const ENV_PROVIDER: &str = "`TOKENHUB_` environment variable(s)";
+/// Marks the providers of one value given whole (a flag, `DATABASE_URL`): their name is the
+/// setting as the user wrote it.
+const GIVEN: &str = "tokenhub-given";
+
+/// One value given under its own name (a flag, or a variable read as is).
+struct Given {
+    name: &'static str,
+    key: &'static str,
+    value: String,
+}
+
+impl figment::Provider for Given {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.name).source(figment::Source::Custom(GIVEN.into()))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::default(self.key, &self.value).data()
+    }
+}
+
+/// The setting `key` as the user wrote it, from where its effective value came from.
+fn source_name(metadata: Option<&figment::Metadata>, key: &str) -> String {
+    let Some(metadata) = metadata else {
+        return key.to_owned();
+    };
+    match &metadata.source {
+        Some(figment::Source::File(path)) => format!("{key} in {}", path.display()),
+        Some(figment::Source::Custom(marker)) if marker == GIVEN => metadata.name.to_string(),
+        _ if metadata.name == ENV_PROVIDER => {
+            format!("TOKENHUB_{}", key.replace('.', "__").to_ascii_uppercase())
+        }
+        _ => key.to_owned(),
+    }
+}
+
+/// figment's message, without its backticks nested around the list of expected values.
+fn describe(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    let one_of = |expected: &[&str]| {
+        expected
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match kind {
+        Kind::UnknownField(_, expected) => {
+            format!("unknown field, expected one of {}", one_of(expected))
+        }
+        Kind::UnknownVariant(found, expected) => {
+            format!(
+                "unknown value `{found}`, expected one of {}",
+                one_of(expected)
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 impl Config {
-    /// Reads and validates the configuration.
-    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+    /// The layers: defaults < TOML file < `TOKENHUB_*` environment < `DATABASE_URL` < flags.
+    fn figment(overrides: &Overrides) -> Result<Figment, ConfigError> {
         let file = overrides
             .config_file
             .clone()
@@ -300,116 +389,40 @@ impl Config {
                 .ignore(&["CONFIG", "SECRETS__KEY"])
                 .split("__"),
         );
-        // Taken as is: figment would read a key of only digits as a number.
-        if let Some(key) = std::env::var_os("TOKENHUB_SECRETS__KEY") {
-            let key = key.into_string().map_err(|_| {
-                ConfigError("secrets.key: TOKENHUB_SECRETS__KEY is not valid UTF-8".into())
-            })?;
-            figment = figment.merge(("secrets.key", key));
-        }
-        figment = figment.merge(
-            Env::raw()
-                .only(&["DATABASE_URL"])
-                .map(|_| "database.url".into()),
-        );
-        if let Some(url) = &overrides.database_url {
-            figment = figment.merge(("database.url", url));
-        }
-        if let Some(bind) = &overrides.bind {
-            figment = figment.merge(("http.bind", bind));
-        }
-        if let Some(public_url) = &overrides.public_url {
-            figment = figment.merge(("http.public_url", public_url));
-        }
-        let mut config: Config = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
-        config.database.apply_password_file()?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Checks every setting; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |name: &str, why: String| Err(ConfigError(format!("{name}: {why}")));
-        if let Err(e) = self.bind_addr() {
-            return bad("http.bind", e);
-        }
-        if let Some(url) = &self.http.public_url {
-            match url::Url::parse(url) {
-                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                _ => return bad("http.public_url", format!("{url:?} is not an http(s) URL")),
+        let var = |name: &'static str| match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(ConfigError(format!("{name}: not valid UTF-8")))
             }
-        }
-        self.check_bounds()?;
-        // Bounded relative to each other (the table walks one setting at a time).
-        let a = &self.authorization;
-        if a.unmatched_session_minutes == 0
-            || a.unmatched_session_minutes > a.session_stale_hours.saturating_mul(60)
-        {
-            return bad(
-                "authorization.unmatched_session_minutes",
-                format!(
-                    "must be between 1 and authorization.session_stale_hours ({} h) in minutes",
-                    a.session_stale_hours
-                ),
-            );
-        }
-        let r = &self.retention;
-        if r.session_days == 0 {
-            return bad("retention.session_days", "must be at least 1".into());
-        }
-        // A purged session must have stopped counting long before: it takes its use with it.
-        if r.abandoned_session_days < r.session_days
-            || r.abandoned_session_days > 3650
-            || u64::from(r.abandoned_session_days) * 24 <= a.session_stale_hours
-        {
-            return bad(
-                "retention.abandoned_session_days",
-                "must be at least retention.session_days, at most 3650, and longer than authorization.session_stale_hours".into(),
-            );
-        }
-        for (name, value) in [
+        };
+        // Taken as is: figment would read a key of only digits as a number, a URL of only digits
+        // too.
+        let given = [
             (
-                "http.auth_failures_per_minute",
-                self.http.auth_failures_per_minute,
+                "TOKENHUB_SECRETS__KEY",
+                "secrets.key",
+                var("TOKENHUB_SECRETS__KEY")?,
             ),
-            ("http.auth_failure_burst", self.http.auth_failure_burst),
-        ] {
-            if !(1..=MAX_AUTH_FAILURES).contains(&value) {
-                return bad(name, format!("must be between 1 and {MAX_AUTH_FAILURES}"));
+            ("DATABASE_URL", "database.url", var("DATABASE_URL")?),
+            (
+                "--database-url",
+                "database.url",
+                overrides.database_url.clone(),
+            ),
+            ("--bind", "http.bind", overrides.bind.clone()),
+            (
+                "--public-url",
+                "http.public_url",
+                overrides.public_url.clone(),
+            ),
+        ];
+        for (name, key, value) in given {
+            if let Some(value) = value {
+                figment = figment.merge(Given { name, key, value });
             }
         }
-        if let Err(e) = BackendKind::from_url(&self.database.url) {
-            return bad("database.url", e.to_string());
-        }
-        if let Err(e) = self.hub_party() {
-            return bad(&format!("hub.{}", e.field), e.message);
-        }
-        let p = &self.pagination;
-        if p.default_limit > p.max_limit {
-            return bad(
-                "pagination.default_limit",
-                format!(
-                    "must be between 1 and pagination.max_limit ({})",
-                    p.max_limit
-                ),
-            );
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return bad("log.level", e.to_string());
-        }
-        if let Some(key) = &self.secrets.key {
-            if self.secrets.key_file.is_some() {
-                return bad(
-                    "secrets.key",
-                    "set either secrets.key (TOKENHUB_SECRETS__KEY) or secrets.key_file, not both"
-                        .into(),
-                );
-            }
-            if let Err(why) = MasterKey::from_hex(key.expose()) {
-                return bad("secrets.key", why);
-            }
-        }
-        Ok(())
+        Ok(figment)
     }
 
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
@@ -513,49 +526,398 @@ impl Config {
         ]
     }
 
-    fn check_bounds(&self) -> Result<(), ConfigError> {
+    fn check_bounds(&self) -> Result<(), Invalid> {
         for (name, value, min, max) in self.bounds() {
             if !(min..=max).contains(&value) {
-                return Err(ConfigError(format!(
-                    "{name}: must be between {min} and {max} (got {value})"
-                )));
+                return Err(Invalid::new(
+                    name,
+                    format!("must be between {min} and {max} (got {value})"),
+                ));
             }
         }
         Ok(())
     }
+}
 
-    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
-        self.http
-            .bind
-            .parse()
-            .map_err(|_| format!("{:?} is not an address like 127.0.0.1:8080", self.http.bind))
+/// `database.url`, which may hold a password: shown (`Debug`, `Display`) masked by
+/// `store::mask_url`; the URL itself only through `expose`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseUrl(SecretString::new(url))
     }
 
-    pub fn hub_party(&self) -> Result<PartyKey, crate::domain::ValidationError> {
-        PartyKey::parse(&self.hub.country_code, &self.hub.party_id)
+    /// The URL with its password: for opening the store, never for printing.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::mask_url(self.0.expose()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A `tracing` filter (`log.level`), checked to parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The configuration once validated, every value parsed once into the type its consumers use.
+/// Built by `Settings::load` (the process) or `Settings::from_config` (tests, tools).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub hub: HubSettings,
+    pub authorization: AuthorizationSettings,
+    pub pagination: PaginationConfig,
+    pub retention: RetentionSettings,
+    pub log: LogSettings,
+    pub peers: PeersSettings,
+    pub secrets: SecretsConfig,
+    /// What was given, for `config check`; `database.url` masked.
+    given: Config,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub bind: SocketAddr,
+    pub public_url: Option<url::Url>,
+    pub max_body_bytes: usize,
+    pub workers: Option<NonZeroUsize>,
+    pub shutdown_timeout: Duration,
+    pub client_request_timeout: Duration,
+    pub max_future_skew: TimeDelta,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub auth_failures_per_minute: NonZeroU32,
+    pub auth_failure_burst: NonZeroU32,
+}
+
+impl HttpSettings {
+    /// The URL partners reach the hub at, without a trailing slash: `http.public_url`, else
+    /// `http://` + `bound` (the address listened on, port 0 resolved).
+    pub fn public_url_or(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// `http.workers`, else what the server starts: one per CPU.
+    pub fn effective_workers(&self) -> NonZeroUsize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().unwrap_or(NonZeroUsize::new(2).expect("2 > 0"))
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// With the password of `database.password_file`, if any.
+    pub url: DatabaseUrl,
+    pub backend: BackendKind,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    pub outage_backoff: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct HubSettings {
+    pub party: PartyKey,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthorizationSettings {
+    pub hold: TimeDelta,
+    pub session_stale: TimeDelta,
+    pub unmatched_session: TimeDelta,
+    pub default_max_concurrent: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct RetentionSettings {
+    pub audit: TimeDelta,
+    pub session: TimeDelta,
+    pub abandoned_session: TimeDelta,
+    pub session_charging_periods: usize,
+    pub sweep_interval: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: LogFilter,
+}
+
+#[derive(Clone, Debug)]
+pub struct PeersSettings {
+    pub allow_insecure: bool,
+    pub timeout: Duration,
+    pub liveness_interval: Duration,
+    pub credentials_poll: Duration,
+}
+
+impl Settings {
+    /// Reads the layers, then validates: an error names the bad setting as it was given (the
+    /// variable, the flag, or the key and its file).
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let figment = Config::figment(overrides)?;
+        let config: Config = figment.extract().map_err(|e| {
+            // The setting, not the element of a list (`http.trusted_proxies`, not `...proxies.0`).
+            let key: Vec<&str> = e
+                .path
+                .iter()
+                .map(String::as_str)
+                .take_while(|part| part.parse::<usize>().is_err())
+                .collect();
+            if key.is_empty() {
+                return ConfigError(e.to_string());
+            }
+            let name = source_name(e.metadata.as_ref(), &key.join("."));
+            ConfigError(format!("{name}: {}", describe(&e.kind)))
+        })?;
+        Settings::build(config).map_err(|invalid| {
+            let name = source_name(figment.find_metadata(&invalid.key), &invalid.key);
+            ConfigError(format!("{name}: {}", invalid.why))
+        })
+    }
+
+    /// Validates `config` and parses every value; the error names the first bad setting by key.
+    pub fn from_config(config: Config) -> Result<Settings, ConfigError> {
+        Settings::build(config).map_err(|invalid| ConfigError(invalid.to_string()))
+    }
+
+    fn build(config: Config) -> Result<Settings, Invalid> {
+        let bind: SocketAddr = config.http.bind.parse().map_err(|_| {
+            Invalid::new(
+                "http.bind",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    config.http.bind
+                ),
+            )
+        })?;
+        let public_url = match &config.http.public_url {
+            None => None,
+            Some(given) => match url::Url::parse(given) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
+                _ => {
+                    return Err(Invalid::new(
+                        "http.public_url",
+                        format!("{given:?} is not an http(s) URL"),
+                    ))
+                }
+            },
+        };
+        config.check_bounds()?;
+        // Bounded relative to each other (the table walks one setting at a time).
+        let a = &config.authorization;
+        if a.unmatched_session_minutes == 0
+            || a.unmatched_session_minutes > a.session_stale_hours.saturating_mul(60)
+        {
+            return Err(Invalid::new(
+                "authorization.unmatched_session_minutes",
+                format!(
+                    "must be between 1 and authorization.session_stale_hours ({} h) in minutes",
+                    a.session_stale_hours
+                ),
+            ));
+        }
+        let r = &config.retention;
+        if r.session_days == 0 {
+            return Err(Invalid::new("retention.session_days", "must be at least 1"));
+        }
+        // A purged session must have stopped counting long before: it takes its use with it.
+        if r.abandoned_session_days < r.session_days
+            || r.abandoned_session_days > 3650
+            || u64::from(r.abandoned_session_days) * 24 <= a.session_stale_hours
+        {
+            return Err(Invalid::new(
+                "retention.abandoned_session_days",
+                "must be at least retention.session_days, at most 3650, and longer than authorization.session_stale_hours",
+            ));
+        }
+        let failures = |name: &str, value: u32| {
+            NonZeroU32::new(value)
+                .filter(|v| v.get() <= MAX_AUTH_FAILURES)
+                .ok_or_else(|| {
+                    Invalid::new(name, format!("must be between 1 and {MAX_AUTH_FAILURES}"))
+                })
+        };
+        let auth_failures_per_minute = failures(
+            "http.auth_failures_per_minute",
+            config.http.auth_failures_per_minute,
+        )?;
+        let auth_failure_burst =
+            failures("http.auth_failure_burst", config.http.auth_failure_burst)?;
+        let db_url = config.database.url_with_password()?;
+        let backend = BackendKind::from_url(&db_url)
+            .map_err(|e| Invalid::new("database.url", e.to_string()))?;
+        let party = PartyKey::parse(&config.hub.country_code, &config.hub.party_id)
+            .map_err(|e| Invalid::new(format!("hub.{}", e.field), e.message))?;
+        let p = &config.pagination;
+        if p.default_limit > p.max_limit {
+            return Err(Invalid::new(
+                "pagination.default_limit",
+                format!(
+                    "must be between 1 and pagination.max_limit ({})",
+                    p.max_limit
+                ),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
+            return Err(Invalid::new("log.level", e.to_string()));
+        }
+        if let Some(key) = &config.secrets.key {
+            if config.secrets.key_file.is_some() {
+                return Err(Invalid::new(
+                    "secrets.key",
+                    "set either secrets.key (TOKENHUB_SECRETS__KEY) or secrets.key_file, not both",
+                ));
+            }
+            MasterKey::from_hex(key.expose()).map_err(|why| Invalid::new("secrets.key", why))?;
+        }
+        // In range (the bounds above): none of these conversions can fail or overflow.
+        let (h, d, a, r, pe) = (
+            &config.http,
+            &config.database,
+            &config.authorization,
+            &config.retention,
+            &config.peers,
+        );
+        let days = |n: u32| TimeDelta::days(i64::from(n));
+        // Kept for `config check` only, and masked so that `Debug` shows no password either.
+        let given = Config {
+            database: DatabaseConfig {
+                url: crate::store::mask_url(&db_url),
+                ..config.database.clone()
+            },
+            ..config.clone()
+        };
+        Ok(Settings {
+            http: HttpSettings {
+                bind,
+                public_url,
+                max_body_bytes: h.max_body_bytes,
+                workers: h.workers.and_then(NonZeroUsize::new),
+                shutdown_timeout: Duration::from_secs(h.shutdown_timeout_secs),
+                client_request_timeout: Duration::from_secs(h.client_request_timeout_secs),
+                max_future_skew: TimeDelta::seconds(h.max_future_skew_secs as i64),
+                trusted_proxies: h.trusted_proxies.clone(),
+                auth_failures_per_minute,
+                auth_failure_burst,
+            },
+            database: DatabaseSettings {
+                url: DatabaseUrl::new(db_url),
+                backend,
+                pool_size: d.pool_size,
+                connect_timeout: Duration::from_secs(d.connect_timeout_secs),
+                statement_timeout: Duration::from_millis(d.statement_timeout_ms),
+                lock_timeout: Duration::from_millis(d.lock_timeout_ms),
+                outage_backoff: Duration::from_millis(d.outage_backoff_ms),
+            },
+            hub: HubSettings {
+                party,
+                name: config.hub.name.clone(),
+            },
+            authorization: AuthorizationSettings {
+                hold: TimeDelta::seconds(a.hold_seconds as i64),
+                session_stale: TimeDelta::hours(a.session_stale_hours as i64),
+                unmatched_session: TimeDelta::minutes(a.unmatched_session_minutes as i64),
+                default_max_concurrent: a.default_max_concurrent,
+            },
+            pagination: config.pagination.clone(),
+            retention: RetentionSettings {
+                audit: days(r.audit_days),
+                session: days(r.session_days),
+                abandoned_session: days(r.abandoned_session_days),
+                session_charging_periods: r.session_charging_periods as usize,
+                sweep_interval: Duration::from_secs(r.sweep_interval_secs),
+            },
+            log: LogSettings {
+                format: config.log.format,
+                filter: LogFilter(config.log.level.clone()),
+            },
+            peers: PeersSettings {
+                allow_insecure: pe.allow_insecure,
+                timeout: Duration::from_millis(pe.timeout_ms),
+                liveness_interval: Duration::from_secs(pe.liveness_interval_secs),
+                credentials_poll: Duration::from_millis(pe.credentials_poll_ms),
+            },
+            secrets: config.secrets.clone(),
+            given,
+        })
     }
 
     pub fn store_settings(&self) -> StoreSettings {
+        let d = &self.database;
         StoreSettings {
-            url: self.database.url.clone(),
-            pool_size: self.database.pool_size,
-            connect_timeout: Duration::from_secs(self.database.connect_timeout_secs.max(1)),
-            statement_timeout: Duration::from_millis(self.database.statement_timeout_ms),
-            lock_timeout: Duration::from_millis(self.database.lock_timeout_ms),
-            outage_backoff: Duration::from_millis(self.database.outage_backoff_ms),
+            url: d.url.expose().to_owned(),
+            pool_size: d.pool_size,
+            connect_timeout: d.connect_timeout,
+            statement_timeout: d.statement_timeout,
+            lock_timeout: d.lock_timeout,
+            outage_backoff: d.outage_backoff,
         }
+    }
+
+    /// Every effective value as TOML (what `config check` prints), secrets masked; a comment
+    /// follows each value the hub derived rather than read.
+    pub fn effective_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut shown = self.given.clone();
+        let derived_url = shown.http.public_url.is_none();
+        let derived_workers = shown.http.workers.is_none();
+        shown.http.public_url = Some(self.http.public_url_or(self.http.bind));
+        shown.http.workers = Some(self.http.effective_workers().get());
+        let text = toml::to_string_pretty(&shown)?;
+        let mut out = String::with_capacity(text.len() + 128);
+        let mut section = "";
+        for line in text.lines() {
+            if line.starts_with('[') {
+                section = line;
+            }
+            out.push_str(line);
+            out.push('\n');
+            if section == "[http]" {
+                if derived_url && line.starts_with("public_url = ") {
+                    out.push_str("# derived: http:// + http.bind (the port the hub listens on when bind ends in :0)\n");
+                }
+                if derived_workers && line.starts_with("workers = ") {
+                    out.push_str("# derived: one worker per CPU\n");
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
 impl DatabaseConfig {
-    /// Puts the content of `password_file` into `url`, so the password can live in a file (a
-    /// Docker secret) instead of the environment, where `docker inspect` shows it. The content
-    /// never appears in an error: those name the setting and the file only.
-    fn apply_password_file(&mut self) -> Result<(), ConfigError> {
+    /// `url` with the content of `password_file`, so the password can live in a file (a Docker
+    /// secret) instead of the environment, where `docker inspect` shows it. The content never
+    /// appears in an error: those name the setting and the file only.
+    fn url_with_password(&self) -> Result<String, Invalid> {
         let Some(path) = &self.password_file else {
-            return Ok(());
+            return Ok(self.url.clone());
         };
-        let bad = |why: String| Err(ConfigError(format!("database.password_file: {why}")));
+        let bad = |why: String| Err(Invalid::new("database.password_file", why));
         if !matches!(BackendKind::from_url(&self.url), Ok(BackendKind::Postgres)) {
             return bad("only a postgres:// database.url takes a password".into());
         }
@@ -571,10 +933,10 @@ impl DatabaseConfig {
         let mut url = match url::Url::parse(&self.url) {
             Ok(url) => url,
             Err(e) => {
-                return Err(ConfigError(format!(
-                    "database.url: {e} in {}",
-                    crate::store::mask_url(&self.url)
-                )))
+                return Err(Invalid::new(
+                    "database.url",
+                    format!("{e} in {}", crate::store::mask_url(&self.url)),
+                ))
             }
         };
         if url.password().is_some() {
@@ -588,14 +950,19 @@ impl DatabaseConfig {
         {
             return bad("database.url has no host to attach a password to".into());
         }
-        self.url = url.into();
-        Ok(())
+        Ok(url.into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Config {
+        fn validate(self) -> Result<Settings, ConfigError> {
+            Settings::from_config(self)
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {
@@ -688,7 +1055,7 @@ mod tests {
                 .merge((name, value))
                 .extract()
                 .map_err(|e| e.to_string())?;
-            config.validate().map_err(|e| e.0)
+            config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
         assert_eq!(bounds.len(), 21);
@@ -717,25 +1084,101 @@ mod tests {
         }
     }
 
+    /// Each way of giving a bad value, and how the error names it: the variable, the flag, the
+    /// key and its file, or the key alone for a default.
+    // `Jail` takes closures returning figment's own (large) error.
+    #[allow(clippy::result_large_err)]
+    #[test]
+    fn errors_name_the_setting_as_given() {
+        let flag = |f: fn(&mut Overrides, String), value: &str| {
+            let mut o = Overrides::default();
+            f(&mut o, value.into());
+            o
+        };
+        let none = Overrides::default;
+        // (environment, TOML file, flags, expected message start; empty: valid)
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+            Overrides,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
+            (&[("TOKENHUB_LOG__FORMAT", "xml")], None, none(), "TOKENHUB_LOG__FORMAT: unknown value `xml`, expected one of `text`, `json`"),
+            (&[("TOKENHUB_PAGINATION__MAX_LIMIT", "many")], None, none(), "TOKENHUB_PAGINATION__MAX_LIMIT: invalid type"),
+            (&[("TOKENHUB_PAGINATION__MAX_LIMIT", "0")], None, none(), "TOKENHUB_PAGINATION__MAX_LIMIT: must be between 1 and 10000 (got 0)"),
+            (&[("TOKENHUB_HTTP__BIND", "localhost")], None, none(), "TOKENHUB_HTTP__BIND: \"localhost\" is not an address"),
+            (&[("TOKENHUB_HUB__PARTY_ID", "TOOLONG")], None, none(), "TOKENHUB_HUB__PARTY_ID: "),
+            (&[("TOKENHUB_NOPE", "1")], None, none(), "TOKENHUB_NOPE: unknown field"),
+            (&[("TOKENHUB_SECRETS__KEY", "0123")], None, none(), "TOKENHUB_SECRETS__KEY: must be 64"),
+            (&[("DATABASE_URL", "mysql://x")], None, none(), "DATABASE_URL: "),
+            (&[("DATABASE_URL", "mysql://x")], None, flag(|o, v| o.database_url = Some(v), "oracle://y"), "--database-url: "),
+            (&[], None, flag(|o, v| o.bind = Some(v), "localhost"), "--bind: \"localhost\""),
+            (&[], None, flag(|o, v| o.public_url = Some(v), "ftp://x"), "--public-url: \"ftp://x\" is not an http(s) URL"),
+            (&[], Some("[log]\nformat = \"xml\"\n"), none(), "log.format in {file}: unknown value `xml`"),
+            (&[], Some("[pagination]\nmax_limt = 5\n"), none(), "pagination.max_limt in {file}: unknown field, expected one of `default_limit`, `max_limit`"),
+            (&[], Some("[http]\nbind = \"localhost\"\n"), none(), "http.bind in {file}: "),
+            (&[("TOKENHUB_HTTP__BIND", "localhost")], Some("[http]\nbind = \"localhost\"\n"), none(), "TOKENHUB_HTTP__BIND: "),
+            // Set in the file, bad by a default: the default is named, by its key.
+            (&[], Some("[retention]\nsession_days = 100\n"), none(), "retention.abandoned_session_days: must be"),
+            (&[], None, none(), ""),
+        ];
+        figment::Jail::expect_with(|jail| {
+            let file = jail.directory().join("tokenhub.toml");
+            for (env, toml, overrides, expected) in cases {
+                jail.clear_env();
+                for (name, value) in env {
+                    jail.set_env(name, value);
+                }
+                let overrides = Overrides {
+                    config_file: toml.map(|toml| {
+                        std::fs::write(&file, toml).unwrap();
+                        file.clone()
+                    }),
+                    ..overrides
+                };
+                let case = format!("{env:?} {toml:?} {overrides:?}");
+                let result = Settings::load(&overrides);
+                if expected.is_empty() {
+                    result.unwrap_or_else(|e| panic!("{case}: {e}"));
+                    continue;
+                }
+                let err = result.expect_err(&case).0;
+                let expected = expected.replace("{file}", &file.display().to_string());
+                assert!(err.starts_with(&expected), "{case}: {err}");
+                assert!(
+                    !err.contains("\"\"") && !err.contains("``") && !err.contains("`\""),
+                    "{case}: {err}"
+                );
+                assert!(!err.contains("default."), "{case}: {err}");
+            }
+            Ok(())
+        });
+    }
+
+    #[allow(clippy::result_large_err)]
     #[test]
     fn trusted_proxies_are_cidr_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("tokenhub.toml");
-        let load = |proxies: &str| {
-            std::fs::write(&file, format!("[http]\ntrusted_proxies = {proxies}\n")).unwrap();
-            Config::load(&Overrides {
-                config_file: Some(file.clone()),
-                ..Overrides::default()
-            })
-        };
-        let config = load(r#"["127.0.0.1/32", "10.1.0.0/16", "::1/128"]"#).unwrap();
-        assert_eq!(config.http.trusted_proxies.len(), 3);
-        assert!(config.http.trusted_proxies[1]
-            .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
-        for bad in [r#"["10.0.0.300/8"]"#, r#"["proxy.example"]"#] {
-            let err = load(bad).unwrap_err().0;
-            assert!(err.contains("http.trusted_proxies"), "{err}");
-        }
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let file = jail.directory().join("tokenhub.toml");
+            let load = |proxies: &str| {
+                std::fs::write(&file, format!("[http]\ntrusted_proxies = {proxies}\n")).unwrap();
+                Settings::load(&Overrides {
+                    config_file: Some(file.clone()),
+                    ..Overrides::default()
+                })
+            };
+            let settings = load(r#"["127.0.0.1/32", "10.1.0.0/16", "::1/128"]"#).unwrap();
+            assert_eq!(settings.http.trusted_proxies.len(), 3);
+            assert!(settings.http.trusted_proxies[1]
+                .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+            for bad in [r#"["10.0.0.300/8"]"#, r#"["proxy.example"]"#] {
+                let err = load(bad).unwrap_err().0;
+                assert!(err.starts_with("http.trusted_proxies in "), "{err}");
+            }
+            Ok(())
+        });
     }
 
     #[test]
@@ -749,18 +1192,18 @@ mod tests {
             password_file: Some(file.clone()),
             ..DatabaseConfig::default()
         };
-        db.apply_password_file().unwrap();
+        db.url = db.url_with_password().unwrap();
         let url = url::Url::parse(&db.url).unwrap();
         let decoded = percent_decode(url.password().unwrap());
         assert_eq!(decoded, password);
         assert_eq!((url.username(), url.host_str()), ("tokenhub", Some("db")));
         assert_eq!(url.path(), "/tokenhub");
 
-        let mut twice = DatabaseConfig {
+        let twice = DatabaseConfig {
             password_file: Some(file.clone()),
             ..db.clone()
         };
-        let err = twice.apply_password_file().unwrap_err().0;
+        let err = twice.url_with_password().unwrap_err().to_string();
         assert!(err.starts_with("database.password_file"), "{err}");
         assert!(!err.contains(password), "{err}");
     }
@@ -776,8 +1219,8 @@ mod tests {
             password_file: Some("/nonexistent/db_password".into()),
             ..DatabaseConfig::default()
         };
-        for mut db in [missing, sqlite] {
-            let err = db.apply_password_file().unwrap_err().0;
+        for db in [missing, sqlite] {
+            let err = db.url_with_password().unwrap_err().to_string();
             assert!(err.starts_with("database.password_file: "), "{err}");
         }
     }

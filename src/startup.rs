@@ -3,13 +3,12 @@
 //! tests; nothing else imports it.
 
 use std::net::TcpListener;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpResponse, HttpServer};
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::ocpi;
 use crate::ops::request_context::request_context;
 use crate::ops::sweeper;
@@ -30,29 +29,23 @@ pub struct Application {
 impl Application {
     /// Opens (and migrates) the database, binds the listener and prepares the server. `keys` come
     /// from the master key the caller loaded (`secrets::load_keys`).
-    pub async fn build(config: Config, keys: Keys) -> anyhow::Result<Application> {
-        let store = Store::open(&config.store_settings()).await?;
-        Self::build_with_store(config, store, keys)
+    pub async fn build(settings: Settings, keys: Keys) -> anyhow::Result<Application> {
+        let store = Store::open(&settings.store_settings()).await?;
+        Self::build_with_store(settings, store, keys)
     }
 
     pub fn build_with_store(
-        config: Config,
+        settings: Settings,
         store: Store,
         keys: Keys,
     ) -> anyhow::Result<Application> {
-        let addr = config.bind_addr().map_err(anyhow::Error::msg)?;
+        let addr = settings.http.bind;
         let listener =
             TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr()?;
-        let public_url = config
-            .http
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let public_url = settings.http.public_url_or(local);
         let state = web::Data::new(
-            AppState::new(&config, store.clone(), keys, public_url.clone())
+            AppState::new(&settings, store.clone(), keys, public_url.clone())
                 .map_err(anyhow::Error::msg)?,
         );
         let shared = state.clone();
@@ -68,19 +61,19 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
         .listen(listener)?
-        .shutdown_timeout(config.http.shutdown_timeout_secs)
-        .client_request_timeout(Duration::from_secs(config.http.client_request_timeout_secs));
-        if let Some(workers) = config.http.workers {
-            server = server.workers(workers);
+        .shutdown_timeout(settings.http.shutdown_timeout.as_secs())
+        .client_request_timeout(settings.http.client_request_timeout);
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers.get());
         }
         crate::ops::metrics::handle();
         let epoch_state = shared.clone().into_inner();
-        let epoch_poll = Duration::from_millis(config.peers.credentials_poll_ms);
+        let epoch_poll = settings.peers.credentials_poll;
         let background = vec![
-            tokio::spawn(sweeper::run(store, config.clone())),
+            tokio::spawn(sweeper::run(store, settings.retention.clone())),
             tokio::spawn(crate::service::liveness::run(
                 shared.clone().into_inner(),
-                Duration::from_secs(config.peers.liveness_interval_secs),
+                settings.peers.liveness_interval,
             )),
             tokio::spawn(async move {
                 crate::service::credentials::watch_epoch(

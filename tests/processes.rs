@@ -452,7 +452,8 @@ fn cli_errors_are_one_clear_line() {
         .unwrap();
     assert!(!bad_setting.status.success());
     assert!(
-        String::from_utf8_lossy(&bad_setting.stderr).contains("pagination"),
+        String::from_utf8_lossy(&bad_setting.stderr)
+            .contains("TOKENHUB_PAGINATION__MAX_LIMIT: must be between 1 and 10000 (got 0)"),
         "{}",
         String::from_utf8_lossy(&bad_setting.stderr)
     );
@@ -499,6 +500,19 @@ fn config_layers_and_errors() {
         "{shown}"
     );
     assert!(shown.contains("sqlite://from-file.db"), "{shown}");
+    // Every effective value, the derived ones followed by a comment saying so.
+    assert!(
+        shown.contains("public_url = \"http://127.0.0.1:8080\"\n# derived"),
+        "{shown}"
+    );
+    assert!(shown.contains("\nworkers = ") && shown.contains("# derived: one worker per CPU"));
+    let given = check(&[("TOKENHUB_HTTP__WORKERS", "3")], &[]);
+    let shown = String::from_utf8_lossy(&given.stdout).to_string();
+    assert!(
+        shown.contains("\nworkers = 3\n") && !shown.contains("per CPU"),
+        "{shown}"
+    );
+    assert!(shown.parse::<toml::Table>().is_ok(), "TOML: {shown}");
 
     let env_wins = check(
         &[
@@ -519,11 +533,50 @@ fn config_layers_and_errors() {
     );
     assert!(String::from_utf8_lossy(&flag_wins.stdout).contains("sqlite://from-flag.db"));
 
+    // Errors name the setting as it was given: the variable, the flag, the key in its file.
+    for (envs, args, expected) in [
+        (
+            &[("TOKENHUB_LOG__FORMAT", "xml")][..],
+            &[][..],
+            "configuration: TOKENHUB_LOG__FORMAT: unknown value `xml`".to_owned(),
+        ),
+        (
+            &[],
+            &["--database-url", "mysql://x"],
+            "configuration: --database-url: ".to_owned(),
+        ),
+        (
+            &[],
+            &["serve", "--bind", "localhost"],
+            "configuration: --bind: \"localhost\" is not an address".to_owned(),
+        ),
+    ] {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .env_remove("DATABASE_URL");
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.starts_with(&format!("error: {expected}")),
+            "{stderr}"
+        );
+    }
     std::fs::write(&file, "[pagination]\nmax_limt = 5\n").unwrap();
     let typo = check(&[], &[]);
     assert!(!typo.status.success());
+    let expected = format!(
+        "configuration: pagination.max_limt in {}: unknown field",
+        file.display()
+    );
     assert!(
-        String::from_utf8_lossy(&typo.stderr).contains("max_limt"),
+        String::from_utf8_lossy(&typo.stderr).contains(&expected),
         "{}",
         String::from_utf8_lossy(&typo.stderr)
     );
@@ -622,7 +675,10 @@ fn database_password_comes_from_a_file() {
     assert!(!missing.status.success());
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("database.password_file"), "{stderr}");
+    assert!(
+        stderr.contains("TOKENHUB_DATABASE__PASSWORD_FILE: cannot read"),
+        "{stderr}"
+    );
 
     let Some(db) = helpers::fresh_pg_database() else {
         return;
@@ -843,7 +899,7 @@ fn config_check_never_prints_the_master_key() {
     assert!(!ok);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("secrets.key: must be 64 hexadecimal characters"),
+        stderr.contains("TOKENHUB_SECRETS__KEY: must be 64 hexadecimal characters"),
         "{stderr}"
     );
     assert!(

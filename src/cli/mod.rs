@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, Overrides};
+use crate::config::{Overrides, Settings};
 use crate::domain::ids::PartyKey;
 use crate::domain::party::Role;
 use crate::secrets::{describe_master_key, load_keys};
@@ -20,7 +20,7 @@ use crate::service::AppState;
 use crate::startup::Application;
 use crate::store::connections::InviteOutcome;
 use crate::store::parties::AddOutcome;
-use crate::store::{mask_url, Store};
+use crate::store::Store;
 use crate::telemetry;
 
 #[derive(Parser, Debug)]
@@ -176,23 +176,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         bind: serve_args.and_then(|a| a.bind.clone()),
         public_url: serve_args.and_then(|a| a.public_url.clone()),
     };
-    let config = Config::load(&overrides)?;
+    let config = Settings::load(&overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         None | Some(Command::Serve(_)) => {
-            telemetry::init(config.log.format, &config.log.level);
+            telemetry::init(config.log.format, config.log.filter.as_str());
             runtime.block_on(serve(config))
         }
         Some(Command::Migrate) => {
-            telemetry::init(config.log.format, &config.log.level);
+            telemetry::init(config.log.format, config.log.filter.as_str());
             // Every command that opens the store loads the key as `serve` does: a PostgreSQL hub
             // without one fails here too, and a SQLite hub has its key file from the first command.
             load_keys(&config)?;
             runtime.block_on(async {
                 Store::open(&config.store_settings()).await?;
-                eprintln!("migrations applied to {}", mask_url(&config.database.url));
+                eprintln!("migrations applied to {}", config.database.url);
                 Ok(())
             })
         }
@@ -225,10 +225,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(party::set(config, args))
         }
         Some(Command::Config(ConfigCommand::Check)) => {
-            let mut shown = config.clone();
-            shown.database.url = mask_url(&shown.database.url);
             let master_key = describe_master_key(&config)?;
-            println!("{}", toml_like(&shown)?);
+            println!("{}", config.effective_toml()?);
             eprintln!("{master_key}");
             eprintln!("configuration is valid");
             Ok(())
@@ -237,17 +235,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn toml_like(config: &Config) -> anyhow::Result<String> {
-    Ok(toml::to_string_pretty(config)?)
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Settings) -> anyhow::Result<()> {
     // Before the store: a PostgreSQL hub without a key stops here, even with its database down.
     let keys = load_keys(&config)?;
     let app = Application::build(config.clone(), keys).await?;
     tracing::info!(
         url = %app.public_url(),
-        database = %mask_url(&config.database.url),
+        database = %config.database.url,
         "tokenhub listening"
     );
     // A machine-readable line for scripts that start the hub on port 0.
@@ -257,11 +251,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<()> {
+async fn healthcheck(config: &Settings, args: HealthcheckArgs) -> anyhow::Result<()> {
     let base = match args.url {
         Some(url) => url,
         None => {
-            let mut addr = config.bind_addr().map_err(anyhow::Error::msg)?;
+            let mut addr = config.http.bind;
             // A hub listening on every interface is reached through loopback.
             match addr.ip() {
                 IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
@@ -298,7 +292,7 @@ async fn healthcheck(config: &Config, args: HealthcheckArgs) -> anyhow::Result<(
     Ok(())
 }
 
-async fn party_add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
+async fn party_add(config: Settings, args: PartyAddArgs) -> anyhow::Result<()> {
     let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
     let keys = load_keys(&config)?;
@@ -334,17 +328,11 @@ fn party_key_and_role(
 }
 
 /// The URL partners reach the hub at: `http.public_url`, else `http://` + `http.bind`.
-fn public_url(config: &Config) -> String {
-    config
-        .http
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.http.bind))
-        .trim_end_matches('/')
-        .to_owned()
+fn public_url(config: &Settings) -> String {
+    config.http.public_url_or(config.http.bind)
 }
 
-async fn party_invite(config: Config, args: PartyInviteArgs) -> anyhow::Result<()> {
+async fn party_invite(config: Settings, args: PartyInviteArgs) -> anyhow::Result<()> {
     let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
     let keys = load_keys(&config)?;
@@ -371,7 +359,7 @@ async fn party_invite(config: Config, args: PartyInviteArgs) -> anyhow::Result<(
     Ok(())
 }
 
-async fn party_register(config: Config, args: PartyRegisterArgs) -> anyhow::Result<()> {
+async fn party_register(config: Settings, args: PartyRegisterArgs) -> anyhow::Result<()> {
     let versions_url =
         url::Url::parse(&args.versions_url).map_err(|e| anyhow::anyhow!("--versions-url: {e}"))?;
     let keys = load_keys(&config)?;

@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::domain::ids::PartyKey;
 use crate::domain::party::{PartySettings, Role};
 use crate::secrets::{load_keys, Keys};
@@ -57,19 +57,19 @@ pub struct PartySetArgs {
 }
 
 /// The state a party command acts with: it pushes status changes to partners as the server does.
-async fn state(config: &Config) -> anyhow::Result<AppState> {
+async fn state(config: &Settings) -> anyhow::Result<AppState> {
     let keys = load_keys(config)?;
     let store = Store::open(&config.store_settings()).await?;
     state_with(config, store, keys)
 }
 
-fn state_with(config: &Config, store: Store, keys: Keys) -> anyhow::Result<AppState> {
+fn state_with(config: &Settings, store: Store, keys: Keys) -> anyhow::Result<AppState> {
     AppState::new(config, store, keys, super::public_url(config)).map_err(anyhow::Error::msg)
 }
 
 /// After `party add` or `party invite`: tells the partners that take hubclientinfo about the
 /// party (best effort, as every push; the party is stored whatever happens here).
-pub async fn announce(config: &Config, store: Store, keys: Keys, key: PartyKey, role: Role) {
+pub async fn announce(config: &Settings, store: Store, keys: Keys, key: PartyKey, role: Role) {
     match state_with(config, store, keys) {
         Ok(state) => {
             state.client_info.push(vec![(key, role)]).await;
@@ -78,7 +78,7 @@ pub async fn announce(config: &Config, store: Store, keys: Keys, key: PartyKey, 
     }
 }
 
-pub async fn list(config: Config, args: PartyListArgs) -> anyhow::Result<()> {
+pub async fn list(config: Settings, args: PartyListArgs) -> anyhow::Result<()> {
     let state = state(&config).await?;
     let parties = list_parties(&state.store).await?;
     if args.json {
@@ -144,7 +144,11 @@ fn listing_json(p: &PartyListing) -> serde_json::Value {
     })
 }
 
-pub async fn suspend(config: Config, args: PartyTargetArgs, suspended: bool) -> anyhow::Result<()> {
+pub async fn suspend(
+    config: Settings,
+    args: PartyTargetArgs,
+    suspended: bool,
+) -> anyhow::Result<()> {
     let (key, role) = target(&args)?;
     let change = SettingsChange {
         suspended: Some(suspended),
@@ -176,7 +180,7 @@ pub async fn suspend(config: Config, args: PartyTargetArgs, suspended: bool) -> 
     Ok(())
 }
 
-pub async fn set(config: Config, args: PartySetArgs) -> anyhow::Result<()> {
+pub async fn set(config: Settings, args: PartySetArgs) -> anyhow::Result<()> {
     let (key, role) = target(&args.target)?;
     let change = SettingsChange {
         suspended: None,

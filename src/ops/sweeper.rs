@@ -1,11 +1,9 @@
 //! Background clean-up: expired holds and stale session uses, sessions past retention, and audit
 //! entries past retention, deleted in small batches so no sweep holds the writer for long.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, RetentionConfig};
+use crate::config::RetentionSettings;
 use crate::ops::metrics;
 use crate::store::{audit, sessions, usage, Store, StoreResult};
 
@@ -13,14 +11,12 @@ const BATCH: i64 = 500;
 /// At most this many batches per table and round; the rest waits for the next round.
 const MAX_BATCHES_PER_ROUND: usize = 20;
 
-pub async fn run(store: Store, config: Config) {
-    let mut every = tokio::time::interval(Duration::from_secs(
-        config.retention.sweep_interval_secs.max(1),
-    ));
+pub async fn run(store: Store, retention: RetentionSettings) {
+    let mut every = tokio::time::interval(retention.sweep_interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if let Err(e) = sweep_at(&store, &config.retention, Utc::now()).await {
+        if let Err(e) = sweep_at(&store, &retention, Utc::now()).await {
             tracing::warn!(error = %e, "background clean-up failed; retrying next round");
         }
     }
@@ -38,10 +34,9 @@ pub struct Swept {
 /// One round as of `now` (a parameter so that tests can sweep as if time had passed).
 pub async fn sweep_at(
     store: &Store,
-    retention: &RetentionConfig,
+    retention: &RetentionSettings,
     now: DateTime<Utc>,
 ) -> StoreResult<Swept> {
-    let days = |n: u32| now - chrono::Duration::days(i64::from(n));
     let mut usages = 0;
     for _ in 0..MAX_BATCHES_PER_ROUND {
         let purged = store
@@ -56,15 +51,13 @@ pub async fn sweep_at(
             break;
         }
     }
-    let (finished_before, abandoned_before) = (
-        days(retention.session_days),
-        days(retention.abandoned_session_days),
-    );
+    let (finished_before, abandoned_before) =
+        (now - retention.session, now - retention.abandoned_session);
     let sessions = in_batches(store, move |conn| {
         sessions::purge_old(conn, finished_before, abandoned_before, BATCH)
     })
     .await?;
-    let audit_before = days(retention.audit_days);
+    let audit_before = now - retention.audit;
     let audits = in_batches(store, move |conn| {
         audit::purge_before(conn, audit_before, BATCH)
     })

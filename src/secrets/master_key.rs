@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
 use super::keys::Keys;
-use crate::config::{Config, ConfigError};
+use crate::config::{ConfigError, Settings};
 use crate::store::{sqlite_path, BackendKind};
 
 /// Bytes of the master key.
@@ -133,8 +133,8 @@ struct Found {
 /// The master key as every command that opens the store loads it: from `secrets.key`, from
 /// `secrets.key_file`, or (SQLite only) from the key file beside the database, created on first
 /// use. Call after the logger is set up: a loose key file is reported as a warning.
-pub fn load_keys(config: &Config) -> Result<Keys, ConfigError> {
-    let found = find(config, true)?;
+pub fn load_keys(settings: &Settings) -> Result<Keys, ConfigError> {
+    let found = find(settings, true)?;
     if let Some(warning) = &found.warning {
         tracing::warn!("{warning}");
     }
@@ -152,8 +152,8 @@ pub fn load_keys(config: &Config) -> Result<Keys, ConfigError> {
 
 /// For `config check`: where the master key comes from, checked as at start but without creating
 /// a key file.
-pub fn describe_master_key(config: &Config) -> Result<String, ConfigError> {
-    let found = find(config, false)?;
+pub fn describe_master_key(settings: &Settings) -> Result<String, ConfigError> {
+    let found = find(settings, false)?;
     let mut text = match &found.origin {
         Origin::Setting => "master key: secrets.key (TOKENHUB_SECRETS__KEY)".to_owned(),
         Origin::File(path) | Origin::Created(path) => {
@@ -170,8 +170,8 @@ pub fn describe_master_key(config: &Config) -> Result<String, ConfigError> {
     Ok(text)
 }
 
-fn find(config: &Config, create: bool) -> Result<Found, ConfigError> {
-    let secrets = &config.secrets;
+fn find(settings: &Settings, create: bool) -> Result<Found, ConfigError> {
+    let secrets = &settings.secrets;
     if secrets.key.is_some() && secrets.key_file.is_some() {
         return Err(ConfigError(
             "secrets.key: set either secrets.key (TOKENHUB_SECRETS__KEY) or secrets.key_file, not both"
@@ -195,9 +195,9 @@ fn find(config: &Config, create: bool) -> Result<Found, ConfigError> {
             warning,
         });
     }
-    match BackendKind::from_url(&config.database.url) {
-        Ok(BackendKind::Sqlite) => {}
-        _ => {
+    match settings.database.backend {
+        BackendKind::Sqlite => {}
+        BackendKind::Postgres => {
             return Err(ConfigError(
                 "secrets.key_file or TOKENHUB_SECRETS__KEY: a PostgreSQL hub needs a master key, \
                  the same on every instance, and none is set (create one with `openssl rand -hex 32`)"
@@ -205,7 +205,10 @@ fn find(config: &Config, create: bool) -> Result<Found, ConfigError> {
             ))
         }
     }
-    let path = PathBuf::from(format!("{}.key", sqlite_path(&config.database.url)));
+    let path = PathBuf::from(format!(
+        "{}.key",
+        sqlite_path(settings.database.url.expose())
+    ));
     let setting = format!(
         "secrets.key_file (unset: the SQLite default {})",
         path.display()
@@ -329,6 +332,16 @@ fn write_private(path: &Path, key: &MasterKey) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    /// As at start: the configuration validated, then the key loaded.
+    fn load(config: &Config) -> Result<Keys, ConfigError> {
+        load_keys(&Settings::from_config(config.clone())?)
+    }
+
+    fn describe(config: &Config) -> Result<String, ConfigError> {
+        describe_master_key(&Settings::from_config(config.clone())?)
+    }
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -357,7 +370,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = sqlite_config(dir.path());
         config.secrets.key = Some(SecretString::new(&KEY[..40]));
-        let err = load_keys(&config).unwrap_err().0;
+        let err = load(&config).unwrap_err().0;
         assert!(err.starts_with("secrets.key: "), "{err}");
         assert!(!err.contains(&KEY[..40]), "{err}");
 
@@ -365,7 +378,7 @@ mod tests {
         std::fs::write(&file, &KEY[..40]).unwrap();
         let mut config = sqlite_config(dir.path());
         config.secrets.key_file = Some(file);
-        let err = load_keys(&config).unwrap_err().0;
+        let err = load(&config).unwrap_err().0;
         assert!(err.starts_with("secrets.key_file: "), "{err}");
         assert!(!err.contains(&KEY[..40]), "{err}");
     }
@@ -375,7 +388,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = sqlite_config(dir.path());
         config.secrets.key_file = Some(dir.path().join("absent.key"));
-        let err = load_keys(&config).unwrap_err().0;
+        let err = load(&config).unwrap_err().0;
         assert!(err.starts_with("secrets.key_file: cannot read"), "{err}");
         assert!(!dir.path().join("absent.key").exists());
     }
@@ -385,7 +398,7 @@ mod tests {
         let mut config = Config::default();
         config.secrets.key = Some(SecretString::new(KEY));
         config.secrets.key_file = Some("/run/secrets/master_key".into());
-        let err = load_keys(&config).unwrap_err().0;
+        let err = load(&config).unwrap_err().0;
         assert!(
             err.starts_with("secrets.key: ") && err.contains("not both"),
             "{err}"
@@ -397,8 +410,8 @@ mod tests {
         let mut config = Config::default();
         config.database.url = "postgres://tokenhub@127.0.0.1:1/tokenhub".into();
         for err in [
-            load_keys(&config).unwrap_err().0,
-            describe_master_key(&config).unwrap_err().0,
+            load(&config).unwrap_err().0,
+            describe(&config).unwrap_err().0,
         ] {
             assert!(
                 err.contains("secrets.key_file") && err.contains("TOKENHUB_SECRETS__KEY"),
@@ -406,7 +419,7 @@ mod tests {
             );
         }
         config.secrets.key = Some(SecretString::new(KEY));
-        load_keys(&config).unwrap();
+        load(&config).unwrap();
     }
 
     #[cfg(unix)]
@@ -416,19 +429,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = sqlite_config(dir.path());
         let path = dir.path().join("hub.db.key");
-        let described = describe_master_key(&config).unwrap();
+        let described = describe(&config).unwrap();
         assert!(
             described.contains("created at the first start"),
             "{described}"
         );
         assert!(!path.exists(), "config check creates nothing");
 
-        let first = load_keys(&config).unwrap();
+        let first = load(&config).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let content = std::fs::read_to_string(&path).unwrap();
         assert_eq!(content.trim().len(), 64);
-        let second = load_keys(&config).unwrap();
+        let second = load(&config).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
         assert_eq!(first.fingerprint("UID1"), second.fingerprint("UID1"));
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
@@ -460,13 +473,13 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let mut config = sqlite_config(dir.path());
         config.secrets.key_file = Some(file.clone());
-        let described = describe_master_key(&config).unwrap();
+        let described = describe(&config).unwrap();
         assert!(
             described.contains("warning:") && described.contains("0644"),
             "{described}"
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let described = describe_master_key(&config).unwrap();
+        let described = describe(&config).unwrap();
         assert!(!described.contains("warning"), "{described}");
     }
 

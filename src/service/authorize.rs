@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::config::AuthorizationConfig;
+use crate::config::AuthorizationSettings;
 use crate::domain::authorization::{AllowedType, AuditResult, LocationRequest, Reason};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{PartyKey, TokenUid};
@@ -91,7 +91,7 @@ enum Step {
 /// Decides `request` and records the decision (docs/design.md §6 "The authorize flow").
 pub async fn authorize(
     store: &Store,
-    settings: &AuthorizationConfig,
+    settings: &AuthorizationSettings,
     request: AuthorizeRequest,
 ) -> StoreResult<AuthorizeOutcome> {
     // Generated here, not by the decision, which stays pure; upper-case so that the
@@ -149,7 +149,7 @@ enum May {
 fn run(
     conn: &mut Conn<'_>,
     request: AuthorizeRequest,
-    settings: &AuthorizationConfig,
+    settings: &AuthorizationSettings,
     now: DateTime<Utc>,
     fresh_reference: String,
     may: May,
@@ -257,7 +257,7 @@ fn run(
                     location_key: request.location.as_ref().map(|l| l.location_id.key()),
                     evse_set: &evse_set,
                     now,
-                    until: now + chrono::Duration::seconds(settings.hold_seconds as i64),
+                    until: now + settings.hold,
                 },
             )?;
             Some(fresh_reference)

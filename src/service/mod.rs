@@ -12,10 +12,9 @@ pub mod partners;
 pub mod sessions;
 pub mod tokens;
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::config::{AuthorizationConfig, Config, PaginationConfig};
+use crate::config::{AuthorizationSettings, PaginationConfig, Settings};
 use crate::domain::ids::PartyKey;
 use crate::ops::limits::{FailureLimiter, TrustedProxies};
 use crate::peers::OcpiClient;
@@ -37,7 +36,7 @@ pub struct AppState {
     pub public_url: String,
     pub hub: PartyKey,
     pub hub_name: String,
-    pub authorization: AuthorizationConfig,
+    pub authorization: AuthorizationSettings,
     pub sessions: sessions::SessionSettings,
     pub pagination: PaginationConfig,
     pub max_body_bytes: usize,
@@ -64,15 +63,12 @@ impl AppState {
     /// The state of a hub reached at `public_url` (no trailing slash), for the server and for
     /// CLI commands that act as the hub (`party register`).
     pub fn new(
-        config: &Config,
+        settings: &Settings,
         store: Store,
         keys: Keys,
         public_url: String,
     ) -> Result<Self, String> {
-        let peers = OcpiClient::new(
-            Duration::from_millis(config.peers.timeout_ms),
-            config.peers.allow_insecure,
-        )?;
+        let peers = OcpiClient::new(settings.peers.timeout, settings.peers.allow_insecure)?;
         Ok(AppState {
             client_info: client_info::ClientInfoPusher::new(
                 store.clone(),
@@ -82,24 +78,20 @@ impl AppState {
             store,
             credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
             auth_failures: FailureLimiter::new(
-                NonZeroU32::new(config.http.auth_failures_per_minute)
-                    .ok_or("http.auth_failures_per_minute: must be at least 1")?,
-                NonZeroU32::new(config.http.auth_failure_burst)
-                    .ok_or("http.auth_failure_burst: must be at least 1")?,
+                settings.http.auth_failures_per_minute,
+                settings.http.auth_failure_burst,
             ),
-            trusted_proxies: TrustedProxies::new(config.http.trusted_proxies.clone()),
+            trusted_proxies: TrustedProxies::new(settings.http.trusted_proxies.clone()),
             public_url,
-            hub: config.hub_party().map_err(|e| format!("hub.{e}"))?,
-            hub_name: config.hub.name.clone(),
-            authorization: config.authorization.clone(),
-            sessions: sessions::SessionSettings::from_config(config),
-            pagination: config.pagination.clone(),
-            max_body_bytes: config.http.max_body_bytes,
+            hub: settings.hub.party.clone(),
+            hub_name: settings.hub.name.clone(),
+            authorization: settings.authorization.clone(),
+            sessions: sessions::SessionSettings::from_settings(settings),
+            pagination: settings.pagination.clone(),
+            max_body_bytes: settings.http.max_body_bytes,
             peers,
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
-            max_future_skew: chrono::TimeDelta::seconds(
-                i64::try_from(config.http.max_future_skew_secs).unwrap_or(i64::MAX / 1000),
-            ),
+            max_future_skew: settings.http.max_future_skew,
             keys,
         })
     }

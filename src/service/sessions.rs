@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use crate::config::{AuthorizationConfig, Config};
+use crate::config::{AuthorizationSettings, Settings};
 use crate::domain::datetime::{check_not_in_future, storage_precision};
 use crate::domain::ids::{CiString36, PartyKey};
 use crate::domain::session::{apply_session_patch, SessionBounds, SessionWrite};
@@ -22,18 +22,18 @@ pub enum WriteOutcome {
 /// What the sessions receiver needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct SessionSettings {
-    pub authorization: AuthorizationConfig,
+    pub authorization: AuthorizationSettings,
     pub bounds: SessionBounds,
 }
 
 impl SessionSettings {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_settings(settings: &Settings) -> Self {
         Self {
-            authorization: config.authorization.clone(),
+            authorization: settings.authorization.clone(),
             bounds: SessionBounds {
-                max_charging_periods: config.retention.session_charging_periods as usize,
+                max_charging_periods: settings.retention.session_charging_periods,
                 // A stored session needs no more room than one request may carry.
-                max_bytes: config.http.max_body_bytes,
+                max_bytes: settings.http.max_body_bytes,
             },
         }
     }
@@ -64,9 +64,8 @@ fn store_session(
             uses_token: write.status.uses_token(),
             reference_key: write.authorization_reference.as_ref().map(|r| r.key()),
             now,
-            matched_until: now + chrono::Duration::hours(authorization.session_stale_hours as i64),
-            unmatched_until: now
-                + chrono::Duration::minutes(authorization.unmatched_session_minutes as i64),
+            matched_until: now + authorization.session_stale,
+            unmatched_until: now + authorization.unmatched_session,
         },
     )?;
     Ok(if existing.is_some() {

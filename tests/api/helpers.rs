@@ -20,7 +20,7 @@ use chrono::Utc;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
-use tokenhub::config::Config;
+use tokenhub::config::{Config, Settings};
 use tokenhub::domain::ids::PartyKey;
 use tokenhub::domain::party::Role;
 use tokenhub::service::parties::register_party;
@@ -153,6 +153,11 @@ pub fn test_config(database_url: String) -> Config {
     config
 }
 
+/// `config` validated, as the hub does at start.
+pub fn settings(config: Config) -> Settings {
+    Settings::from_config(config).expect("a valid test configuration")
+}
+
 /// A new master key in the documented format (64 hexadecimal characters).
 pub fn random_master_key() -> String {
     format!(
@@ -184,11 +189,12 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     };
     let mut config = test_config(url);
     tweak(&mut config);
-    let settings = StoreSettings {
+    let config = settings(config);
+    let store_settings = StoreSettings {
         connect_timeout: std::time::Duration::from_secs(2),
         ..config.store_settings()
     };
-    let store = Store::open(&settings)
+    let store = Store::open(&store_settings)
         .await
         .expect("open the test database");
     let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
@@ -210,7 +216,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         store,
         backend,
         master_key,
-        connect_timeout: settings.connect_timeout,
+        connect_timeout: store_settings.connect_timeout,
         state,
         _dir: dir,
         pg,
@@ -529,8 +535,9 @@ impl TestApp {
 
     /// One sweeper round: (expired holds purged, audit entries purged).
     pub async fn sweep_once(&self, audit_days: u32) -> (usize, usize) {
-        let mut retention = Config::default().retention;
-        retention.audit_days = audit_days;
+        let mut config = Config::default();
+        config.retention.audit_days = audit_days;
+        let retention = settings(config).retention;
         let swept = tokenhub::ops::sweeper::sweep_at(&self.store, &retention, Utc::now())
             .await
             .unwrap();
@@ -539,7 +546,8 @@ impl TestApp {
 
     /// One sweeper round with the default settings, as if it were `at`.
     pub async fn sweep_at(&self, at: chrono::DateTime<Utc>) -> tokenhub::ops::sweeper::Swept {
-        tokenhub::ops::sweeper::sweep_at(&self.store, &Config::default().retention, at)
+        let retention = settings(Config::default()).retention;
+        tokenhub::ops::sweeper::sweep_at(&self.store, &retention, at)
             .await
             .unwrap()
     }
@@ -602,10 +610,12 @@ impl TestApp {
     /// The hub's state as a CLI command on this hub's database builds it (same master key): for
     /// calling units of work the CLI calls.
     pub fn app_state(&self) -> tokenhub::service::AppState {
-        let mut config = test_config(String::new());
+        // The store is given: the URL only has to be valid.
+        let mut config = test_config("sqlite://unused.db".into());
         config.secrets.key = Some(tokenhub::secrets::SecretString::new(
             self.master_key.clone(),
         ));
+        let config = settings(config);
         let keys = tokenhub::secrets::load_keys(&config).expect("the test master key");
         tokenhub::service::AppState::new(&config, self.store.clone(), keys, self.base.clone())
             .expect("the hub's state")
@@ -650,6 +660,7 @@ impl TestApp {
         config.secrets.key = Some(tokenhub::secrets::SecretString::new(
             self.master_key.clone(),
         ));
+        let config = settings(config);
         let store = Store::open(&config.store_settings())
             .await
             .expect("open the shared database");
@@ -666,10 +677,12 @@ impl TestApp {
         versions_url: &str,
         token_a: &str,
     ) -> Result<Vec<String>, String> {
-        let mut config = test_config(String::new());
+        // The store is given: the URL only has to be valid.
+        let mut config = test_config("sqlite://unused.db".into());
         config.secrets.key = Some(tokenhub::secrets::SecretString::new(
             self.master_key.clone(),
         ));
+        let config = settings(config);
         let keys = tokenhub::secrets::load_keys(&config).map_err(|e| e.to_string())?;
         let state =
             tokenhub::service::AppState::new(&config, self.store.clone(), keys, self.base.clone())?;
