@@ -1,0 +1,34 @@
+//! `tokenhub serve` (the default command): apply migrations, then serve until a signal.
+
+use clap::Args;
+
+use crate::config::Config;
+use crate::secrets::load_keys;
+use crate::startup::Application;
+use crate::store::mask_url;
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Base URL the hub advertises (default http:// + the bound address).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // Before the store: a PostgreSQL hub without a key stops here, even with its database down.
+    let keys = load_keys(&config)?;
+    let app = Application::build(config.clone(), keys).await?;
+    tracing::info!(
+        url = %app.public_url(),
+        database = %mask_url(&config.database.url),
+        "tokenhub listening"
+    );
+    // A machine-readable line for scripts that start the hub on port 0.
+    println!("tokenhub listening on http://127.0.0.1:{}", app.port());
+    app.run_until_stopped().await?;
+    tracing::info!("tokenhub stopped");
+    Ok(())
+}
