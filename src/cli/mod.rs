@@ -11,9 +11,11 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
+use crate::store::{mask_url, sqlite_path, BackendKind, Store};
 use crate::telemetry;
 
 #[derive(Parser, Debug)]
@@ -50,7 +52,10 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -91,4 +96,67 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(healthcheck::healthcheck(&config, args))
         }
     }
+}
+
+/// Opens the store for a command and names the database on stderr: without the hub's
+/// `DATABASE_URL` a command would otherwise work on a fresh `./tokenhub.db` without a word, and
+/// the hub would then refuse the token it printed as unknown.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = &config.database.url;
+    let new_file = matches!(BackendKind::from_url(url), Ok(BackendKind::Sqlite))
+        && !std::path::Path::new(sqlite_path(url)).exists();
+    let store = Store::open(&config.store_settings()).await?;
+    let note = if new_file {
+        " (a new file: give the hub's database with DATABASE_URL or --database-url)"
+    } else {
+        ""
+    };
+    eprintln!("using database {}{note}", mask_url(url));
+    Ok(store)
+}
+
+/// A command line clap refuses, as one line and a pointer to the help of the command at fault,
+/// instead of clap's usage block: the line says what is wrong, `--help` says the rest.
+fn usage_error(err: clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    let rendered = err.to_string();
+    // The message is the first paragraph; what follows is clap's tip, usage and help pointer.
+    let message = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    eprintln!(
+        "{message} (see `{} --help`)",
+        command_path(std::env::args().skip(1))
+    );
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+}
+
+/// `tokenhub` and the subcommands named on the command line, e.g. `tokenhub party add`.
+fn command_path(args: impl Iterator<Item = String>) -> String {
+    let mut command = Cli::command();
+    let mut path = vec![command.get_name().to_owned()];
+    for arg in args {
+        if arg.starts_with('-') {
+            continue;
+        }
+        let Some(sub) = command.find_subcommand(&arg).cloned() else {
+            continue;
+        };
+        path.push(sub.get_name().to_owned());
+        command = sub;
+    }
+    path.join(" ")
 }

@@ -75,8 +75,10 @@ pub struct PartyRegisterArgs {
 
 #[derive(Args, Debug)]
 pub struct PartyAddArgs {
+    /// Country code of the party (ISO 3166-1 alpha-2).
     #[arg(long)]
     country_code: String,
+    /// Party id of the party (three letters or digits).
     #[arg(long)]
     party_id: String,
     /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
@@ -153,12 +155,16 @@ async fn add(config: Config, args: PartyAddArgs) -> anyhow::Result<()> {
     let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
     let keys = load_keys(&config)?;
-    let store = Store::open(&config.store_settings()).await?;
+    let store = super::open_store(&config).await?;
     let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
-    if outcome == AddOutcome::AlreadyExists {
-        anyhow::bail!(
+    match outcome {
+        AddOutcome::AlreadyExists => anyhow::bail!(
             "party {key} with role {role} exists already (use --rotate to issue a new token)"
-        );
+        ),
+        AddOutcome::NoSuchParty => anyhow::bail!(
+            "--rotate: there is no party {key} with role {role} (see `tokenhub party list`; leave out --rotate to add it)"
+        ),
+        AddOutcome::Created | AddOutcome::Rotated => {}
     }
     if args.json {
         println!("{}", serde_json::json!({ "token": token }));
@@ -199,7 +205,7 @@ async fn invite(config: Config, args: PartyInviteArgs) -> anyhow::Result<()> {
     let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
     let name = args.name.clone().unwrap_or_else(|| key.to_string());
     let keys = load_keys(&config)?;
-    let store = Store::open(&config.store_settings()).await?;
+    let store = super::open_store(&config).await?;
     let (outcome, token) = invite_party(&store, &key, role, &name).await?;
     if outcome == InviteOutcome::AlreadyConnected {
         anyhow::bail!(
@@ -226,7 +232,7 @@ async fn register(config: Config, args: PartyRegisterArgs) -> anyhow::Result<()>
     let versions_url =
         url::Url::parse(&args.versions_url).map_err(|e| anyhow::anyhow!("--versions-url: {e}"))?;
     let keys = load_keys(&config)?;
-    let store = Store::open(&config.store_settings()).await?;
+    let store = super::open_store(&config).await?;
     let state =
         AppState::new(&config, store, keys, public_url(&config)).map_err(anyhow::Error::msg)?;
     let name = args
@@ -263,7 +269,7 @@ async fn register(config: Config, args: PartyRegisterArgs) -> anyhow::Result<()>
 /// The state a party command acts with: it pushes status changes to partners as the server does.
 async fn state(config: &Config) -> anyhow::Result<AppState> {
     let keys = load_keys(config)?;
-    let store = Store::open(&config.store_settings()).await?;
+    let store = super::open_store(&config).await?;
     state_with(config, store, keys)
 }
 

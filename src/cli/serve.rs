@@ -21,12 +21,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Before the store: a PostgreSQL hub without a key stops here, even with its database down.
     let keys = load_keys(&config)?;
     let app = Application::build(config.clone(), keys).await?;
+    // The log line carries what an operator checks (the advertised URL, the database); the
+    // stdout line below is the contract for scripts that start the hub on port 0. Worded
+    // differently so that a terminal showing both does not read as a double start.
     tracing::info!(
         url = %app.public_url(),
+        port = app.port(),
         database = %mask_url(&config.database.url),
-        "tokenhub listening"
+        "tokenhub started"
     );
-    // A machine-readable line for scripts that start the hub on port 0.
     println!("tokenhub listening on http://127.0.0.1:{}", app.port());
     app.run_until_stopped().await?;
     tracing::info!("tokenhub stopped");

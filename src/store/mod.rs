@@ -318,6 +318,15 @@ pub fn open_sqlite(path: &str) -> StoreResult<SqliteConnection> {
     Ok(conn)
 }
 
+/// Says at start what the schema went through, so an upgrade is visible in the log.
+fn log_migrations(applied: &[String]) {
+    if applied.is_empty() {
+        tracing::info!("no pending migrations");
+    } else {
+        tracing::info!(migrations = %applied.join(", "), "migrations applied");
+    }
+}
+
 impl Store {
     /// Opens the database named by `settings.url` and applies pending migrations.
     pub async fn open(settings: &StoreSettings) -> StoreResult<Store> {
@@ -332,7 +341,7 @@ impl Store {
             BackendKind::Sqlite => {
                 let path = sqlite_path(&settings.url).to_owned();
                 let mut writer_conn = open_sqlite(&path)?;
-                migrate::run_sqlite(&mut writer_conn)?;
+                log_migrations(&migrate::run_sqlite(&mut writer_conn)?);
                 let readers = Pool::builder()
                     .max_size(settings.pool_size.max(1))
                     .test_on_check_out(false)
@@ -371,7 +380,7 @@ impl Store {
                         mask_url(&settings.url)
                     ))
                 })?;
-                migrate::run_postgres(&mut conn)?;
+                log_migrations(&migrate::run_postgres(&mut conn)?);
                 Backend::Pg {
                     pool,
                     gate: OutageGate::new(settings.outage_backoff, settings.connect_timeout),
