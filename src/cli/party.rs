@@ -269,7 +269,7 @@ async fn register(config: Config, args: PartyRegisterArgs) -> anyhow::Result<()>
 /// The state a party command acts with: it pushes status changes to partners as the server does.
 async fn state(config: &Config) -> anyhow::Result<AppState> {
     let keys = load_keys(config)?;
-    let store = super::open_store(&config).await?;
+    let store = super::open_store(config).await?;
     state_with(config, store, keys)
 }
 
