@@ -1315,3 +1315,35 @@ fn a_newcomer_sees_what_happened() {
         }
     }
 }
+
+/// A SQLite hub killed without a chance to close its database says so at the next start; a clean
+/// stop leaves nothing to say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclean_sqlite_stop_is_named_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let emsp = party_add(&url, "NL", "ABC", "EMSP");
+    const UNCLEAN: &str = "write-ahead log not empty at open";
+
+    let (clean, _) = Hub::start(&url, &[]).stop();
+    assert!(clean);
+    let mut hub = Hub::start(&url, &[]);
+    let (status, _) = call(
+        &reqwest::Client::new(),
+        reqwest::Method::PUT,
+        format!("{}/ocpi/2.3.0/receiver/tokens/NL/ABC/CRASH1", hub.base),
+        &emsp,
+        Some(helpers::token_json("CRASH1")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    hub.child.kill().unwrap();
+    hub.child.wait().unwrap();
+    let logs = hub.stderr.take().unwrap().join().unwrap();
+    assert!(!logs.contains(UNCLEAN), "after a clean stop: {logs}");
+
+    let hub = Hub::start(&url, &[]);
+    let (clean, logs) = hub.stop();
+    assert!(clean);
+    assert!(logs.contains(UNCLEAN), "after a kill: {logs}");
+}
