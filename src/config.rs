@@ -1087,7 +1087,10 @@ mod tests {
     /// Each way of giving a bad value, and how the error names it: the variable, the flag, the
     /// key and its file, or the key alone for a default.
     // `Jail` takes closures returning figment's own (large) error.
-    #[allow(clippy::result_large_err)]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures return figment's own large error type"
+    )]
     #[test]
     fn errors_name_the_setting_as_given() {
         let flag = |f: fn(&mut Overrides, String), value: &str| {
@@ -1156,7 +1159,10 @@ mod tests {
         });
     }
 
-    #[allow(clippy::result_large_err)]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures return figment's own large error type"
+    )]
     #[test]
     fn trusted_proxies_are_cidr_blocks() {
         figment::Jail::expect_with(|jail| {

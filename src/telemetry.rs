@@ -1,6 +1,8 @@
 //! Logging: `tracing` to stderr (stdout carries command output such as a new credentials token),
 //! as text or JSON. Secrets are never passed to the logger; identifiers appear as fingerprints.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -11,6 +13,8 @@ pub fn init(format: LogFormat, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a file, a pipe or journald would store them as text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

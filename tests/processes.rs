@@ -331,6 +331,16 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
     )
     .await;
     assert_eq!(status, 401);
+    // Writing under a party that is not the caller's: refused, and the log says why.
+    let (status, _) = call(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/ocpi/2.3.0/receiver/tokens/NL/XYZ/{uid}", hub.base),
+        &emsp,
+        Some(helpers::token_json(uid)),
+    )
+    .await;
+    assert_eq!(status, 403);
 
     let (clean, logs) = hub.stop();
     assert!(clean, "exits 0 on SIGTERM");
@@ -359,7 +369,24 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
         // `Hub::start` asks /healthz before handing the hub over.
         .filter(|l| l["route"] != "/healthz")
         .collect();
-    assert_eq!(requests.len(), 6, "one line per request:\n{logs}");
+    assert_eq!(requests.len(), 7, "one line per request:\n{logs}");
+    // Every route names the caller as a party, never an internal id; refusals say why.
+    let versions = &requests[0];
+    assert_eq!(versions["route"], "/ocpi/versions");
+    assert_eq!(versions["party"], "NL*ABC", "{versions}");
+    assert!(versions.get("reason").is_none(), "{versions}");
+    let unknown = requests.iter().find(|l| l["status"] == 401).unwrap();
+    assert_eq!(unknown["reason"], "unknown credentials token", "{unknown}");
+    let forbidden = requests.iter().find(|l| l["status"] == 403).unwrap();
+    assert_eq!(forbidden["party"], "NL*ABC", "{forbidden}");
+    assert_eq!(
+        forbidden["reason"], "NL*XYZ is not an eMSP of this credentials token",
+        "{forbidden}"
+    );
+    assert!(
+        !logs.contains("platform:"),
+        "no internal platform id in the logs:\n{logs}"
+    );
     let decision = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -373,7 +400,11 @@ async fn logs_hold_no_secrets_and_shutdown_is_clean() {
     assert_eq!(decision["result"], "ALLOWED");
     let put = requests
         .iter()
-        .find(|l| l["method"] == "PUT" && l["route"].as_str().unwrap().contains("tokens"))
+        .find(|l| {
+            l["method"] == "PUT"
+                && l["route"].as_str().unwrap().contains("tokens")
+                && l["status"] == 201
+        })
         .unwrap();
     assert_eq!(
         put["route"],
@@ -1011,6 +1042,12 @@ fn listed(url: &str, key: &str, role: &str) -> Value {
 fn fails_naming(url: &str, args: &[&str], start: &str) {
     let (ok, _, stderr) = party_command(url, args);
     assert!(!ok, "{args:?} succeeded");
+    // The database the command used comes first, on a line of its own.
+    let stderr = stderr
+        .lines()
+        .filter(|l| !l.starts_with("using database "))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with(&format!("error: {start}")),
@@ -1219,4 +1256,150 @@ async fn party_settings_from_the_cli() {
     let first_set: Value = serde_json::from_str(changes[1].after.as_deref().unwrap()).unwrap();
     assert_eq!(first_set["max_concurrent"], 2);
     assert_eq!(first_set["time_budget_ms"], 1500);
+}
+
+/// What a newcomer needs to see (issue 16): the database each command used, the migrations
+/// applied, logs without colour codes in a file, one-line usage errors, `--rotate` that never
+/// creates a party, and a description for every flag.
+#[test]
+fn a_newcomer_sees_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("first.db").display());
+    let run = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        master_key_env(&mut command, &url);
+        let out = command
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env_remove("TOKENHUB_LOG__FORMAT")
+            .env_remove("TOKENHUB_LOG__LEVEL")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, _, stderr) = run(&["migrate"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes in a pipe: {stderr:?}"
+    );
+    assert!(
+        stderr.contains(&format!("using database {url} (a new file")),
+        "{stderr}"
+    );
+    let applied = stderr
+        .lines()
+        .find(|l| l.contains("migrations applied"))
+        .unwrap_or_else(|| panic!("the migrations applied are named: {stderr}"));
+    assert!(applied.contains("_registry"), "{applied}");
+    let (ok, _, stderr) = run(&["migrate"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("no pending migrations"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("using database {url}\n")),
+        "{stderr}"
+    );
+
+    // `--rotate` of a party that does not exist creates nothing.
+    let (ok, stdout, stderr) = run(&[
+        "party",
+        "add",
+        "--country-code",
+        "NL",
+        "--party-id",
+        "NEW",
+        "--role",
+        "EMSP",
+        "--rotate",
+    ]);
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("error: --rotate: there is no party NL*NEW with role EMSP"),
+        "{stderr}"
+    );
+    assert!(party_list(&url).is_empty(), "no party was created");
+
+    // A missing flag: one line naming it, and where to read more.
+    let (ok, _, stderr) = run(&["party", "add", "--country-code", "NL", "--role", "EMSP"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: the following required arguments were not provided: --party-id <PARTY_ID> \
+         (see `tokenhub party add --help`)"
+    );
+    let (ok, _, stderr) = run(&["party", "add", "--bogus"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    // Every flag of every command has a description.
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["party"],
+        &["party", "add"],
+        &["party", "invite"],
+        &["party", "register"],
+        &["party", "list"],
+        &["party", "suspend"],
+        &["party", "resume"],
+        &["party", "set"],
+        &["config"],
+        &["config", "check"],
+        &["healthcheck"],
+    ];
+    for command in commands {
+        let (ok, help, stderr) = run(&[*command, &["--help"][..]].concat());
+        assert!(ok, "{command:?}: {stderr}");
+        let options = help
+            .split("Options:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{command:?} has options: {help}"));
+        // clap wraps a long description onto lines that start with spaces only, never a dash.
+        for line in options.lines().filter(|l| l.trim_start().starts_with('-')) {
+            let flag_and_text: Vec<&str> = line.trim().splitn(2, "  ").collect();
+            assert!(
+                flag_and_text.len() == 2 && !flag_and_text[1].trim().is_empty(),
+                "{command:?}: a flag without a description: {line:?}"
+            );
+        }
+    }
+}
+
+/// A SQLite hub killed without a chance to close its database says so at the next start; a clean
+/// stop leaves nothing to say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclean_sqlite_stop_is_named_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let emsp = party_add(&url, "NL", "ABC", "EMSP");
+    const UNCLEAN: &str = "write-ahead log not empty at open";
+
+    let (clean, _) = Hub::start(&url, &[]).stop();
+    assert!(clean);
+    let mut hub = Hub::start(&url, &[]);
+    let (status, _) = call(
+        &reqwest::Client::new(),
+        reqwest::Method::PUT,
+        format!("{}/ocpi/2.3.0/receiver/tokens/NL/ABC/CRASH1", hub.base),
+        &emsp,
+        Some(helpers::token_json("CRASH1")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    hub.child.kill().unwrap();
+    hub.child.wait().unwrap();
+    let logs = hub.stderr.take().unwrap().join().unwrap();
+    assert!(!logs.contains(UNCLEAN), "after a clean stop: {logs}");
+
+    let hub = Hub::start(&url, &[]);
+    let (clean, logs) = hub.stop();
+    assert!(clean);
+    assert!(logs.contains(UNCLEAN), "after a kill: {logs}");
 }

@@ -1,18 +1,99 @@
-//! `party list`, `party suspend`, `party resume`, `party set`: the operator's view and settings
-//! of every party. Each change goes to the change log (actor `operator`) in the transaction that
-//! makes it.
+//! `party add|invite|register|list|suspend|resume|set`: registering parties and partners, and
+//! the operator's view and settings of every party. Each settings change goes to the change log
+//! (actor `operator`) in the transaction that makes it.
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::ids::PartyKey;
 use crate::domain::party::{PartySettings, Role};
 use crate::secrets::{load_keys, Keys};
 use crate::service::parties::{
-    change_settings, list_parties, PartyListing, SettingsChange, SettingsError, SettingsOutcome,
+    change_settings, invite_party, list_parties, register_party, PartyListing, SettingsChange,
+    SettingsError, SettingsOutcome,
 };
+use crate::service::partners::register_outgoing;
 use crate::service::AppState;
+use crate::store::connections::InviteOutcome;
+use crate::store::parties::AddOutcome;
 use crate::store::Store;
+use crate::telemetry;
+
+#[derive(Subcommand, Debug)]
+pub enum PartyCommand {
+    /// Register a trusted party and print its new credentials token (no handshake: the hub
+    /// never calls it).
+    Add(PartyAddArgs),
+    /// Invite a partner platform: print a token A for it to register with (Credentials POST).
+    Invite(PartyInviteArgs),
+    /// Register the hub with a partner platform that gave it a token A and its versions URL.
+    Register(PartyRegisterArgs),
+    /// List every party with its status and settings.
+    List(PartyListArgs),
+    /// Suspend a party: an eMSP's tokens authorize NOT_ALLOWED; partners see it SUSPENDED.
+    Suspend(PartyTargetArgs),
+    /// Resume a suspended party.
+    Resume(PartyTargetArgs),
+    /// Change a party's settings (only the flags given).
+    Set(PartySetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PartyInviteArgs {
+    /// Country code of the invited party (ISO 3166-1 alpha-2).
+    #[arg(long)]
+    country_code: String,
+    /// Party id of the invited party (three letters or digits).
+    #[arg(long)]
+    party_id: String,
+    /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
+    #[arg(long)]
+    role: String,
+    /// Business name (defaults to COUNTRY*PARTY).
+    #[arg(long)]
+    name: Option<String>,
+    /// Print JSON {"token": ..., "versions_url": ...} instead of the bare token.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PartyRegisterArgs {
+    /// The partner's OCPI versions URL.
+    #[arg(long, value_name = "URL")]
+    versions_url: String,
+    /// The token A the partner gave the hub.
+    #[arg(long, value_name = "TOKEN")]
+    token_a: String,
+    /// A name for the partner platform in the hub's lists.
+    #[arg(long)]
+    name: Option<String>,
+    /// Print JSON {"platform_id": ..., "version": ..., "roles": [...]}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PartyAddArgs {
+    /// Country code of the party (ISO 3166-1 alpha-2).
+    #[arg(long)]
+    country_code: String,
+    /// Party id of the party (three letters or digits).
+    #[arg(long)]
+    party_id: String,
+    /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
+    #[arg(long)]
+    role: String,
+    /// Business name (defaults to COUNTRY*PARTY).
+    #[arg(long)]
+    name: Option<String>,
+    /// Print JSON {"token": ...} instead of the bare token.
+    #[arg(long)]
+    json: bool,
+    /// Issue a new token for an existing party (the old one stops working).
+    #[arg(long)]
+    rotate: bool,
+}
 
 #[derive(Args, Debug)]
 pub struct PartyListArgs {
@@ -56,20 +137,157 @@ pub struct PartySetArgs {
     time_budget_ms: Option<String>,
 }
 
+/// Runs one party command; each logs only warnings, as its output is for the operator.
+pub async fn run(config: Settings, command: PartyCommand) -> anyhow::Result<()> {
+    telemetry::init(config.log.format, "warn");
+    match command {
+        PartyCommand::Add(args) => add(config, args).await,
+        PartyCommand::Invite(args) => invite(config, args).await,
+        PartyCommand::Register(args) => register(config, args).await,
+        PartyCommand::List(args) => list(config, args).await,
+        PartyCommand::Suspend(args) => suspend(config, args, true).await,
+        PartyCommand::Resume(args) => suspend(config, args, false).await,
+        PartyCommand::Set(args) => set(config, args).await,
+    }
+}
+
+async fn add(config: Settings, args: PartyAddArgs) -> anyhow::Result<()> {
+    let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
+    let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    let keys = load_keys(&config)?;
+    let store = super::open_store(&config).await?;
+    let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
+    match outcome {
+        AddOutcome::AlreadyExists => anyhow::bail!(
+            "party {key} with role {role} exists already (use --rotate to issue a new token)"
+        ),
+        AddOutcome::NoSuchParty => anyhow::bail!(
+            "--rotate: there is no party {key} with role {role} (see `tokenhub party list`; leave out --rotate to add it)"
+        ),
+        AddOutcome::Created | AddOutcome::Rotated => {}
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "token": token }));
+    } else {
+        println!("{token}");
+    }
+    if outcome == AddOutcome::Created {
+        announce(&config, store, keys, key, role).await;
+    }
+    Ok(())
+}
+
+fn party_key_and_role(
+    country_code: &str,
+    party_id: &str,
+    role: &str,
+) -> anyhow::Result<(PartyKey, Role)> {
+    let key = PartyKey::parse(country_code, party_id)
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+    Ok((key, role))
+}
+
+/// The URL partners reach the hub at: `http.public_url`, else `http://` + `http.bind`.
+fn public_url(config: &Settings) -> String {
+    config.http.public_url_or(config.http.bind)
+}
+
+/// A command runs apart from `serve` and knows the hub's address only from the configuration:
+/// without `http.public_url`, the partner an invitation or a registration is for would be told
+/// the default bind address, so say so.
+fn note_missing_public_url(config: &Settings) {
+    if config.http.public_url.is_none() {
+        eprintln!(
+            "note: http.public_url is not set (TOKENHUB_HTTP__PUBLIC_URL): the partner is told http://{}; set it to the URL partners reach the hub at",
+            config.http.bind
+        );
+    }
+}
+
+async fn invite(config: Settings, args: PartyInviteArgs) -> anyhow::Result<()> {
+    let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
+    let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    note_missing_public_url(&config);
+    let keys = load_keys(&config)?;
+    let store = super::open_store(&config).await?;
+    let (outcome, token) = invite_party(&store, &key, role, &name).await?;
+    if outcome == InviteOutcome::AlreadyConnected {
+        anyhow::bail!(
+            "party {key} with role {role} is connected already: it must unregister (Credentials DELETE) before it can be invited again"
+        );
+    }
+    let versions_url = format!("{}/ocpi/versions", public_url(&config));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "token": token, "versions_url": versions_url })
+        );
+    } else {
+        println!("{token}");
+        eprintln!(
+            "give the partner this token A and the hub's versions URL {versions_url}; it registers with a Credentials POST"
+        );
+    }
+    announce(&config, store, keys, key, role).await;
+    Ok(())
+}
+
+async fn register(config: Settings, args: PartyRegisterArgs) -> anyhow::Result<()> {
+    let versions_url =
+        url::Url::parse(&args.versions_url).map_err(|e| anyhow::anyhow!("--versions-url: {e}"))?;
+    note_missing_public_url(&config);
+    let keys = load_keys(&config)?;
+    let store = super::open_store(&config).await?;
+    let state =
+        AppState::new(&config, store, keys, public_url(&config)).map_err(anyhow::Error::msg)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| versions_url.host_str().unwrap_or("partner").to_owned());
+    let registered = register_outgoing(&state, &versions_url, &args.token_a, &name)
+        .await
+        .map_err(|e| anyhow::anyhow!("registration with {versions_url} failed: {e}"))?;
+    let roles: Vec<String> = registered
+        .roles
+        .iter()
+        .map(|r| format!("{} ({})", r.key, r.role))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "platform_id": registered.platform_id,
+                "version": registered.version.as_str(),
+                "roles": roles,
+            })
+        );
+    } else {
+        println!(
+            "registered with {versions_url} on OCPI {}: {}",
+            registered.version,
+            roles.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The state a party command acts with: it pushes status changes to partners as the server does.
 async fn state(config: &Settings) -> anyhow::Result<AppState> {
     let keys = load_keys(config)?;
-    let store = Store::open(&config.store_settings()).await?;
+    let store = super::open_store(config).await?;
     state_with(config, store, keys)
 }
 
 fn state_with(config: &Settings, store: Store, keys: Keys) -> anyhow::Result<AppState> {
-    AppState::new(config, store, keys, super::public_url(config)).map_err(anyhow::Error::msg)
+    AppState::new(config, store, keys, public_url(config)).map_err(anyhow::Error::msg)
 }
 
 /// After `party add` or `party invite`: tells the partners that take hubclientinfo about the
 /// party (best effort, as every push; the party is stored whatever happens here).
-pub async fn announce(config: &Settings, store: Store, keys: Keys, key: PartyKey, role: Role) {
+async fn announce(config: &Settings, store: Store, keys: Keys, key: PartyKey, role: Role) {
     match state_with(config, store, keys) {
         Ok(state) => {
             state.client_info.push(vec![(key, role)]).await;
@@ -78,7 +296,7 @@ pub async fn announce(config: &Settings, store: Store, keys: Keys, key: PartyKey
     }
 }
 
-pub async fn list(config: Settings, args: PartyListArgs) -> anyhow::Result<()> {
+async fn list(config: Settings, args: PartyListArgs) -> anyhow::Result<()> {
     let state = state(&config).await?;
     let parties = list_parties(&state.store).await?;
     if args.json {
@@ -144,11 +362,7 @@ fn listing_json(p: &PartyListing) -> serde_json::Value {
     })
 }
 
-pub async fn suspend(
-    config: Settings,
-    args: PartyTargetArgs,
-    suspended: bool,
-) -> anyhow::Result<()> {
+async fn suspend(config: Settings, args: PartyTargetArgs, suspended: bool) -> anyhow::Result<()> {
     let (key, role) = target(&args)?;
     let change = SettingsChange {
         suspended: Some(suspended),
@@ -180,7 +394,7 @@ pub async fn suspend(
     Ok(())
 }
 
-pub async fn set(config: Settings, args: PartySetArgs) -> anyhow::Result<()> {
+async fn set(config: Settings, args: PartySetArgs) -> anyhow::Result<()> {
     let (key, role) = target(&args.target)?;
     let change = SettingsChange {
         suspended: None,

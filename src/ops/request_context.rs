@@ -11,6 +11,11 @@ use actix_web::HttpMessage;
 #[derive(Clone, Debug)]
 pub struct CallerTag(pub String);
 
+/// Why the request was refused, as the OCPI error message says it (never a secret): set on the
+/// response where an OCPI error is rendered, logged as `reason` on client errors.
+#[derive(Clone, Debug)]
+pub struct ErrorReason(pub String);
+
 /// The request's ids, echoed on the response and logged.
 #[derive(Clone, Debug)]
 pub struct RequestIds {
@@ -66,6 +71,11 @@ pub async fn request_context(
         .map(|t| t.0.clone())
         .unwrap_or_default();
     let status = res.status().as_u16();
+    // 5xx messages are generic ("internal error"); the cause is logged where it happened.
+    let reason = (status < 500)
+        .then(|| res.response().extensions().get::<ErrorReason>().cloned())
+        .flatten()
+        .map(|r| r.0);
     let elapsed = started.elapsed().as_secs_f64();
     crate::ops::metrics::record_request(method_label, &route, status, elapsed);
     tracing::info!(
@@ -76,6 +86,7 @@ pub async fn request_context(
         status,
         latency_ms = elapsed * 1000.0,
         party = %caller,
+        reason = reason.as_deref(),
         "request"
     );
     Ok(res)

@@ -18,18 +18,27 @@ fn migration_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Query(format!("migration failed: {e}"))
 }
 
-pub fn run_sqlite(conn: &mut SqliteConnection) -> StoreResult<()> {
-    conn.run_pending_migrations(SQLITE)
-        .map(|_| ())
-        .map_err(migration_error)
+/// Applies the pending migrations of `source` and returns their names, oldest first.
+fn run_pending<C>(conn: &mut C, source: EmbeddedMigrations) -> StoreResult<Vec<String>>
+where
+    C: MigrationHarness<C::Backend> + diesel::Connection,
+{
+    let pending = conn.pending_migrations(source).map_err(migration_error)?;
+    let names = pending.iter().map(|m| m.name().to_string()).collect();
+    conn.run_migrations(&pending).map_err(migration_error)?;
+    Ok(names)
 }
 
-pub fn run_postgres(conn: &mut PgConnection) -> StoreResult<()> {
+/// Returns the names of the migrations applied, oldest first (empty: none was pending).
+pub fn run_sqlite(conn: &mut SqliteConnection) -> StoreResult<Vec<String>> {
+    run_pending(conn, SQLITE)
+}
+
+/// Returns the names of the migrations this instance applied: an instance that waited on the
+/// lock for another one finds none pending.
+pub fn run_postgres(conn: &mut PgConnection) -> StoreResult<Vec<String>> {
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(conn)?;
-    let result = conn
-        .run_pending_migrations(POSTGRES)
-        .map(|_| ())
-        .map_err(migration_error);
+    let result = run_pending(conn, POSTGRES);
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn)?;
     result
 }

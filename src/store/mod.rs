@@ -318,6 +318,34 @@ pub fn open_sqlite(path: &str) -> StoreResult<SqliteConnection> {
     Ok(conn)
 }
 
+/// A clean close leaves the write-ahead log empty: one with content at open means the last
+/// process was killed or crashed (or another process has the database open right now), and
+/// SQLite recovers the committed transactions from it. Info, not a warning: a CLI command run
+/// beside a serving hub sees the hub's log too. (PostgreSQL recovers on its own server, which
+/// logs it; a client cannot tell.)
+fn log_unclean_wal(path: &str) {
+    let wal = format!("{path}-wal");
+    if let Ok(meta) = std::fs::metadata(&wal) {
+        if meta.len() > 0 {
+            tracing::info!(
+                wal = %wal,
+                bytes = meta.len(),
+                "SQLite write-ahead log not empty at open: the previous process did not close the \
+                 database (a crash or a kill) or another one has it open; SQLite recovers from it"
+            );
+        }
+    }
+}
+
+/// Says at start what the schema went through, so an upgrade is visible in the log.
+fn log_migrations(applied: &[String]) {
+    if applied.is_empty() {
+        tracing::info!("no pending migrations");
+    } else {
+        tracing::info!(migrations = %applied.join(", "), "migrations applied");
+    }
+}
+
 impl Store {
     /// Opens the database named by `settings.url` and applies pending migrations.
     pub async fn open(settings: &StoreSettings) -> StoreResult<Store> {
@@ -331,8 +359,9 @@ impl Store {
         let backend = match BackendKind::from_url(&settings.url)? {
             BackendKind::Sqlite => {
                 let path = sqlite_path(&settings.url).to_owned();
+                log_unclean_wal(&path);
                 let mut writer_conn = open_sqlite(&path)?;
-                migrate::run_sqlite(&mut writer_conn)?;
+                log_migrations(&migrate::run_sqlite(&mut writer_conn)?);
                 let readers = Pool::builder()
                     .max_size(settings.pool_size.max(1))
                     .test_on_check_out(false)
@@ -371,7 +400,7 @@ impl Store {
                         mask_url(&settings.url)
                     ))
                 })?;
-                migrate::run_postgres(&mut conn)?;
+                log_migrations(&migrate::run_postgres(&mut conn)?);
                 Backend::Pg {
                     pool,
                     gate: OutageGate::new(settings.outage_backoff, settings.connect_timeout),

@@ -155,6 +155,8 @@ pub enum AddOutcome {
     Created,
     Rotated,
     AlreadyExists,
+    /// `rotate` of a party that does not exist: nothing is written (a typo must not create one).
+    NoSuchParty,
 }
 
 /// Registers a trusted party with a platform of its own, or (with `rotate`) gives the existing
@@ -177,6 +179,9 @@ pub fn add_party(
         // Other instances (and a running hub, when the CLI rotates) drop the old token's lookup.
         super::connections::bump_credentials_epoch(conn)?;
         return Ok(AddOutcome::Rotated);
+    }
+    if rotate {
+        return Ok(AddOutcome::NoSuchParty);
     }
     db_run!(conn => {
         let platform_id: i64 = diesel::insert_into(platforms::table)

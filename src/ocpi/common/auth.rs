@@ -130,6 +130,17 @@ async fn authenticate(req: &HttpRequest) -> Result<(Arc<Platform>, String), Erro
     Err(refuse(unknown_token(), "unknown"))
 }
 
+/// A platform in the request log as its first party (`NL*ABC`), as the functional modules show
+/// their caller: an internal id says nothing to an operator reading the log.
+fn platform_tag(platform: &Platform) -> CallerTag {
+    CallerTag(
+        platform
+            .roles
+            .first()
+            .map_or_else(|| platform.name.clone(), |r| r.key.to_string()),
+    )
+}
+
 /// Any registered platform, including one holding only a registration token (A): for the versions
 /// and credentials modules.
 pub struct AnyPlatform {
@@ -146,8 +157,7 @@ impl FromRequest for AnyPlatform {
         let req = req.clone();
         Box::pin(async move {
             let (platform, presented_token) = authenticate(&req).await?;
-            req.extensions_mut()
-                .insert(CallerTag(format!("platform:{}", platform.id)));
+            req.extensions_mut().insert(platform_tag(&platform));
             Ok(AnyPlatform {
                 platform,
                 presented_token,
@@ -297,6 +307,8 @@ impl<R: RoleRequirement + 'static> FromRequest for Caller<R> {
         let req = req.clone();
         Box::pin(async move {
             let (platform, _) = authenticate(&req).await?;
+            // Named in the log even when the routing headers are refused.
+            req.extensions_mut().insert(platform_tag(&platform));
             let caller = resolve_caller::<R>(platform, req.headers())?;
             req.extensions_mut()
                 .insert(CallerTag(caller.party.key.to_string()));
@@ -328,8 +340,7 @@ impl FromRequest for RegisteredPlatform {
                 )
                 .into());
             }
-            req.extensions_mut()
-                .insert(CallerTag(format!("platform:{}", platform.id)));
+            req.extensions_mut().insert(platform_tag(&platform));
             Ok(RegisteredPlatform { platform })
         })
     }

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::envelope::{respond, Envelope};
 use crate::error::Error;
+use crate::ops::request_context::ErrorReason;
 
 /// An [`Error`] as the OCPI surface renders it. Any error converts with `?`.
 #[derive(Debug)]
@@ -59,6 +60,10 @@ impl ResponseError for OcpiError {
             status,
             Envelope::<()>::new(None, code, Some(self.0.to_string())),
         );
+        // For the request log: why, in the words the caller gets (messages never hold a secret).
+        response
+            .extensions_mut()
+            .insert(ErrorReason(self.0.to_string()));
         let retry_after = match &self.0 {
             Error::Unavailable => Some(1),
             Error::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
