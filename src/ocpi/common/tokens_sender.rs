@@ -2,13 +2,11 @@
 //! own) and real-time authorization (CPOs only). One implementation for every version;
 //! [`tokens_sender_handlers`] gives each version its handlers and OpenAPI operations.
 
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::authorization::{AllowedType, LocationRequest};
-use crate::domain::datetime::parse_ocpi_datetime;
 use crate::domain::ids::{CiString36, TokenUid};
 use crate::domain::party::Role;
 use crate::domain::token::TokenType;
@@ -17,6 +15,7 @@ use crate::error::Error;
 use crate::ocpi::common::auth::{Caller, CpoRole, TokenReaderRole};
 use crate::ocpi::common::body::JsonBody;
 use crate::ocpi::common::envelope;
+use crate::ocpi::common::pagination::PageQuery;
 use crate::ocpi::common::routing::with_routing;
 use crate::ocpi::common::versions::{base_url, TOKENS_SENDER};
 use crate::ocpi::common::OcpiError;
@@ -25,45 +24,13 @@ use crate::service::authorize::{self, AuthorizeOutcome, AuthorizeRequest};
 use crate::service::tokens::{self, ListFilter};
 use crate::service::AppState;
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only tokens whose `last_updated` is at or after this time.
-    #[param(value_type = Option<crate::ocpi::common::schema::OcpiDateTime>)]
-    date_from: Option<String>,
-    /// Only tokens whose `last_updated` is before this time.
-    #[param(value_type = Option<crate::ocpi::common::schema::OcpiDateTime>)]
-    date_to: Option<String>,
-    /// Index of the first token of the page; 0 when absent.
-    #[param(value_type = Option<u64>, minimum = 0)]
-    offset: Option<String>,
-    /// Page size; `pagination.default_limit` (100) when absent, capped at
-    /// `pagination.max_limit` (1000, see `X-Limit`).
-    #[param(value_type = Option<u64>, minimum = 1)]
-    limit: Option<String>,
-}
-
-fn parse_count(field: &str, value: Option<&str>, min: i64) -> Result<Option<i64>, Error> {
-    value
-        .map(|v| {
-            v.parse::<i64>().ok().filter(|n| *n >= min).ok_or_else(|| {
-                Error::invalid(field, format!("must be a whole number of at least {min}"))
-            })
-        })
-        .transpose()
-}
-
 pub async fn list(
     version: OcpiVersion,
     caller: Caller<TokenReaderRole>,
-    query: ListQuery,
+    query: PageQuery,
     state: &AppState,
 ) -> Result<HttpResponse, OcpiError> {
-    let offset = parse_count("offset", query.offset.as_deref(), 0)?.unwrap_or(0);
-    let cap = i64::from(state.pagination.max_limit);
-    let limit = parse_count("limit", query.limit.as_deref(), 1)?
-        .unwrap_or(i64::from(state.pagination.default_limit))
-        .min(cap);
+    let page = query.page(&state.pagination)?;
     let filter = ListFilter {
         owner: (caller.party.role == Role::Emsp).then(|| {
             (
@@ -71,51 +38,21 @@ pub async fn list(
                 caller.key().party_id.key().to_owned(),
             )
         }),
-        date_from: query
-            .date_from
-            .as_deref()
-            .map(|v| parse_ocpi_datetime("date_from", v))
-            .transpose()?,
-        date_to: query
-            .date_to
-            .as_deref()
-            .map(|v| parse_ocpi_datetime("date_to", v))
-            .transpose()?,
+        date_from: page.date_from,
+        date_to: page.date_to,
         version,
     };
-    let page = tokens::effective_page(&state.store, filter, offset, limit).await?;
+    let found = tokens::effective_page(&state.store, filter, page.offset, page.limit).await?;
     if version == OcpiVersion::V2_2_1 {
-        crate::ops::metrics::record_hidden_tokens_2_2_1("list", page.hidden.max(0) as u64);
+        crate::ops::metrics::record_hidden_tokens_2_2_1("list", found.hidden.max(0) as u64);
     }
-
-    let (total, returned) = (page.total, page.tokens.len() as i64);
-    let mut response = envelope::ok(page.tokens);
-    let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("x-total-count"),
-        HeaderValue::from(total),
-    );
-    headers.insert(HeaderName::from_static("x-limit"), HeaderValue::from(cap));
-    if offset + returned < total && returned > 0 {
-        let mut next = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(v) = &query.date_from {
-            next.append_pair("date_from", v);
-        }
-        if let Some(v) = &query.date_to {
-            next.append_pair("date_to", v);
-        }
-        next.append_pair("offset", &(offset + returned).to_string());
-        next.append_pair("limit", &limit.to_string());
-        let link = format!(
-            "<{}{TOKENS_SENDER}?{}>; rel=\"next\"",
-            base_url(state, version),
-            next.finish()
-        );
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.insert(actix_web::http::header::LINK, value);
-        }
-    }
-    Ok(response)
+    let returned = found.tokens.len();
+    Ok(page.headers(
+        envelope::ok(found.tokens),
+        returned,
+        found.total,
+        &format!("{}{TOKENS_SENDER}", base_url(state, version)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -272,7 +209,8 @@ macro_rules! tokens_sender_handlers {
         use crate::domain::version::OcpiVersion;
         use crate::ocpi::common::auth::{Caller, CpoRole, TokenReaderRole};
         use crate::ocpi::common::body::JsonBody;
-        use crate::ocpi::common::tokens_sender::{self as shared, ListQuery};
+        use crate::ocpi::common::pagination::PageQuery;
+        use crate::ocpi::common::tokens_sender as shared;
         use crate::ocpi::common::OcpiError;
         use crate::service::AppState;
 
@@ -284,7 +222,7 @@ macro_rules! tokens_sender_handlers {
             summary = "The paginated token list",
             description = concat!("Effective tokens (hub policy applied), oldest first. A CPO sees every eMSP's tokens, an eMSP its own. Follow the `Link` header for the next page.", $list_note),
             security(("credentials_token" = [])),
-            params(ListQuery),
+            params(PageQuery),
             responses(
                 (
                     status = 200,
@@ -304,7 +242,7 @@ macro_rules! tokens_sender_handlers {
         )]
         pub async fn list(
             caller: Caller<TokenReaderRole>,
-            query: web::Query<ListQuery>,
+            query: web::Query<PageQuery>,
             state: web::Data<AppState>,
         ) -> Result<HttpResponse, OcpiError> {
             shared::list(OcpiVersion::$version, caller, query.into_inner(), &state).await
