@@ -38,12 +38,13 @@ pub enum PartyCommand {
     Set(PartySetArgs),
 }
 
+/// The party a `party add` or `party invite` creates.
 #[derive(Args, Debug)]
-pub struct PartyInviteArgs {
-    /// Country code of the invited party (ISO 3166-1 alpha-2).
+pub struct NewPartyArgs {
+    /// Country code of the party (ISO 3166-1 alpha-2).
     #[arg(long)]
     country_code: String,
-    /// Party id of the invited party (three letters or digits).
+    /// Party id of the party (three letters or digits).
     #[arg(long)]
     party_id: String,
     /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
@@ -52,6 +53,21 @@ pub struct PartyInviteArgs {
     /// Business name (defaults to COUNTRY*PARTY).
     #[arg(long)]
     name: Option<String>,
+}
+
+impl NewPartyArgs {
+    /// The party key, its role and its name, each error naming its flag.
+    fn parse(&self) -> anyhow::Result<(PartyKey, Role, String)> {
+        let (key, role) = party_key_and_role(&self.country_code, &self.party_id, &self.role)?;
+        let name = self.name.clone().unwrap_or_else(|| key.to_string());
+        Ok((key, role, name))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PartyInviteArgs {
+    #[command(flatten)]
+    party: NewPartyArgs,
     /// Print JSON {"token": ..., "versions_url": ...} instead of the bare token.
     #[arg(long)]
     json: bool,
@@ -75,18 +91,8 @@ pub struct PartyRegisterArgs {
 
 #[derive(Args, Debug)]
 pub struct PartyAddArgs {
-    /// Country code of the party (ISO 3166-1 alpha-2).
-    #[arg(long)]
-    country_code: String,
-    /// Party id of the party (three letters or digits).
-    #[arg(long)]
-    party_id: String,
-    /// CPO, EMSP, NAP, NSP, OTHER or SCSP (any case).
-    #[arg(long)]
-    role: String,
-    /// Business name (defaults to COUNTRY*PARTY).
-    #[arg(long)]
-    name: Option<String>,
+    #[command(flatten)]
+    party: NewPartyArgs,
     /// Print JSON {"token": ...} instead of the bare token.
     #[arg(long)]
     json: bool,
@@ -152,8 +158,7 @@ pub async fn run(config: Settings, command: PartyCommand) -> anyhow::Result<()> 
 }
 
 async fn add(config: Settings, args: PartyAddArgs) -> anyhow::Result<()> {
-    let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
-    let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    let (key, role, name) = args.party.parse()?;
     let keys = load_keys(&config)?;
     let store = super::open_store(&config).await?;
     let (outcome, token) = register_party(&store, &key, role, &name, args.rotate).await?;
@@ -208,8 +213,7 @@ fn note_missing_public_url(config: &Settings) {
 }
 
 async fn invite(config: Settings, args: PartyInviteArgs) -> anyhow::Result<()> {
-    let (key, role) = party_key_and_role(&args.country_code, &args.party_id, &args.role)?;
-    let name = args.name.clone().unwrap_or_else(|| key.to_string());
+    let (key, role, name) = args.party.parse()?;
     note_missing_public_url(&config);
     let keys = load_keys(&config)?;
     let store = super::open_store(&config).await?;
