@@ -252,11 +252,7 @@ pub fn resolve_caller<R: RoleRequirement>(
     platform: Arc<Platform>,
     headers: &HeaderMap,
 ) -> Result<Caller<R>, Error> {
-    if platform.kind == CredentialsKind::Registration {
-        return Err(Error::Unauthorized(
-            "a registration token (A) is only valid for versions and credentials".into(),
-        ));
-    }
+    ensure_registered(&platform)?;
     let from = routing_party(headers, "from")?;
     let to = routing_party(headers, "to")?;
     let fitting: Vec<&PartyRole> = platform
@@ -322,6 +318,16 @@ impl<R: RoleRequirement + 'static> FromRequest for Caller<R> {
 /// A fully registered platform (token C, or a token of `party add`) calling a configuration
 /// module that is not routed (`hubclientinfo`): no routing headers, any of its roles. A
 /// registration token (A) is refused as on the functional modules.
+/// A registration token (A) opens only the versions and credentials modules (401 elsewhere).
+fn ensure_registered(platform: &Platform) -> Result<(), Error> {
+    if platform.kind == CredentialsKind::Registration {
+        return Err(Error::Unauthorized(
+            "a registration token (A) is only valid for versions and credentials".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub struct RegisteredPlatform {
     pub platform: Arc<Platform>,
 }
@@ -334,12 +340,7 @@ impl FromRequest for RegisteredPlatform {
         let req = req.clone();
         Box::pin(async move {
             let (platform, _) = authenticate(&req).await?;
-            if platform.kind == CredentialsKind::Registration {
-                return Err(Error::Unauthorized(
-                    "a registration token (A) is only valid for versions and credentials".into(),
-                )
-                .into());
-            }
+            ensure_registered(&platform)?;
             req.extensions_mut().insert(platform_tag(&platform));
             Ok(RegisteredPlatform { platform })
         })
