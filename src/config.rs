@@ -13,6 +13,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::agreement::AgreementMode;
 use crate::domain::ids::PartyKey;
 use crate::secrets::{MasterKey, SecretString};
 use crate::store::{BackendKind, StoreSettings};
@@ -114,6 +115,10 @@ pub struct HubConfig {
     pub country_code: String,
     pub party_id: String,
     pub name: String,
+    /// Roaming agreements: `open` (every CPO deals with every eMSP) or `explicit` (only the pairs
+    /// recorded with `tokenhub agreement add` see each other's tokens, authorize, get pushes and
+    /// show each other CONNECTED in hubclientinfo; PLANNED otherwise).
+    pub agreements: AgreementMode,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -217,6 +222,7 @@ impl Default for HubConfig {
             country_code: "NL".into(),
             party_id: "HUB".into(),
             name: "tokenhub".into(),
+            agreements: AgreementMode::Open,
         }
     }
 }
@@ -642,6 +648,7 @@ pub struct DatabaseSettings {
 pub struct HubSettings {
     pub party: PartyKey,
     pub name: String,
+    pub agreements: AgreementMode,
 }
 
 #[derive(Clone, Debug)]
@@ -650,6 +657,8 @@ pub struct AuthorizationSettings {
     pub session_stale: TimeDelta,
     pub unmatched_session: TimeDelta,
     pub default_max_concurrent: u32,
+    /// `hub.agreements`: a CPO authorizes only tokens of eMSPs it may deal with.
+    pub agreements: AgreementMode,
 }
 
 #[derive(Clone, Debug)]
@@ -837,12 +846,14 @@ impl Settings {
             hub: HubSettings {
                 party,
                 name: config.hub.name.clone(),
+                agreements: config.hub.agreements,
             },
             authorization: AuthorizationSettings {
                 hold: TimeDelta::seconds(a.hold_seconds as i64),
                 session_stale: TimeDelta::hours(a.session_stale_hours as i64),
                 unmatched_session: TimeDelta::minutes(a.unmatched_session_minutes as i64),
                 default_max_concurrent: a.default_max_concurrent,
+                agreements: config.hub.agreements,
             },
             pagination: config.pagination.clone(),
             retention: RetentionSettings {
@@ -1113,6 +1124,8 @@ mod tests {
             (&[("TOKENHUB_HTTP__BIND", "localhost")], None, none(), "TOKENHUB_HTTP__BIND: \"localhost\" is not an address"),
             (&[("TOKENHUB_HUB__PARTY_ID", "TOOLONG")], None, none(), "TOKENHUB_HUB__PARTY_ID: "),
             (&[("TOKENHUB_NOPE", "1")], None, none(), "TOKENHUB_NOPE: unknown field"),
+            (&[("TOKENHUB_HUB__AGREEMENTS", "closed")], None, none(), "TOKENHUB_HUB__AGREEMENTS: unknown value `closed`, expected one of `open`, `explicit`"),
+            (&[("TOKENHUB_HUB__AGREEMENTS", "explicit")], None, none(), ""),
             (&[("TOKENHUB_SECRETS__KEY", "0123")], None, none(), "TOKENHUB_SECRETS__KEY: must be 64"),
             (&[("DATABASE_URL", "mysql://x")], None, none(), "DATABASE_URL: "),
             (&[("DATABASE_URL", "mysql://x")], None, flag(|o, v| o.database_url = Some(v), "oracle://y"), "--database-url: "),

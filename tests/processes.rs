@@ -1403,3 +1403,119 @@ async fn an_unclean_sqlite_stop_is_named_at_the_next_start() {
     assert!(clean);
     assert!(logs.contains(UNCLEAN), "after a kill: {logs}");
 }
+
+/// Runs `tokenhub agreement ARGS` on the database at `url` with `env`: (success, stdout, stderr
+/// without the line naming the database).
+fn agreement_command(url: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    master_key_env(&mut command, url);
+    let out = command
+        .arg("agreement")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run tokenhub agreement");
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("using database "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+/// `agreement add|remove|list`: parties given as CC*PID in any case, roles checked, each change
+/// once in the change log, every error one line naming the flag.
+#[test]
+fn agreements_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("agreements.db").display());
+    party_add(&url, "NL", "ABC", "emsp");
+    party_add(&url, "DE", "CPO", "cpo");
+    let explicit = [("TOKENHUB_HUB__AGREEMENTS", "explicit")];
+    let pair = ["--cpo", "de*cpo", "--emsp", "NL*ABC", "--json"];
+
+    let (ok, stdout, stderr) = agreement_command(&url, &[&["add"][..], &pair].concat(), &explicit);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!({"cpo": "DE*CPO", "emsp": "NL*ABC", "changed": true})
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    // Again: nothing changes; under `open` the operator is told agreements do not apply.
+    let (ok, stdout, stderr) = agreement_command(&url, &[&["add"][..], &pair].concat(), &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["changed"],
+        false
+    );
+    assert!(stderr.contains("hub.agreements is open"), "{stderr}");
+
+    let (ok, stdout, _) = agreement_command(&url, &["list", "--json"], &[]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (listed[0]["cpo"].clone(), listed[0]["emsp"].clone()),
+        (json!("DE*CPO"), json!("NL*ABC"))
+    );
+    let (ok, table, _) = agreement_command(&url, &["list", "--emsp", "nl*abc"], &[]);
+    assert!(ok);
+    assert!(
+        table.starts_with("CPO ") && table.contains("DE*CPO  NL*ABC"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 2, "a header and the agreement");
+    let (_, none, _) = agreement_command(&url, &["list", "--cpo", "FR*CPO", "--json"], &[]);
+    assert_eq!(none.trim(), "[]");
+
+    for (args, start) in [
+        (
+            &["add", "--cpo", "NL*ABC", "--emsp", "NL*ABC"][..],
+            "--cpo: NL*ABC is not a CPO party of the hub",
+        ),
+        (
+            &["add", "--cpo", "DE*CPO", "--emsp", "DE*CPO"][..],
+            "--emsp: DE*CPO is not an EMSP party of the hub",
+        ),
+        (
+            &["remove", "--cpo", "DECPO", "--emsp", "NL*ABC"][..],
+            "--cpo: \"DECPO\" is not COUNTRY*PARTY",
+        ),
+        (
+            &["add", "--cpo", "DE*CPO", "--emsp", "NL*ABCD"][..],
+            "--emsp: party_id: ",
+        ),
+        (
+            &["add", "--cpo", "DE*CPO"][..],
+            "the following required arguments were not provided: --emsp",
+        ),
+    ] {
+        let (ok, _, stderr) = agreement_command(&url, args, &explicit);
+        assert!(!ok, "{args:?} succeeded");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {start}")) || stderr.starts_with(start),
+            "{args:?}: {stderr}"
+        );
+    }
+
+    let remove = ["remove", "--cpo", "DE*CPO", "--emsp", "NL*ABC"];
+    let (ok, stdout, stderr) = agreement_command(&url, &remove, &explicit);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("DE*CPO (CPO) – NL*ABC (EMSP) removed"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = agreement_command(&url, &remove, &explicit);
+    assert!(
+        ok && stderr.contains("no agreement; nothing changed"),
+        "{stderr}"
+    );
+    let (_, empty, _) = agreement_command(&url, &["list", "--json"], &[]);
+    assert_eq!(empty.trim(), "[]");
+}

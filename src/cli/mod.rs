@@ -1,7 +1,8 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
-//! suspend|resume|set`, `config check`, `healthcheck`. One module per command group; this one
-//! parses the arguments, loads the configuration and dispatches.
+//! suspend|resume|set`, `agreement add|remove|list`, `config check`, `healthcheck`. One module
+//! per command group; this one parses the arguments, loads the configuration and dispatches.
 
+mod agreement;
 mod config_check;
 mod healthcheck;
 mod migrate;
@@ -44,6 +45,9 @@ enum Command {
     /// Manage parties.
     #[command(subcommand)]
     Party(party::PartyCommand),
+    /// Manage roaming agreements between CPOs and eMSPs (hub.agreements = "explicit").
+    #[command(subcommand)]
+    Agreement(agreement::AgreementCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -91,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(migrate::migrate(config))
         }
         Some(Command::Party(command)) => runtime.block_on(party::run(config, command)),
+        Some(Command::Agreement(command)) => runtime.block_on(agreement::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
         Some(Command::Healthcheck(args)) => {
             runtime.block_on(healthcheck::healthcheck(&config, args))

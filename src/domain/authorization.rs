@@ -98,6 +98,9 @@ pub enum Reason {
     /// The registry holds the token but the requester's OCPI version has no such token type
     /// (an `EMAID` token asked for over 2.2.1): answered as unknown.
     TypeUnknownToVersion,
+    /// The token's eMSP and the requesting CPO have no roaming agreement (`hub.agreements =
+    /// "explicit"`): answered as unknown.
+    NoAgreement,
 }
 
 impl Reason {
@@ -114,6 +117,7 @@ impl Reason {
             Reason::RetryOfHold => "retry_of_hold",
             Reason::AmbiguousOwner => "ambiguous_owner",
             Reason::TypeUnknownToVersion => "type_unknown_to_version",
+            Reason::NoAgreement => "no_agreement",
         }
     }
 
@@ -144,6 +148,7 @@ impl Reason {
             Reason::RetryOfHold,
             Reason::AmbiguousOwner,
             Reason::TypeUnknownToVersion,
+            Reason::NoAgreement,
         ]
         .into_iter()
         .find(|r| r.as_str() == value)

@@ -114,6 +114,66 @@ impl OcpiVersion {
     }
 }
 
+impl OcpiVersion {
+    /// A stored session, pushed over either version, in this version's shape (the Sessions
+    /// sender): `total_cost` as this version's `Price`. 2.2.1's `excl_vat` is 2.3.0's
+    /// `before_taxes`; its `incl_vat` is `before_taxes` plus the `taxes` (when any are given), and
+    /// the other way round the difference becomes one tax named `VAT`. Everything else is served
+    /// as pushed.
+    pub fn session_for(self, mut doc: Map<String, Value>) -> Map<String, Value> {
+        let Some(Value::Object(cost)) = doc.get("total_cost") else {
+            return doc;
+        };
+        let number = |name: &str| cost.get(name).and_then(Value::as_f64);
+        let converted = match self {
+            OcpiVersion::V2_2_1 if !cost.contains_key("excl_vat") => {
+                let Some(before) = number("before_taxes") else {
+                    return doc;
+                };
+                let taxes: Vec<f64> = cost
+                    .get("taxes")
+                    .and_then(Value::as_array)
+                    .map(|taxes| {
+                        taxes
+                            .iter()
+                            .filter_map(|t| t.get("amount").and_then(Value::as_f64))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut price = Map::new();
+                price.insert("excl_vat".into(), Value::from(before));
+                if !taxes.is_empty() {
+                    let incl = round4(before + taxes.iter().sum::<f64>());
+                    price.insert("incl_vat".into(), Value::from(incl));
+                }
+                price
+            }
+            OcpiVersion::V2_3_0 if !cost.contains_key("before_taxes") => {
+                let Some(excl) = number("excl_vat") else {
+                    return doc;
+                };
+                let mut price = Map::new();
+                price.insert("before_taxes".into(), Value::from(excl));
+                if let Some(incl) = number("incl_vat") {
+                    price.insert(
+                        "taxes".into(),
+                        serde_json::json!([{ "name": "VAT", "amount": round4(incl - excl) }]),
+                    );
+                }
+                price
+            }
+            _ => return doc,
+        };
+        doc.insert("total_cost".into(), Value::Object(converted));
+        doc
+    }
+}
+
+/// OCPI numbers carry 4 decimals: no binary noise (0.30000000000000004) in a computed amount.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
 /// `doc[name]`, when present, must be a type this version knows (the shared rules check that it
 /// is a string).
 fn check_type_field(
@@ -168,6 +228,41 @@ mod tests {
         assert!(OcpiVersion::V2_2_1
             .check_token_fields(&doc(json!({"valid": false})))
             .is_ok());
+    }
+
+    #[test]
+    fn sessions_are_served_in_each_versions_price() {
+        let v221 = doc(json!({"id": "S1", "total_cost": {"excl_vat": 1.5, "incl_vat": 1.8}}));
+        let v230 = doc(
+            json!({"id": "S1", "total_cost": {"before_taxes": 1.5, "taxes": [
+            {"name": "VAT", "amount": 0.2}, {"name": "city", "amount": 0.1}]}}),
+        );
+        assert_eq!(
+            Value::Object(OcpiVersion::V2_3_0.session_for(v221.clone())),
+            json!({"id": "S1", "total_cost": {"before_taxes": 1.5, "taxes": [{"name": "VAT", "amount": 0.3}]}})
+        );
+        assert_eq!(
+            Value::Object(OcpiVersion::V2_2_1.session_for(v230.clone())),
+            json!({"id": "S1", "total_cost": {"excl_vat": 1.5, "incl_vat": 1.8}})
+        );
+        // Already in the version's shape, or without a cost: unchanged.
+        assert_eq!(OcpiVersion::V2_2_1.session_for(v221.clone()), v221);
+        assert_eq!(OcpiVersion::V2_3_0.session_for(v230.clone()), v230);
+        let free = doc(json!({"id": "S2", "kwh": 1}));
+        assert_eq!(OcpiVersion::V2_2_1.session_for(free.clone()), free);
+        // No taxes given: 2.2.1's optional incl_vat stays out; 2.3.0's optional taxes too.
+        assert_eq!(
+            Value::Object(
+                OcpiVersion::V2_2_1.session_for(doc(json!({"total_cost": {"before_taxes": 2}})))
+            ),
+            json!({"total_cost": {"excl_vat": 2.0}})
+        );
+        assert_eq!(
+            Value::Object(
+                OcpiVersion::V2_3_0.session_for(doc(json!({"total_cost": {"excl_vat": 2}})))
+            ),
+            json!({"total_cost": {"before_taxes": 2.0}})
+        );
     }
 
     #[test]

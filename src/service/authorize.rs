@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::config::AuthorizationSettings;
+use crate::domain::agreement::AgreementMode;
 use crate::domain::authorization::{AllowedType, AuditResult, LocationRequest, Reason};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{PartyKey, TokenUid};
@@ -20,7 +21,7 @@ use crate::domain::version::OcpiVersion;
 use crate::registry::{self, Decision, DecisionInput, KnownToken, Route};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::tokens::TokenRow;
-use crate::store::{parties, tokens, usage, Conn, Store, StoreResult};
+use crate::store::{agreements, parties, tokens, usage, Conn, Store, StoreResult};
 
 pub struct AuthorizeRequest {
     pub uid: TokenUid,
@@ -168,6 +169,8 @@ fn run(
         )?;
         return Ok(Step::Done(AuthorizeOutcome::Hidden));
     }
+    let (candidates, refused) =
+        agreed_candidates(conn, settings.agreements, &request.requester, candidates)?;
     let row = match &request.owner {
         Some(owner) => candidates.into_iter().find(|r| {
             r.country_code == owner.country_code.key() && r.party_id == owner.party_id.key()
@@ -187,6 +190,24 @@ fn run(
         None => candidates.into_iter().next(),
     };
     let Some(row) = row else {
+        // A token the CPO may not deal with is unknown to it, audited as such.
+        let refused = refused.iter().find(|r| {
+            request.owner.as_ref().is_none_or(|owner| {
+                r.country_code == owner.country_code.key() && r.party_id == owner.party_id.key()
+            })
+        });
+        if let Some(refused) = refused {
+            record(
+                conn,
+                &request,
+                Some(refused),
+                AuditResult::Unknown,
+                Reason::NoAgreement,
+                None,
+                now,
+            )?;
+            return Ok(Step::Done(AuthorizeOutcome::Unknown));
+        }
         let decision = registry::decide(&DecisionInput {
             token: None,
             requester: &request.requester,
@@ -282,6 +303,30 @@ fn run(
         row,
         owner_suspended: owner_state.suspended,
     }))))
+}
+
+/// Splits `candidates` into the tokens whose eMSP may deal with `cpo` under `mode` and the
+/// others (docs/design.md §6 "Roaming agreements").
+fn agreed_candidates(
+    conn: &mut Conn<'_>,
+    mode: AgreementMode,
+    cpo: &PartyKey,
+    candidates: Vec<TokenRow>,
+) -> StoreResult<(Vec<TokenRow>, Vec<TokenRow>)> {
+    if mode == AgreementMode::Open {
+        return Ok((candidates, Vec::new()));
+    }
+    let mut agreed = Vec::with_capacity(candidates.len());
+    let mut refused = Vec::new();
+    for row in candidates {
+        let emsp = PartyKey::parse(&row.country_code, &row.party_id)?;
+        if agreements::may_deal(conn, mode, cpo, &emsp)? {
+            agreed.push(row);
+        } else {
+            refused.push(row);
+        }
+    }
+    Ok((agreed, refused))
 }
 
 fn record(

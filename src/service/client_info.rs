@@ -10,21 +10,66 @@ use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::domain::agreement::{status_seen_by, Agreement, AgreementMode};
 use crate::domain::ids::PartyKey;
 use crate::domain::partner::ClientInfo;
-use crate::domain::party::Role;
+use crate::domain::party::{PartyRole, Role};
 use crate::peers::OcpiClient;
 use crate::secrets::sealed::Sealer;
 use crate::store::connections::{self, ClientInfoReceiver, PartyStatus};
-use crate::store::{Store, StoreResult};
+use crate::store::{agreements, Conn, Store, StoreResult};
+
+/// The parties with their status, the partners taking pushes, the agreements.
+type PushInputs = (Vec<PartyStatus>, Vec<ClientInfoReceiver>, Vec<Agreement>);
 
 /// At most this many pushes are in flight at once, per change.
 const PUSH_CONCURRENCY: usize = 8;
 
-/// Every party with its status, oldest first.
-pub async fn list(store: &Store) -> StoreResult<Vec<ClientInfo>> {
-    let rows = store.read(connections::client_infos).await?;
-    Ok(rows.into_iter().map(|r| r.info).collect())
+/// Every party with its status as a platform serving `viewer` sees it (roaming agreements,
+/// docs/design.md §6), oldest first.
+pub async fn list(
+    store: &Store,
+    mode: AgreementMode,
+    viewer: &[PartyRole],
+) -> StoreResult<Vec<ClientInfo>> {
+    let (rows, agreements) = store
+        .read(move |conn| Ok((connections::client_infos(conn)?, agreements_of(conn, mode)?)))
+        .await?;
+    let viewer: Vec<(PartyKey, Role)> = viewer.iter().map(|r| (r.key.clone(), r.role)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| seen_by(mode, r.info, &viewer, &agreements))
+        .collect())
+}
+
+/// The agreements that can change a status under `mode`: none under `open` (no query).
+fn agreements_of(conn: &mut Conn<'_>, mode: AgreementMode) -> StoreResult<Vec<Agreement>> {
+    Ok(match mode {
+        AgreementMode::Open => Vec::new(),
+        AgreementMode::Explicit => agreements::list(conn)?
+            .into_iter()
+            .map(|row| row.agreement)
+            .collect(),
+    })
+}
+
+fn seen_by(
+    mode: AgreementMode,
+    mut info: ClientInfo,
+    viewer: &[(PartyKey, Role)],
+    agreements: &[Agreement],
+) -> ClientInfo {
+    info.status = status_seen_by(mode, &info.key, info.role, info.status, viewer, agreements);
+    info
+}
+
+/// The parties of `platform_id` among `statuses` (a receiver's own parties, as a viewer).
+fn parties_of(statuses: &[PartyStatus], platform_id: i64) -> Vec<(PartyKey, Role)> {
+    statuses
+        .iter()
+        .filter(|s| s.platform_id == platform_id)
+        .map(|s| (s.info.key.clone(), s.info.role))
+        .collect()
 }
 
 /// What one push round did.
@@ -41,15 +86,77 @@ pub struct ClientInfoPusher {
     store: Store,
     peers: OcpiClient,
     sealer: Arc<Sealer>,
+    /// Each receiver is pushed the status as it sees it (roaming agreements).
+    mode: AgreementMode,
 }
 
 impl ClientInfoPusher {
-    pub fn new(store: Store, peers: OcpiClient, sealer: Sealer) -> Self {
+    pub fn new(store: Store, peers: OcpiClient, sealer: Sealer, mode: AgreementMode) -> Self {
         Self {
             store,
             peers,
             sealer: Arc::new(sealer),
+            mode,
         }
+    }
+
+    /// What every push reads: the parties with their status, the receivers, the agreements.
+    async fn load(&self) -> Option<PushInputs> {
+        let mode = self.mode;
+        let loaded = self
+            .store
+            .read(move |conn| {
+                Ok((
+                    connections::client_infos(conn)?,
+                    connections::client_info_receivers(conn)?,
+                    agreements_of(conn, mode)?,
+                ))
+            })
+            .await;
+        match loaded {
+            Ok(found) => Some(found),
+            Err(e) => {
+                tracing::warn!(error = %e, "hubclientinfo push skipped: cannot read the parties");
+                crate::ops::metrics::record_client_info_push(false);
+                None
+            }
+        }
+    }
+
+    /// After an agreement of `cpo` and `emsp` was added or removed: each of the two sees the
+    /// other's status change, so each platform offering a hubclientinfo RECEIVER is pushed the
+    /// other party's ClientInfo as it now sees it (best effort, as every push).
+    pub async fn push_agreement(&self, cpo: PartyKey, emsp: PartyKey) -> Pushed {
+        let Some((statuses, receivers, agreements)) = self.load().await else {
+            return Pushed {
+                delivered: 0,
+                failed: 1,
+            };
+        };
+        let find = |key: &PartyKey, role: Role| {
+            statuses
+                .iter()
+                .find(|s| s.info.key == *key && s.info.role == role)
+        };
+        let (Some(cpo), Some(emsp)) = (find(&cpo, Role::Cpo), find(&emsp, Role::Emsp)) else {
+            return Pushed::default();
+        };
+        let calls: Vec<(ClientInfoReceiver, ClientInfo)> = [(cpo, emsp), (emsp, cpo)]
+            .into_iter()
+            .filter(|(viewer, shown)| viewer.platform_id != shown.platform_id)
+            .flat_map(|(viewer, shown)| {
+                let seen_as = parties_of(&statuses, viewer.platform_id);
+                receivers
+                    .iter()
+                    .filter(|r| r.platform_id == viewer.platform_id)
+                    .map(|r| {
+                        let info = seen_by(self.mode, shown.info.clone(), &seen_as, &agreements);
+                        (r.clone(), info)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.deliver(calls).await
     }
 
     /// Pushes the current ClientInfo of each of `parties` to every receiving partner except the
@@ -58,28 +165,14 @@ impl ClientInfoPusher {
         if parties.is_empty() {
             return Pushed::default();
         }
-        let loaded = self
-            .store
-            .read(|conn| {
-                Ok((
-                    connections::client_infos(conn)?,
-                    connections::client_info_receivers(conn)?,
-                ))
-            })
-            .await;
-        let (statuses, receivers): (Vec<PartyStatus>, Vec<ClientInfoReceiver>) = match loaded {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(error = %e, "hubclientinfo push skipped: cannot read the parties");
-                crate::ops::metrics::record_client_info_push(false);
-                return Pushed {
-                    delivered: 0,
-                    failed: 1,
-                };
-            }
+        let Some((statuses, receivers, agreements)) = self.load().await else {
+            return Pushed {
+                delivered: 0,
+                failed: 1,
+            };
         };
-        let changed: Vec<PartyStatus> = statuses
-            .into_iter()
+        let changed: Vec<&PartyStatus> = statuses
+            .iter()
             .filter(|s| {
                 parties
                     .iter()
@@ -89,12 +182,22 @@ impl ClientInfoPusher {
         let calls: Vec<(ClientInfoReceiver, ClientInfo)> = receivers
             .iter()
             .flat_map(|r| {
+                let seen_as = parties_of(&statuses, r.platform_id);
                 changed
                     .iter()
-                    .filter(move |s| s.platform_id != r.platform_id)
-                    .map(move |s| (r.clone(), s.info.clone()))
+                    .filter(|s| s.platform_id != r.platform_id)
+                    .map(|s| {
+                        let info = seen_by(self.mode, s.info.clone(), &seen_as, &agreements);
+                        (r.clone(), info)
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
+        self.deliver(calls).await
+    }
+
+    /// One attempt per call, a bounded number at a time.
+    async fn deliver(&self, calls: Vec<(ClientInfoReceiver, ClientInfo)>) -> Pushed {
         let outcomes: Vec<bool> = stream::iter(calls)
             .map(|(receiver, info)| self.push_one(receiver, info))
             .buffer_unordered(PUSH_CONCURRENCY)

@@ -3,6 +3,7 @@
 //! parties, credentials. A unit validates nothing the edge already turned into domain types and
 //! builds no SQL itself: it composes `registry` and `store`.
 
+pub mod agreements;
 pub mod authorize;
 pub mod client_info;
 pub mod credentials;
@@ -15,6 +16,7 @@ pub mod tokens;
 use std::time::Duration;
 
 use crate::config::{AuthorizationSettings, PaginationConfig, Settings};
+use crate::domain::agreement::AgreementMode;
 use crate::domain::ids::PartyKey;
 use crate::ops::limits::{FailureLimiter, TrustedProxies};
 use crate::peers::OcpiClient;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub public_url: String,
     pub hub: PartyKey,
     pub hub_name: String,
+    /// `hub.agreements`: whether every CPO deals with every eMSP, or only recorded pairs.
+    pub agreements: AgreementMode,
     pub authorization: AuthorizationSettings,
     pub sessions: sessions::SessionSettings,
     pub pagination: PaginationConfig,
@@ -74,6 +78,7 @@ impl AppState {
                 store.clone(),
                 peers.clone(),
                 Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
+                settings.hub.agreements,
             ),
             store,
             credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
@@ -85,6 +90,7 @@ impl AppState {
             public_url,
             hub: settings.hub.party.clone(),
             hub_name: settings.hub.name.clone(),
+            agreements: settings.hub.agreements,
             authorization: settings.authorization.clone(),
             sessions: sessions::SessionSettings::from_settings(settings),
             pagination: settings.pagination.clone(),

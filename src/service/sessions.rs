@@ -149,3 +149,22 @@ pub async fn stored(
         })
         .await
 }
+
+/// One page of the Sessions sender list: the sessions as their CPOs pushed them, in creation
+/// order, and how many match over all pages.
+pub async fn sender_page(
+    store: &Store,
+    filter: sessions::SessionListFilter,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<Map<String, Value>>, i64)> {
+    let page = store
+        .read(move |conn| sessions::list_page(conn, &filter, offset, limit))
+        .await?;
+    let stored = page
+        .rows
+        .iter()
+        .map(SessionRow::stored)
+        .collect::<StoreResult<_>>()?;
+    Ok((stored, page.total))
+}

@@ -5,6 +5,7 @@
 //! (SQLite: one writer thread commits the jobs of concurrent requests together, so one fsync serves
 //! many decisions and a failing job rolls back only itself).
 
+pub mod agreements;
 pub mod audit;
 pub mod connections;
 pub mod migrate;

@@ -276,3 +276,23 @@ pub fn set_settings(
         .execute(conn))?;
     Ok(())
 }
+
+/// Marks the party `key` in `role` changed at `now` (its hubclientinfo `last_updated`), for a
+/// change that alters how others see it, e.g. a roaming agreement. False if there is no such
+/// party.
+pub fn touch(
+    conn: &mut Conn<'_>,
+    key: &PartyKey,
+    role: Role,
+    now: NaiveDateTime,
+) -> StoreResult<bool> {
+    let updated = db_run!(conn => diesel::update(
+        parties::table
+            .filter(parties::country_code.eq(key.country_code.key()))
+            .filter(parties::party_id.eq(key.party_id.key()))
+            .filter(parties::role.eq(role.as_str())),
+    )
+    .set(parties::updated_at.eq(Some(now)))
+    .execute(conn))?;
+    Ok(updated == 1)
+}

@@ -142,6 +142,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agreements (id) {
+        id -> BigInt,
+        cpo_country_code -> Text,
+        cpo_party_id -> Text,
+        emsp_country_code -> Text,
+        emsp_party_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(parties -> platforms (platform_id));
 diesel::joinable!(platform_endpoints -> platforms (platform_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -154,4 +165,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     token_usages,
     authorization_audit,
+    agreements,
 );

@@ -145,3 +145,71 @@ pub fn purge_old(
         Ok(diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)?)
     })
 }
+
+/// Filters of a Sessions sender list: whose sessions, and the `last_updated` window.
+#[derive(Clone, Debug)]
+pub struct SessionListFilter {
+    /// The sessions of this eMSP's tokens (the `cdr_token`'s party).
+    pub emsp: Option<PartyKey>,
+    /// This CPO's own sessions.
+    pub cpo: Option<PartyKey>,
+    /// Required by OCPI for this list.
+    pub date_from: DateTime<Utc>,
+    pub date_to: Option<DateTime<Utc>>,
+    /// Only sessions whose token has one of these types (the closed `TokenType` of OCPI 2.2.1);
+    /// `None`: every type.
+    pub token_types: Option<&'static [&'static str]>,
+}
+
+/// One page of the Sessions sender list.
+#[derive(Debug)]
+pub struct SessionPage {
+    pub rows: Vec<SessionRow>,
+    /// The sessions that match the filter, over all pages.
+    pub total: i64,
+}
+
+/// One page in creation order (row id), and the number of sessions matching the filter. The
+/// party filter is the leading column of an index ending in the id (`sessions_emsp_id`,
+/// `sessions_cpo_id`): the page is read in that index's order, no sort.
+pub fn list_page(
+    conn: &mut Conn<'_>,
+    filter: &SessionListFilter,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<SessionPage> {
+    macro_rules! filtered {
+        () => {{
+            let mut q = sessions::table.into_boxed();
+            if let Some(emsp) = &filter.emsp {
+                q = q
+                    .filter(sessions::token_country_code.eq(emsp.country_code.key().to_owned()))
+                    .filter(sessions::token_party_id.eq(emsp.party_id.key().to_owned()));
+            }
+            if let Some(cpo) = &filter.cpo {
+                q = q
+                    .filter(sessions::country_code.eq(cpo.country_code.key().to_owned()))
+                    .filter(sessions::party_id.eq(cpo.party_id.key().to_owned()));
+            }
+            q = q.filter(sessions::last_updated.ge(storage_precision(filter.date_from)));
+            if let Some(to) = filter.date_to {
+                q = q.filter(sessions::last_updated.lt(storage_precision(to)));
+            }
+            if let Some(types) = filter.token_types {
+                q = q.filter(sessions::token_type.eq_any(types.to_vec()));
+            }
+            q
+        }};
+    }
+    let (total, rows) = db_run!(conn => {
+        let total: i64 = filtered!().count().get_result(conn)?;
+        let rows = filtered!()
+            .order(sessions::id)
+            .offset(offset)
+            .limit(limit)
+            .select(SessionRow::as_select())
+            .load(conn)?;
+        (total, rows)
+    });
+    Ok(SessionPage { rows, total })
+}

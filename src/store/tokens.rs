@@ -4,9 +4,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
-use super::schema::{counters, tokens};
+use super::schema::{agreements, counters, tokens};
 use super::{db_run, Conn, StoreError, StoreResult};
 use crate::domain::datetime::storage_precision;
+use crate::domain::ids::PartyKey;
 use crate::domain::token::{HubPolicy, TokenKey, TokenWrite, Whitelist};
 use crate::domain::version::OcpiVersion;
 
@@ -230,6 +231,8 @@ fn counter(conn: &mut Conn<'_>, name: &str) -> StoreResult<i64> {
 pub struct ListFilter {
     /// Only this owner's tokens (an eMSP reconciling its own).
     pub owner: Option<(String, String)>,
+    /// Only tokens of the eMSPs this CPO has an agreement with (`hub.agreements = "explicit"`).
+    pub agreed_with_cpo: Option<PartyKey>,
     pub date_from: Option<DateTime<Utc>>,
     pub date_to: Option<DateTime<Utc>>,
     /// The version the list is served over: 2.2.1 leaves out the types it cannot name.
@@ -238,7 +241,10 @@ pub struct ListFilter {
 
 impl ListFilter {
     fn is_unfiltered(&self) -> bool {
-        self.owner.is_none() && self.date_from.is_none() && self.date_to.is_none()
+        self.owner.is_none()
+            && self.agreed_with_cpo.is_none()
+            && self.date_from.is_none()
+            && self.date_to.is_none()
     }
 }
 
@@ -262,6 +268,35 @@ pub fn list_page(
     offset: i64,
     limit: i64,
 ) -> StoreResult<Page> {
+    // The CPO's agreed eMSPs, known first (few): none is an empty list without a query of the
+    // tokens, one is that owner's index range, as an eMSP's own list.
+    let agreed = match &filter.agreed_with_cpo {
+        None => None,
+        Some(cpo) => {
+            let mut emsps = super::agreements::emsps_of_cpo(conn, cpo)?;
+            if let Some(owner) = &filter.owner {
+                emsps.retain(|e| e == owner);
+            }
+            match emsps.len() {
+                0 => {
+                    return Ok(Page {
+                        rows: Vec::new(),
+                        total: 0,
+                        hidden: 0,
+                    })
+                }
+                1 => {
+                    let narrowed = ListFilter {
+                        owner: emsps.pop(),
+                        agreed_with_cpo: None,
+                        ..filter.clone()
+                    };
+                    return list_page(conn, &narrowed, offset, limit);
+                }
+                _ => Some(emsps),
+            }
+        }
+    };
     let hides = filter.version == OcpiVersion::V2_2_1;
     // A 2.2.1 page reads the token before it too: where the page's stretch starts.
     let before = i64::from(hides && offset > 0);
@@ -320,6 +355,15 @@ pub fn list_page(
             if let Some(to) = filter.date_to {
                 q = q.filter(tokens::effective_updated.lt(storage_precision(to)));
             }
+            if let Some(cpo) = &filter.agreed_with_cpo {
+                q = q.filter(diesel::dsl::exists(
+                    agreements::table
+                        .filter(agreements::cpo_country_code.eq(cpo.country_code.key().to_owned()))
+                        .filter(agreements::cpo_party_id.eq(cpo.party_id.key().to_owned()))
+                        .filter(agreements::emsp_country_code.eq(tokens::country_code))
+                        .filter(agreements::emsp_party_id.eq(tokens::party_id)),
+                ));
+            }
             q
         }};
     }
@@ -333,7 +377,21 @@ pub fn list_page(
         }};
     }
     let (total, mut rows) = db_run!(conn => {
-        let total: i64 = shown!().count().get_result(conn)?;
+        let total: i64 = match &agreed {
+            // One owner's index range each: a count over every token would scan them all.
+            Some(emsps) => {
+                let mut total = 0;
+                for (cc, pid) in emsps {
+                    total += shown!()
+                        .filter(tokens::country_code.eq(cc.clone()))
+                        .filter(tokens::party_id.eq(pid.clone()))
+                        .count()
+                        .get_result::<i64>(conn)?;
+                }
+                total
+            }
+            None => shown!().count().get_result(conn)?,
+        };
         let rows = shown!()
             .order(tokens::seq)
             .offset(offset - before)

@@ -398,6 +398,7 @@ impl TestApp {
         use tokenhub::domain::version::OcpiVersion;
         let filter = tokenhub::store::tokens::ListFilter {
             owner: None,
+            agreed_with_cpo: None,
             date_from: date_from
                 .map(|d| tokenhub::domain::datetime::parse_ocpi_datetime("date_from", d).unwrap()),
             date_to: None,
@@ -610,8 +611,15 @@ impl TestApp {
     /// The hub's state as a CLI command on this hub's database builds it (same master key): for
     /// calling units of work the CLI calls.
     pub fn app_state(&self) -> tokenhub::service::AppState {
+        self.app_state_with(|_| {})
+    }
+
+    /// As [`TestApp::app_state`], with the configuration changed by `tweak` (as the hub's own
+    /// configuration was, e.g. `hub.agreements`).
+    pub fn app_state_with(&self, tweak: impl FnOnce(&mut Config)) -> tokenhub::service::AppState {
         // The store is given: the URL only has to be valid.
         let mut config = test_config("sqlite://unused.db".into());
+        tweak(&mut config);
         config.secrets.key = Some(tokenhub::secrets::SecretString::new(
             self.master_key.clone(),
         ));

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod abuse;
+mod agreements;
 mod authentication;
 mod authorize;
 mod credentials;
@@ -17,6 +18,7 @@ mod partners;
 mod postgres_outage;
 mod request_context;
 mod sessions;
+mod sessions_sender;
 mod timestamps;
 mod tokens_receiver;
 mod tokens_sender;

@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("get", "/ocpi/2.3.0/sender/tokens"),
     ("post", "/ocpi/2.3.0/sender/tokens/{token_uid}/authorize"),
+    ("get", "/ocpi/2.3.0/sender/sessions"),
     (
         "get",
         "/ocpi/2.3.0/receiver/sessions/{country_code}/{party_id}/{session_id}",
@@ -72,6 +73,7 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("get", "/ocpi/2.2.1/sender/tokens"),
     ("post", "/ocpi/2.2.1/sender/tokens/{token_uid}/authorize"),
+    ("get", "/ocpi/2.2.1/sender/sessions"),
     (
         "get",
         "/ocpi/2.2.1/receiver/sessions/{country_code}/{party_id}/{session_id}",

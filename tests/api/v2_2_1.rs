@@ -95,6 +95,7 @@ async fn details_2_2_1_list_the_2_2_1_endpoints(app: TestApp) {
                 endpoint("hubclientinfo", "SENDER", "/hubclientinfo"),
                 endpoint("tokens", "SENDER", "/sender/tokens"),
                 endpoint("tokens", "RECEIVER", "/receiver/tokens"),
+                endpoint("sessions", "SENDER", "/sender/sessions"),
                 endpoint("sessions", "RECEIVER", "/receiver/sessions"),
             ]
         })

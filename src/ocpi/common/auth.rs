@@ -191,6 +191,13 @@ impl RoleRequirement for TokenReaderRole {
     const DESCRIPTION: &'static str = "a CPO or an eMSP";
 }
 
+/// eMSPs read the sessions of their tokens; CPOs their own sessions, to reconcile.
+pub struct SessionReaderRole;
+impl RoleRequirement for SessionReaderRole {
+    const ROLES: &'static [Role] = &[Role::Cpo, Role::Emsp];
+    const DESCRIPTION: &'static str = "a CPO or an eMSP";
+}
+
 /// A fully registered platform (token C) calling a functional module as one of its parties,
 /// identified by the `OCPI-from-*` headers or, when it serves a single fitting party, inferred.
 pub struct Caller<R: RoleRequirement> {

@@ -23,7 +23,7 @@ macro_rules! hubclientinfo_handlers {
             tag = "hubclientinfo",
             operation_id = concat!("list_client_infos", $id_suffix),
             summary = "The parties reachable through the hub and their status",
-            description = "Every party of the hub, oldest first, with its `ConnectionStatus`: `CONNECTED` (added with `party add`, or registered and answering), `OFFLINE` (registered, but its versions did not answer the hub's last liveness check), `PLANNED` (invited, not registered yet), `SUSPENDED` (unregistered, or suspended by the operator). `last_updated` is the time of the party's last change. Any registered platform may read it; a registration token (A) is refused. No routing headers. Follow the `Link` header for the next page.",
+            description = "Every party of the hub, oldest first, with its `ConnectionStatus`: `CONNECTED` (added with `party add`, or registered and answering), `OFFLINE` (registered, but its versions did not answer the hub's last liveness check), `PLANNED` (invited, not registered yet), `SUSPENDED` (unregistered, or suspended by the operator). With `hub.agreements = \"explicit\"` the list is the caller's: a CPO and an eMSP without a roaming agreement show each other `PLANNED`. `last_updated` is the time of the party's last change. Any registered platform may read it; a registration token (A) is refused. No routing headers. Follow the `Link` header for the next page.",
             security(("credentials_token" = [])),
             params(PageQuery),
             responses(
@@ -43,12 +43,15 @@ macro_rules! hubclientinfo_handlers {
             )
         )]
         pub async fn list(
-            _caller: RegisteredPlatform,
+            caller: RegisteredPlatform,
             query: web::Query<PageQuery>,
             state: web::Data<AppState>,
         ) -> Result<HttpResponse, OcpiError> {
             let page = query.page(&state.pagination)?;
-            let matching: Vec<_> = client_info::list(&state.store)
+            // Per caller: under explicit roaming agreements, a CPO sees the eMSPs it has no
+            // agreement with as PLANNED, and the other way round.
+            let roles = &caller.platform.roles;
+            let matching: Vec<_> = client_info::list(&state.store, state.agreements, roles)
                 .await?
                 .into_iter()
                 .filter(|info| page.admits(info.last_updated))

@@ -13,6 +13,7 @@ pub mod responses;
 pub mod routing;
 pub mod schema;
 pub mod sessions;
+pub mod sessions_sender;
 pub mod tokens_receiver;
 pub mod tokens_sender;
 pub mod versions;

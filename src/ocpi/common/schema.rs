@@ -348,6 +348,9 @@ macro_rules! token_and_session_schemas {
                 /// The OCPI envelope of one session.
                 #[schema(as = $($prefix::)? SessionResponse)]
                 SessionResponse(Session);
+                /// The OCPI envelope of a page of sessions.
+                #[schema(as = $($prefix::)? SessionListResponse)]
+                SessionListResponse(Vec<Session>);
             }
 
             /// `Token`, keyed by (`country_code`, `party_id`, `uid`, `type`). Unknown fields are kept

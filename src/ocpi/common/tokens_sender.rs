@@ -1,11 +1,13 @@
-//! Tokens sender interface: the paginated token list (CPOs see every eMSP's tokens, an eMSP its
-//! own) and real-time authorization (CPOs only). One implementation for every version;
-//! [`tokens_sender_handlers`] gives each version its handlers and OpenAPI operations.
+//! Tokens sender interface: the paginated token list (CPOs see every eMSP's tokens, or under
+//! explicit roaming agreements those of their agreed eMSPs; an eMSP its own) and real-time
+//! authorization (CPOs only). One implementation for every version; [`tokens_sender_handlers`]
+//! gives each version its handlers and OpenAPI operations.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::agreement::AgreementMode;
 use crate::domain::authorization::{AllowedType, LocationRequest};
 use crate::domain::ids::{CiString36, TokenUid};
 use crate::domain::party::Role;
@@ -38,6 +40,10 @@ pub async fn list(
                 caller.key().party_id.key().to_owned(),
             )
         }),
+        // Under explicit agreements a CPO sees the tokens of the eMSPs it deals with only.
+        agreed_with_cpo: (caller.party.role == Role::Cpo
+            && state.agreements == AgreementMode::Explicit)
+            .then(|| caller.key().clone()),
         date_from: page.date_from,
         date_to: page.date_to,
         version,
@@ -220,7 +226,7 @@ macro_rules! tokens_sender_handlers {
             tag = "tokens",
             operation_id = concat!("list_tokens", $id_suffix),
             summary = "The paginated token list",
-            description = concat!("Effective tokens (hub policy applied), oldest first. A CPO sees every eMSP's tokens, an eMSP its own. Follow the `Link` header for the next page.", $list_note),
+            description = concat!("Effective tokens (hub policy applied), oldest first. A CPO sees every eMSP's tokens (with `hub.agreements = \"explicit\"`: those of the eMSPs it has a roaming agreement with), an eMSP its own. Follow the `Link` header for the next page.", $list_note),
             security(("credentials_token" = [])),
             params(PageQuery),
             responses(

@@ -15,6 +15,7 @@ use crate::service::AppState;
 pub const TOKENS_SENDER: &str = "/sender/tokens";
 pub const TOKENS_RECEIVER: &str = "/receiver/tokens";
 pub const SESSIONS_RECEIVER: &str = "/receiver/sessions";
+pub const SESSIONS_SENDER: &str = "/sender/sessions";
 pub const CREDENTIALS: &str = "/credentials";
 pub const HUBCLIENTINFO: &str = "/hubclientinfo";
 
@@ -87,6 +88,7 @@ pub fn details(version: OcpiVersion, state: &AppState) -> HttpResponse {
             endpoint("hubclientinfo", "SENDER", HUBCLIENTINFO),
             endpoint("tokens", "SENDER", TOKENS_SENDER),
             endpoint("tokens", "RECEIVER", TOKENS_RECEIVER),
+            endpoint("sessions", "SENDER", SESSIONS_SENDER),
             endpoint("sessions", "RECEIVER", SESSIONS_RECEIVER),
         ],
     })
@@ -102,7 +104,7 @@ macro_rules! version_details {
             tag = "versions",
             operation_id = concat!("get_version_details", $id_suffix),
             summary = concat!("The OCPI ", $number, " endpoints of this hub"),
-            description = "credentials (SENDER), hubclientinfo (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (RECEIVER). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
+            description = "credentials (SENDER), hubclientinfo (SENDER), tokens (SENDER: list and authorize; RECEIVER: push), sessions (SENDER: list; RECEIVER: push). Accepts a registration token (A) as well as a registered one (C). No routing headers.",
             security(("credentials_token" = [])),
             responses(
                 (status = 200, description = "OCPI 1000 with the endpoint list.", body = crate::ocpi::common::schema::VersionDetailsResponse),

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod hubclientinfo;
 pub mod schema;
 pub mod sessions;
+pub mod sessions_sender;
 pub mod tokens_receiver;
 pub mod tokens_sender;
 pub mod versions;
@@ -64,6 +65,12 @@ pub fn scope() -> Scope {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/sender/sessions")
+                .wrap(from_fn(routing_headers))
+                .route(web::get().to(sessions_sender::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/receiver/sessions/{country_code}/{party_id}/{session_id}")
                 .wrap(from_fn(routing_headers))
                 .route(web::get().to(sessions::get))
@@ -91,5 +98,6 @@ pub fn scope() -> Scope {
     sessions::get,
     sessions::put,
     sessions::patch,
+    sessions_sender::list,
 ))]
 pub struct Api;

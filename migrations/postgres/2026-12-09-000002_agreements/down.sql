@@ -1,0 +1,3 @@
+DROP INDEX sessions_cpo_id;
+DROP INDEX sessions_emsp_id;
+DROP TABLE agreements;
