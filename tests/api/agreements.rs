@@ -83,14 +83,24 @@ async fn crawl(app: &TestApp, version: &str, limit: usize, total: usize) -> Vec<
     }
 }
 
-/// Three tokens of NL*ABC, then two of BE*EMP, then one more of NL*ABC: the creation order
-/// interleaves the two eMSPs.
+/// Three tokens of NL*ABC, then two of BE*EMP, then one more of NL*ABC and an EMAID token of
+/// NL*ABC (which OCPI 2.2.1 cannot name): the creation order interleaves the two eMSPs.
 async fn seed_two_emsps(app: &TestApp) -> String {
     let be = app.add_emsp("BE", "EMP").await;
     app.seed_tokens("NL", "ABC", "A", 3).await;
     app.seed_tokens("BE", "EMP", "B", 2).await;
     app.seed_tokens("NL", "ABC", "C", 1).await;
+    app.seed_typed_tokens(&[("EM0".to_owned(), "EMAID")]).await;
     be
+}
+
+/// `tokens` as OCPI 2.2.1 lists them: without the EMAID token.
+fn in_2_2_1(tokens: &[&'static str]) -> Vec<&'static str> {
+    tokens
+        .iter()
+        .copied()
+        .filter(|t| !t.ends_with("/EM0"))
+        .collect()
 }
 
 async fn explicit_lists_only_tokens_of_agreed_emsps(app: TestApp) {
@@ -106,10 +116,10 @@ async fn explicit_lists_only_tokens_of_agreed_emsps(app: TestApp) {
         "NL*ABC/A00001",
         "NL*ABC/A00002",
         "NL*ABC/C00000",
+        "NL*ABC/EM0",
     ];
-    for version in ["2.3.0", "2.2.1"] {
-        assert_eq!(crawl(&app, version, 2, 4).await, nl, "{version}");
-    }
+    assert_eq!(crawl(&app, "2.3.0", 2, 5).await, nl);
+    assert_eq!(crawl(&app, "2.2.1", 2, 4).await, in_2_2_1(&nl));
     // Two agreed eMSPs: the pages interleave them in creation order.
     agree(&app, "DE*CPO", "BE*EMP").await;
     let both = [
@@ -119,9 +129,11 @@ async fn explicit_lists_only_tokens_of_agreed_emsps(app: TestApp) {
         "BE*EMP/B00000",
         "BE*EMP/B00001",
         "NL*ABC/C00000",
+        "NL*ABC/EM0",
     ];
-    for version in ["2.3.0", "2.2.1"] {
-        assert_eq!(crawl(&app, version, 2, 6).await, both, "{version}");
+    assert_eq!(crawl(&app, "2.3.0", 2, 7).await, both);
+    assert_eq!(crawl(&app, "2.2.1", 2, 6).await, in_2_2_1(&both));
+    for (version, total) in [("2.3.0", "7"), ("2.2.1", "6")] {
         let dated = list(
             &app,
             version,
@@ -130,7 +142,20 @@ async fn explicit_lists_only_tokens_of_agreed_emsps(app: TestApp) {
         )
         .await;
         assert_eq!(uids(&dated), ["BE*EMP/B00000", "BE*EMP/B00001"]);
-        assert_eq!(dated.header("x-total-count").as_deref(), Some("6"));
+        assert_eq!(dated.header("x-total-count").as_deref(), Some(total));
+        let until = list(
+            &app,
+            version,
+            &app.cpo,
+            "?date_to=2026-06-01T00:00:00Z&offset=5",
+        )
+        .await;
+        let rest = if version == "2.3.0" {
+            &both[5..]
+        } else {
+            &both[5..6]
+        };
+        assert_eq!(uids(&until), rest, "{version}");
         let none = list(&app, version, &app.cpo, "?date_from=2026-06-01T00:00:00Z").await;
         assert_eq!(none.header("x-total-count").as_deref(), Some("0"));
     }
