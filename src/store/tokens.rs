@@ -429,15 +429,16 @@ pub fn list_page(
 }
 
 /// One page of the tokens of several `owners` in creation order, for the filters of `filter`
-/// (dates, the 2.2.1 types): the `seq` of the page from one index range of `tokens_owner_seq`
-/// per owner, then the rows by `seq` (a hundred point reads). No token of another owner is
-/// visited, and without dates only the index is read. SQLite merges the ranges in `seq` order (a
-/// MERGE of the UNION ALL arms), so the tokens before the page cost an index step each; measured
-/// with 1M tokens of 10 eMSPs, 3 agreed: offset 290,000 of 300,000 in 25 ms of CPU, against
-/// 240 ms (0.7 s wall) walking every token in `seq` order with an `EXISTS` on the agreement.
-/// PostgreSQL 15 plans no Merge Append for it and sorts the agreed owners' `seq`s instead: about
-/// 0.2 s at offset 290,000 and 0.1 s at offset 0 on the same data, as for the `EXISTS` form (a
-/// hash semi-join and the same sort).
+/// (dates, the 2.2.1 types): the `seq`s of the page from one index range of `tokens_owner_seq`
+/// per owner, merged in `seq` order, then the rows by `seq` (a hundred point reads). No token of
+/// another owner is visited, and without dates only the index is read; the tokens before the
+/// page cost an index step each. The SQL differs per backend to get the merge: SQLite merges the
+/// plain UNION ALL arms (a MERGE), PostgreSQL 15 only bounded ones (`ORDER BY seq LIMIT
+/// offset + limit` each, then a Merge Append; unbounded, it sorts every agreed token's `seq`).
+/// Measured with 1M tokens of 10 eMSPs, 3 agreed (BENCHMARKS.md): SQLite, offset 290,000 of
+/// 300,000 in 25 ms of CPU, against 240 ms walking every token in `seq` order with an `EXISTS`
+/// on the agreement; PostgreSQL, offset 0 in 0.2 ms and 290,000 in 131 ms, against 66 ms and
+/// 205-305 ms sorting.
 fn merged_page(
     conn: &mut Conn<'_>,
     owners: &[(String, String)],
@@ -453,58 +454,63 @@ fn merged_page(
         #[diesel(sql_type = BigInt)]
         seq: i64,
     }
-    // The placeholders are the only SQL that differs: `?` on SQLite, `$n` on PostgreSQL.
+    enum Bind {
+        Text(String),
+        Time(NaiveDateTime),
+        Int(i64),
+    }
     let postgres = conn.is_postgres();
-    let mut bound = 0;
-    let mut param = || {
-        bound += 1;
+    let mut binds = Vec::new();
+    // The placeholder of the next bound value: `?` on SQLite, `$n` on PostgreSQL.
+    let mut param = |value: Bind| {
+        binds.push(value);
         if postgres {
-            format!("${bound}")
+            format!("${}", binds.len())
         } else {
             "?".to_owned()
         }
     };
-    let arms: Vec<String> = owners
-        .iter()
-        .map(|_| {
-            let mut arm = format!(
-                "SELECT seq FROM tokens WHERE country_code = {} AND party_id = {}",
-                param(),
-                param()
-            );
-            if filter.date_from.is_some() {
-                arm += &format!(" AND effective_updated >= {}", param());
-            }
-            if filter.date_to.is_some() {
-                arm += &format!(" AND effective_updated < {}", param());
-            }
-            if hides {
-                arm += " AND seq_v221 IS NOT NULL";
-            }
-            arm
-        })
-        .collect();
+    let mut arms = Vec::with_capacity(owners.len());
+    for (cc, pid) in owners {
+        let mut arm = format!(
+            "SELECT seq FROM tokens WHERE country_code = {} AND party_id = {}",
+            param(Bind::Text(cc.clone())),
+            param(Bind::Text(pid.clone()))
+        );
+        if let Some(from) = filter.date_from {
+            let from = param(Bind::Time(storage_precision(from)));
+            arm += &format!(" AND effective_updated >= {from}");
+        }
+        if let Some(to) = filter.date_to {
+            let to = param(Bind::Time(storage_precision(to)));
+            arm += &format!(" AND effective_updated < {to}");
+        }
+        if hides {
+            arm += " AND seq_v221 IS NOT NULL";
+        }
+        if postgres {
+            let bound = param(Bind::Int(offset + limit));
+            arm = format!("({arm} ORDER BY seq LIMIT {bound})");
+        }
+        arms.push(arm);
+    }
     let sql = format!(
-        "{} ORDER BY 1 LIMIT {} OFFSET {}",
+        "SELECT seq FROM ({}) AS owned ORDER BY seq LIMIT {} OFFSET {}",
         arms.join(" UNION ALL "),
-        param(),
-        param()
+        param(Bind::Int(limit)),
+        param(Bind::Int(offset))
     );
     macro_rules! seqs {
         ($c:expr, $backend:ty) => {{
             let mut q = diesel::sql_query(sql.as_str()).into_boxed::<$backend>();
-            for (cc, pid) in owners {
-                q = q.bind::<Text, _>(cc.clone()).bind::<Text, _>(pid.clone());
-                if let Some(from) = filter.date_from {
-                    q = q.bind::<Timestamp, _>(storage_precision(from));
-                }
-                if let Some(to) = filter.date_to {
-                    q = q.bind::<Timestamp, _>(storage_precision(to));
-                }
+            for bind in binds {
+                q = match bind {
+                    Bind::Text(v) => q.bind::<Text, _>(v),
+                    Bind::Time(v) => q.bind::<Timestamp, _>(v),
+                    Bind::Int(v) => q.bind::<BigInt, _>(v),
+                };
             }
-            q.bind::<BigInt, _>(limit)
-                .bind::<BigInt, _>(offset)
-                .load::<Seq>($c)?
+            q.load::<Seq>($c)?
         }};
     }
     let seqs: Vec<i64> = match conn {
