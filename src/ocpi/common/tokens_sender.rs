@@ -62,10 +62,10 @@ struct LocationReferencesDoc {
 }
 
 /// An empty body or `null` means no location; anything else must be `LocationReferences`.
-fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, Error> {
-    let value = match body.0 {
+fn location_from_body(body: Option<&Value>) -> Result<Option<LocationRequest>, Error> {
+    let value = match body {
         None | Some(Value::Null) => return Ok(None),
-        Some(v) => v,
+        Some(v) => v.clone(),
     };
     let doc: LocationReferencesDoc = crate::domain::from_json(value)?;
     let location_id = match doc.location_id {
@@ -110,15 +110,24 @@ struct LocationReferences {
 }
 
 #[derive(Serialize)]
+#[serde(untagged)]
+enum Relayed<T> {
+    /// Decided by the hub.
+    Hub(T),
+    /// What the eMSP answered, relayed as it said it.
+    Emsp(Value),
+}
+
+#[derive(Serialize)]
 struct AuthorizationInfo {
     allowed: AllowedType,
     token: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<LocationReferences>,
+    location: Option<Relayed<LocationReferences>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorization_reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    info: Option<DisplayText>,
+    info: Option<Relayed<DisplayText>>,
 }
 
 /// `?type` is read as 2.3.0's open enum over every version: a type the version cannot name is
@@ -137,22 +146,30 @@ pub async fn authorize(
     let logged_token =
         tracing::enabled!(tracing::Level::DEBUG).then(|| state.keys.fingerprint(uid.key()));
     let token_type = TokenType::from_query(token_type.as_deref())?;
-    let location = location_from_body(body)?;
+    let location = location_from_body(body.0.as_ref())?;
     // A TO naming the hub itself (GET-all style addressing) does not name an eMSP.
     let owner = caller.to.clone().filter(|to| *to != state.hub);
+    let ids = req.extensions().get::<RequestIds>().cloned();
     let request = AuthorizeRequest {
         uid,
         token_type,
         owner,
         requester: caller.key().clone(),
         location: location.clone(),
-        request_id: req
-            .extensions()
-            .get::<RequestIds>()
-            .map(|ids| ids.request_id.clone()),
+        request_id: ids.as_ref().map(|ids| ids.request_id.clone()),
         version,
+        body: body.0.filter(|b| !b.is_null()),
+        correlation_id: ids
+            .map(|ids| ids.correlation_id)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
-    let outcome = authorize::authorize(&state.store, &state.authorization, request).await?;
+    let outcome = authorize::authorize(
+        &state.store,
+        &state.authorization,
+        &state.forwarder,
+        request,
+    )
+    .await?;
     let result = outcome.result().as_str();
     crate::ops::metrics::record_decision(result);
     if let Some(token) = logged_token {
@@ -169,21 +186,42 @@ pub async fn authorize(
                 "several eMSPs hold a token with this uid and type: name the eMSP with the OCPI-to-* headers".into(),
             ).into())
         }
+        AuthorizeOutcome::UnknownReceiver(why) => return Err(Error::UnknownReceiver(why).into()),
+        AuthorizeOutcome::ForwardTimeout(why) => return Err(Error::ForwardTimeout(why).into()),
+        AuthorizeOutcome::NotConnected(why) => {
+            return Err(Error::ReceiverNotConnected(why).into())
+        }
         AuthorizeOutcome::Decided(d) => d,
     };
     let allowed = decided.allowed == AllowedType::Allowed;
+    let token = decided.effective_token()?;
+    // The eMSP's answer stands: where it lets the driver charge and what it tells them.
+    let (location, info) = match decided.emsp_answer {
+        Some(answer) => (
+            answer.location.filter(|_| allowed).map(Relayed::Emsp),
+            answer.info.map(Relayed::Emsp),
+        ),
+        None => (
+            location.filter(|_| allowed).map(|l| {
+                Relayed::Hub(LocationReferences {
+                    location_id: l.location_id.as_str().to_owned(),
+                    evse_uids: l.evse_uids.iter().map(|e| e.as_str().to_owned()).collect(),
+                })
+            }),
+            decided.reason.info_text().map(|text| {
+                Relayed::Hub(DisplayText {
+                    language: "en",
+                    text,
+                })
+            }),
+        ),
+    };
     let info = AuthorizationInfo {
         allowed: decided.allowed,
-        token: decided.effective_token()?,
-        location: location.filter(|_| allowed).map(|l| LocationReferences {
-            location_id: l.location_id.as_str().to_owned(),
-            evse_uids: l.evse_uids.iter().map(|e| e.as_str().to_owned()).collect(),
-        }),
+        token,
+        location,
         authorization_reference: decided.reference,
-        info: decided.reason.info_text().map(|text| DisplayText {
-            language: "en",
-            text,
-        }),
+        info,
     };
     // From the token's eMSP, on whose behalf the hub answers.
     Ok(with_routing(
