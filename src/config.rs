@@ -546,7 +546,12 @@ impl Config {
                 1,
                 10_000,
             ),
-            ("peers.breaker_failures", self.peers.breaker_failures, 1, 1_000),
+            (
+                "peers.breaker_failures",
+                self.peers.breaker_failures,
+                1,
+                1_000,
+            ),
             (
                 "peers.breaker_cooldown_ms",
                 self.peers.breaker_cooldown_ms,

@@ -119,8 +119,11 @@ pub fn record_forward_duration(partner: &str, seconds: f64) {
 
 /// 1 while this instance's circuit breaker for `partner` is open.
 pub fn set_breaker_open(partner: &str, open: bool) {
-    metrics::gauge!("tokenhub_breaker_open", "partner" => partner.to_owned())
-        .set(if open { 1.0 } else { 0.0 });
+    metrics::gauge!("tokenhub_breaker_open", "partner" => partner.to_owned()).set(if open {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 pub fn record_database_error(kind: &'static str) {

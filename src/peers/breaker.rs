@@ -25,9 +25,13 @@ pub struct BreakerSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Closed,
-    Open { until: Instant },
+    Open {
+        until: Instant,
+    },
     /// One probe is in flight since `since`.
-    HalfOpen { since: Instant },
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// One partner's breaker: a state machine with the time passed in, so that its table test needs
@@ -238,7 +242,11 @@ mod tests {
                     assert_eq!(breaker.admit(now, &SETTINGS), expect, "step {i} at {at} s")
                 }
                 Record(ok, expect) => {
-                    assert_eq!(breaker.record(ok, now, &SETTINGS), expect, "step {i} at {at} s")
+                    assert_eq!(
+                        breaker.record(ok, now, &SETTINGS),
+                        expect,
+                        "step {i} at {at} s"
+                    )
                 }
             }
         }
@@ -251,9 +259,15 @@ mod tests {
         let first = breakers.admit(1, now).unwrap();
         let _second = breakers.admit(1, now).unwrap();
         assert_eq!(breakers.admit(1, now).unwrap_err(), Refusal::Busy);
-        assert!(breakers.admit(2, now).is_ok(), "another partner has its own bound");
+        assert!(
+            breakers.admit(2, now).is_ok(),
+            "another partner has its own bound"
+        );
         drop(first);
-        assert!(breakers.admit(1, now).is_ok(), "a finished call frees its place");
+        assert!(
+            breakers.admit(1, now).is_ok(),
+            "a finished call frees its place"
+        );
     }
 
     #[test]

@@ -154,7 +154,9 @@ fn authorize_url(base: &Url, uid: &str, token_type: &str) -> Url {
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push(uid).push("authorize");
     }
-    url.query_pairs_mut().clear().append_pair("type", token_type);
+    url.query_pairs_mut()
+        .clear()
+        .append_pair("type", token_type);
     url
 }
 
@@ -272,7 +274,10 @@ mod tests {
 
     #[test]
     fn the_url_appends_uid_authorize_and_type() {
-        for base in ["https://e.example/ocpi/2.3.0/tokens", "https://e.example/ocpi/2.3.0/tokens/"] {
+        for base in [
+            "https://e.example/ocpi/2.3.0/tokens",
+            "https://e.example/ocpi/2.3.0/tokens/",
+        ] {
             let url = authorize_url(&Url::parse(base).unwrap(), "04 A/B", "APP_USER");
             assert_eq!(
                 url.as_str(),
@@ -284,11 +289,16 @@ mod tests {
     #[test]
     fn answers_are_validated() {
         let url = Url::parse("https://e.example/tokens").unwrap();
-        let (cpo, emsp) = (PartyKey::parse("DE", "CPO").unwrap(), PartyKey::parse("NL", "ABC").unwrap());
+        let (cpo, emsp) = (
+            PartyKey::parse("DE", "CPO").unwrap(),
+            PartyKey::parse("NL", "ABC").unwrap(),
+        );
         let c = call(&url, &cpo, &emsp);
         let answered = read_answer(
             200,
-            &ok(json!({"allowed": "NO_CREDIT", "token": token(), "authorization_reference": "R-1"})),
+            &ok(
+                json!({"allowed": "NO_CREDIT", "token": token(), "authorization_reference": "R-1"}),
+            ),
             &c,
         );
         let Outcome::Answered(a) = &answered else {
@@ -312,7 +322,9 @@ mod tests {
             ok(json!({"allowed": "ALLOWED"})),
             ok(json!({"allowed": "ALLOWED", "token": {"uid": "ABC1"}})),
             ok(json!({"allowed": "ALLOWED", "token": other_token})),
-            ok(json!({"allowed": "ALLOWED", "token": token(), "authorization_reference": long_reference})),
+            ok(
+                json!({"allowed": "ALLOWED", "token": token(), "authorization_reference": long_reference}),
+            ),
             ok(json!({"allowed": "ALLOWED", "token": token(), "location": {"evse_uids": []}})),
             ok(Value::Null),
             b"<html>".to_vec(),

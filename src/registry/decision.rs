@@ -95,11 +95,7 @@ pub fn route(input: &DecisionInput<'_>) -> Route {
     };
     if let Some(refused) = hub_policy(input, token) {
         // Step 2 (`valid = false`) still comes before the hub's own refusals, as in `decide`.
-        return Route::Local(if token.valid {
-            refused
-        } else {
-            invalid()
-        });
+        return Route::Local(if token.valid { refused } else { invalid() });
     }
     let from_registry = if token.valid { allow_new() } else { invalid() };
     let realtime = token.owner.realtime;
@@ -116,10 +112,9 @@ pub fn route(input: &DecisionInput<'_>) -> Route {
         // OCPI: `valid` does not change the path; the token may have changed since its push.
         (Whitelist::Allowed | Whitelist::AllowedOffline, _) if realtime => forward(from_registry),
         (Whitelist::Allowed | Whitelist::AllowedOffline, _) => Route::Local(from_registry),
-        (Whitelist::Never, _) if realtime => forward(refuse(
-            AllowedType::NotAllowed,
-            Reason::EmspUnreachable,
-        )),
+        (Whitelist::Never, _) if realtime => {
+            forward(refuse(AllowedType::NotAllowed, Reason::EmspUnreachable))
+        }
         (Whitelist::Never, _) if token.owner.delegate_realtime => Route::Local(from_registry),
         (Whitelist::Never, _) => Route::Local(refuse(
             AllowedType::NotAllowed,
@@ -668,22 +663,99 @@ mod tests {
             (Always, false, false, Flag::Any, Flag::Any, local(&blocked)),
             // ALLOWED + valid: local, forwarded when forward_allowed (unreachable: local ALLOWED).
             (Allowed, true, true, Flag::Off, Flag::Any, local(&ALLOW_NEW)),
-            (Allowed, true, true, Flag::On, Flag::Any, forward(&ALLOW_NEW)),
-            (Allowed, true, false, Flag::Any, Flag::Any, local(&ALLOW_NEW)),
+            (
+                Allowed,
+                true,
+                true,
+                Flag::On,
+                Flag::Any,
+                forward(&ALLOW_NEW),
+            ),
+            (
+                Allowed,
+                true,
+                false,
+                Flag::Any,
+                Flag::Any,
+                local(&ALLOW_NEW),
+            ),
             // ALLOWED + invalid: forward, unreachable → BLOCKED; no endpoint: BLOCKED.
-            (Allowed, false, true, Flag::Any, Flag::Any, forward(&blocked)),
+            (
+                Allowed,
+                false,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&blocked),
+            ),
             (Allowed, false, false, Flag::Any, Flag::Any, local(&blocked)),
             // ALLOWED_OFFLINE: forward; unreachable → local ALLOWED (valid) or BLOCKED.
-            (AllowedOffline, true, true, Flag::Any, Flag::Any, forward(&ALLOW_NEW)),
-            (AllowedOffline, false, true, Flag::Any, Flag::Any, forward(&blocked)),
-            (AllowedOffline, true, false, Flag::Any, Flag::Any, local(&ALLOW_NEW)),
-            (AllowedOffline, false, false, Flag::Any, Flag::Any, local(&blocked)),
+            (
+                AllowedOffline,
+                true,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&ALLOW_NEW),
+            ),
+            (
+                AllowedOffline,
+                false,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&blocked),
+            ),
+            (
+                AllowedOffline,
+                true,
+                false,
+                Flag::Any,
+                Flag::Any,
+                local(&ALLOW_NEW),
+            ),
+            (
+                AllowedOffline,
+                false,
+                false,
+                Flag::Any,
+                Flag::Any,
+                local(&blocked),
+            ),
             // NEVER: forward, unreachable → NOT_ALLOWED; no endpoint: NOT_ALLOWED unless
             // delegate_realtime, then local.
-            (Never, true, true, Flag::Any, Flag::Any, forward(&unreachable)),
-            (Never, false, true, Flag::Any, Flag::Any, forward(&unreachable)),
-            (Never, true, false, Flag::Any, Flag::Off, local(&no_realtime)),
-            (Never, false, false, Flag::Any, Flag::Off, local(&no_realtime)),
+            (
+                Never,
+                true,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&unreachable),
+            ),
+            (
+                Never,
+                false,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&unreachable),
+            ),
+            (
+                Never,
+                true,
+                false,
+                Flag::Any,
+                Flag::Off,
+                local(&no_realtime),
+            ),
+            (
+                Never,
+                false,
+                false,
+                Flag::Any,
+                Flag::Off,
+                local(&no_realtime),
+            ),
             (Never, true, false, Flag::Any, Flag::On, local(&ALLOW_NEW)),
             (Never, false, false, Flag::Any, Flag::On, local(&blocked)),
         ];
@@ -837,7 +909,12 @@ mod tests {
             (Some(&to), false, Some(&realtime), forward),
             (Some(&to), true, Some(&no_endpoint), UnknownRoute::Unknown),
             (Some(&to), false, Some(&no_endpoint), UnknownRoute::Unknown),
-            (Some(&to), true, Some(&suspended), UnknownRoute::NotConnected),
+            (
+                Some(&to),
+                true,
+                Some(&suspended),
+                UnknownRoute::NotConnected,
+            ),
         ];
         for (addressed, by_headers, owner, expect) in cases {
             let uid = UnknownUid {

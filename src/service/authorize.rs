@@ -18,9 +18,9 @@ use crate::domain::authorization::{
 };
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{PartyKey, TokenUid};
+use crate::domain::partner::RealtimeEndpoint;
 use crate::domain::token::{effective_token, TokenType};
 use crate::domain::version::OcpiVersion;
-use crate::domain::partner::RealtimeEndpoint;
 use crate::peers::forward::EmspAnswer;
 use crate::registry::{self, Decision, DecisionInput, KnownToken, Route, UnknownRoute, UnknownUid};
 use crate::store::audit::{self, AuditEntry};
@@ -369,7 +369,10 @@ fn unknown_uid(
             by_headers,
             owner: found.as_ref().map(|f| &f.state),
         });
-        let named = addressed.as_ref().map(ToString::to_string).unwrap_or_default();
+        let named = addressed
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         let (result, reason, outcome) = match route {
             UnknownRoute::Forward { to } => match found.and_then(|f| f.realtime) {
                 Some(endpoint) => {

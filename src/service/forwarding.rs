@@ -29,10 +29,7 @@ use super::client_info::ClientInfoPusher;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Forwarded {
     /// The call was made.
-    Called {
-        outcome: Outcome,
-        elapsed: Duration,
-    },
+    Called { outcome: Outcome, elapsed: Duration },
     /// Not called: the breaker is open (or its probe is in flight).
     BreakerOpen,
     /// Not called: the platform is OFFLINE.
@@ -110,10 +107,9 @@ impl Forwarded {
     pub fn why(&self, to: &PartyKey) -> String {
         match self {
             Forwarded::Called { outcome, elapsed } => match outcome {
-                Outcome::Timeout => format!(
-                    "{to} did not answer within {} ms",
-                    elapsed.as_millis()
-                ),
+                Outcome::Timeout => {
+                    format!("{to} did not answer within {} ms", elapsed.as_millis())
+                }
                 Outcome::Unreachable(_) => format!("{to} cannot be reached"),
                 Outcome::Failed(_) => format!("{to} answered with an error"),
                 Outcome::Malformed(_) => format!("{to} answered with no valid AuthorizationInfo"),
@@ -207,7 +203,10 @@ impl Forwarder {
             return Forwarded::Offline;
         }
         let Ok(token) = self.sealer.open(&endpoint.outbound_token_sealed) else {
-            tracing::warn!(platform_id, "cannot open the token for the partner: not forwarded");
+            tracing::warn!(
+                platform_id,
+                "cannot open the token for the partner: not forwarded"
+            );
             return Forwarded::NoToken;
         };
         let budget = endpoint
@@ -241,9 +240,9 @@ impl Forwarder {
             }
             Outcome::Answered(_) | Outcome::UnknownToken => {}
         }
-        let transition =
-            self.breakers
-                .record(platform_id, !outcome.is_failure(), Instant::now());
+        let transition = self
+            .breakers
+            .record(platform_id, !outcome.is_failure(), Instant::now());
         if let Some(transition) = transition {
             self.on_transition(to, endpoint, transition);
         }
@@ -255,7 +254,11 @@ impl Forwarder {
     fn on_transition(&self, to: &PartyKey, endpoint: &RealtimeEndpoint, transition: Transition) {
         let (from, status, open) = match transition {
             Transition::Opened => (ConnectionStatus::Connected, ConnectionStatus::Offline, true),
-            Transition::Closed => (ConnectionStatus::Offline, ConnectionStatus::Connected, false),
+            Transition::Closed => (
+                ConnectionStatus::Offline,
+                ConnectionStatus::Connected,
+                false,
+            ),
         };
         crate::ops::metrics::set_breaker_open(&to.to_string(), open);
         let platform_id = endpoint.platform_id;

@@ -141,8 +141,18 @@ pub fn owner(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<Option<Owner>> 
         ))
         .get_result(conn)
         .optional())?;
-    let Some((suspended, max, forward_allowed, delegate_realtime, budget, platform_id, status, version, sealed, url)) =
-        row
+    let Some((
+        suspended,
+        max,
+        forward_allowed,
+        delegate_realtime,
+        budget,
+        platform_id,
+        status,
+        version,
+        sealed,
+        url,
+    )) = row
     else {
         return Ok(None);
     };
