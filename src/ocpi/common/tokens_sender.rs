@@ -301,7 +301,7 @@ macro_rules! tokens_sender_handlers {
             tag = "tokens",
             operation_id = concat!("authorize_token", $id_suffix),
             summary = "Real-time authorization of a token",
-            description = concat!("For CPOs. The hub decides from its registry (validity, hub block, suspended eMSP, validity window, concurrent uses) and records the decision. `ALLOWED` comes with an `authorization_reference` and holds the token for `authorization.hold_seconds` (120 s) until a session takes it over; a retry from the same CPO, location and EVSE set gets the same answer. When several eMSPs hold a token with this uid and type, name the eMSP with the `OCPI-to-*` headers (otherwise OCPI 2002).", $authorize_note),
+            description = concat!("For CPOs. The hub decides from its registry (validity, hub block, suspended eMSP, validity window, concurrent uses) and records the decision. `ALLOWED` comes with an `authorization_reference` and holds the token for `authorization.hold_seconds` (120 s) until a session takes it over; a retry from the same CPO, location and EVSE set gets the same answer. When several eMSPs hold a token with this uid and type, name the eMSP with the `OCPI-to-*` headers (otherwise OCPI 2002). Tokens whose whitelist calls for real-time authorization (`NEVER`, `ALLOWED_OFFLINE`, `ALLOWED` with `valid: false`, or `ALLOWED` when the eMSP sets `forward_allowed`) are forwarded to the owner eMSP's Tokens SENDER when it registered one, and its answer (its `authorization_reference` included) is returned; when it cannot answer, `ALLOWED_OFFLINE` falls back to the hub's decision and the others are refused. A uid the hub does not hold is forwarded to the eMSP named by `OCPI-to-*` or, for an `EMAID`, by its provider prefix; then the eMSP's 2004 is passed through, and the hub answers 4001 (`OCPI-to-*` names no party, HTTP 404), 4002 (timeout, HTTP 504) or 4003 (not connected or failed, HTTP 502).", $authorize_note),
             security(("credentials_token" = [])),
             params(
                 (
@@ -320,7 +320,9 @@ macro_rules! tokens_sender_handlers {
                 (status = 404, response = crate::ocpi::common::responses::UnknownToken),
                 (status = 413, response = crate::ocpi::common::responses::PayloadTooLarge),
                 (status = 500, response = crate::ocpi::common::responses::InternalError),
+                (status = 502, response = crate::ocpi::common::responses::ReceiverNotConnected),
                 (status = 503, response = crate::ocpi::common::responses::Unavailable),
+                (status = 504, response = crate::ocpi::common::responses::ForwardTimeout),
             )
         )]
         pub async fn authorize(
