@@ -40,7 +40,10 @@ const DEAD_ASKERS: usize = 4;
 
 /// Answers every request after `latency` with an `AuthorizationInfo` of `NO_CREDIT` for the uid
 /// in the path, as the eMSP `owner` (keep-alive HTTP/1.1, one task per connection).
-pub async fn fake_emsp(latency: Duration, owner: (&'static str, &'static str)) -> anyhow::Result<SocketAddr> {
+pub async fn fake_emsp(
+    latency: Duration,
+    owner: (&'static str, &'static str),
+) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -68,12 +71,7 @@ async fn serve_emsp(mut stream: TcpStream, latency: Duration, owner: (&str, &str
         let head = String::from_utf8_lossy(&buffer[..head_len]).into_owned();
         buffer.drain(..head_len + body_len);
         let path = head.split_whitespace().nth(1).unwrap_or("");
-        let uid = path
-            .split('/')
-            .rev()
-            .nth(1)
-            .unwrap_or("")
-            .to_owned();
+        let uid = path.split('/').rev().nth(1).unwrap_or("").to_owned();
         tokio::time::sleep(latency).await;
         let body = json!({
             "data": {
@@ -224,7 +222,9 @@ pub async fn run(
     rounds: usize,
 ) -> anyhow::Result<()> {
     let cpo = auth_header(cpo);
-    println!("== forwarded authorize: latency added by the hub ({LATENCY_CONNECTIONS} connections) ==");
+    println!(
+        "== forwarded authorize: latency added by the hub ({LATENCY_CONNECTIONS} connections) =="
+    );
     let direct = Arc::new(Workload::EmspDirect {
         prefix: "FWD",
         count: EMSP_TOKENS,
@@ -298,8 +298,16 @@ pub async fn run(
         println!("  {name:<48} median {median:>9.3} {unit}  spread {min:.3} .. {max:.3}");
     };
     println!("== forwarding summary ({rounds} rounds) ==");
-    show("forwarded authorize, p50 added by the hub", &added_p50, "ms");
-    show("forwarded authorize, p99 added by the hub", &added_p99, "ms");
+    show(
+        "forwarded authorize, p50 added by the hub",
+        &added_p50,
+        "ms",
+    );
+    show(
+        "forwarded authorize, p99 added by the hub",
+        &added_p99,
+        "ms",
+    );
     show("local authorize, no dead eMSP", &alone, "req/s");
     show("local authorize, beside a dead eMSP", &beside_dead, "req/s");
     let (a, a_min, a_max) = stats(&alone);

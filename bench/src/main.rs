@@ -11,6 +11,8 @@
 //! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page,
 //!   over OCPI 2.3.0 and over 2.2.1 (its own creation sequence);
 //! * the hub's resident memory (VmRSS) after start and after the authorization run;
+//! * with `--forward` instead: the latency the hub adds to a forwarded authorization, and local
+//!   authorize throughput beside a dead eMSP (`forward.rs`), median and spread over `--rounds`;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -105,7 +107,8 @@ async fn run_forward(
     cpo: &str,
 ) -> anyhow::Result<()> {
     let master_key = crate::hub::random_master_key();
-    let emsp = forward::fake_emsp(Duration::from_millis(args.emsp_latency_ms), ("BE", "FWD")).await?;
+    let emsp =
+        forward::fake_emsp(Duration::from_millis(args.emsp_latency_ms), ("BE", "FWD")).await?;
     let dead = forward::black_hole().await?;
     forward::seed_emsp(database_url, &master_key, ("BE", "FWD"), "FWD", emsp).await?;
     forward::seed_emsp(database_url, &master_key, ("BE", "DED"), "DED", dead).await?;

@@ -20,7 +20,17 @@ const PEM_TOKEN_B: &str = "token-B-for-pem";
 /// Registers the partner eMSP BE*PEM (Tokens SENDER) over `version`, answering per `mode`;
 /// returns it and its token C.
 async fn partner_emsp(app: &TestApp, version: &str, mode: AuthorizeMode) -> (Partner, String) {
-    let mut state = PartnerState::party("EMSP", "BE", "PEM", PEM_TOKEN_B, false);
+    partner_emsp_as(app, "PEM", version, mode).await
+}
+
+/// As [`partner_emsp`], the eMSP BE*`pid`.
+async fn partner_emsp_as(
+    app: &TestApp,
+    pid: &str,
+    version: &str,
+    mode: AuthorizeMode,
+) -> (Partner, String) {
+    let mut state = PartnerState::party("EMSP", "BE", pid, PEM_TOKEN_B, false);
     state.versions = vec![if version == "2.2.1" { "2.2.1" } else { "2.3.0" }];
     state.authorize = mode;
     partner_platform::register_partner_over(app, state, version).await
@@ -176,21 +186,24 @@ async fn matrix_without_an_endpoint(app: TestApp) {
         ("NEV-T", "NEVER", true, "NOT_ALLOWED"),
         ("NEV-F", "NEVER", false, "NOT_ALLOWED"),
     ];
-    for (uid, whitelist, valid, expect) in cells {
-        push(&app, &app.emsp, token("NL", "ABC", uid, whitelist, valid)).await;
-        let answer = ask(&app, "2.3.0", uid, "", None, &[]).await;
-        assert_eq!(
-            (answer.status, allowed(&answer)),
-            (200, expect.to_owned()),
-            "{whitelist} valid={valid}"
-        );
-        if whitelist == "NEVER" {
+    for version in ["2.3.0", "2.2.1"] {
+        for (uid, whitelist, valid, expect) in cells {
+            let uid = format!("{uid}-{}", version.replace('.', ""));
+            push(&app, &app.emsp, token("NL", "ABC", &uid, whitelist, valid)).await;
+            let answer = ask(&app, version, &uid, "", None, &[]).await;
             assert_eq!(
-                answer.body["data"]["info"]["text"],
-                "eMSP offers no real-time authorization"
+                (answer.status, allowed(&answer)),
+                (200, expect.to_owned()),
+                "{version} {whitelist} valid={valid}"
             );
+            if whitelist == "NEVER" {
+                assert_eq!(
+                    answer.body["data"]["info"]["text"],
+                    "eMSP offers no real-time authorization"
+                );
+            }
+            assert_eq!(last_audit(&app).await.forwarded_to, None);
         }
-        assert_eq!(last_audit(&app).await.forwarded_to, None);
     }
     // delegate_realtime: NEVER tokens of an eMSP without an endpoint are decided locally.
     set(
@@ -575,17 +588,17 @@ fn breaker_after_two(config: &mut Config) {
     config.peers.breaker_cooldown_ms = 500;
 }
 
-/// Waits (bounded) until hubclientinfo shows BE*PEM with `status`.
-async fn wait_for_pem(app: &TestApp, status: &str) {
+/// Waits (bounded) until hubclientinfo shows BE*`pid` with `status`.
+async fn wait_for_status(app: &TestApp, pid: &str, status: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let now = app.client_status("BE", "PEM").await;
+        let now = app.client_status("BE", pid).await;
         if now.as_deref() == Some(status) {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "BE*PEM is {now:?}, not {status}"
+            "BE*{pid} is {now:?}, not {status}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -607,10 +620,15 @@ async fn metric_line(app: &TestApp, prefix: &str) -> Option<String> {
 }
 
 /// Failures open the breaker (OFFLINE, no call, gauge 1); after the cool-down one probe closes it
-/// when the eMSP answers (CONNECTED, gauge 0).
+/// when the eMSP answers (CONNECTED, gauge 0). The metrics are the process's, shared by every
+/// test of this binary: the eMSP is one no other test (nor this one on the other backend) uses.
 async fn breaker_opens_and_closes(app: TestApp) {
-    let (partner, pem) = partner_emsp(&app, "2.3.0", AuthorizeMode::Error).await;
-    push(&app, &pem, token("BE", "PEM", "BRK", "NEVER", true)).await;
+    let pid = match app.backend {
+        crate::helpers::Backend::Sqlite => "BKS",
+        crate::helpers::Backend::Postgres => "BKP",
+    };
+    let (partner, pem) = partner_emsp_as(&app, pid, "2.3.0", AuthorizeMode::Error).await;
+    push(&app, &pem, token("BE", pid, "BRK", "NEVER", true)).await;
     for _ in 0..2 {
         assert_eq!(
             allowed(&ask(&app, "2.3.0", "BRK", "", None, &[]).await),
@@ -621,9 +639,9 @@ async fn breaker_opens_and_closes(app: TestApp) {
         last_audit(&app).await.forward_outcome.as_deref(),
         Some("FAILED")
     );
-    wait_for_pem(&app, "OFFLINE").await;
-    let gauge = r#"tokenhub_breaker_open{partner="BE*PEM"}"#;
-    assert_eq!(metric_line(&app, gauge).await, Some(format!("{gauge} 1")));
+    wait_for_status(&app, pid, "OFFLINE").await;
+    let gauge = format!(r#"tokenhub_breaker_open{{partner="BE*{pid}"}}"#);
+    assert_eq!(metric_line(&app, &gauge).await, Some(format!("{gauge} 1")));
     let before = calls(&partner);
     assert_eq!(
         allowed(&ask(&app, "2.3.0", "BRK", "", None, &[]).await),
@@ -642,8 +660,8 @@ async fn breaker_opens_and_closes(app: TestApp) {
         "ALLOWED"
     );
     assert_eq!(calls(&partner), before + 1, "the half-open probe");
-    wait_for_pem(&app, "CONNECTED").await;
-    assert_eq!(metric_line(&app, gauge).await, Some(format!("{gauge} 0")));
+    wait_for_status(&app, pid, "CONNECTED").await;
+    assert_eq!(metric_line(&app, &gauge).await, Some(format!("{gauge} 0")));
     let changes = app.changes().await;
     let breaker_changes: Vec<_> = changes
         .iter()
@@ -657,7 +675,7 @@ async fn breaker_opens_and_closes(app: TestApp) {
     );
     let counted = metric_line(
         &app,
-        r#"tokenhub_forward_requests_total{partner="BE*PEM",outcome="breaker_open"}"#,
+        &format!(r#"tokenhub_forward_requests_total{{partner="BE*{pid}",outcome="breaker_open"}}"#),
     )
     .await;
     assert!(counted.is_some(), "forwards are counted by outcome");
