@@ -354,6 +354,21 @@ fn unknown_uid(
     asked: Option<&Asked>,
 ) -> StoreResult<Step> {
     let Some(asked) = asked else {
+        // A type the requester's version cannot name is unknown to it (docs/design.md §8 "OCPI
+        // 2.2.1"): an EMAID asked over 2.2.1 is not forwarded either.
+        if !request.version.knows_token_type(&request.token_type) {
+            record(
+                conn,
+                &request,
+                None,
+                AuditResult::Unknown,
+                Reason::TypeUnknownToVersion,
+                None,
+                now,
+                None,
+            )?;
+            return Ok(Step::Done(AuthorizeOutcome::Unknown));
+        }
         let by_headers = request.owner.is_some();
         let addressed = request.owner.clone().or_else(|| {
             (request.token_type.as_str() == "EMAID")

@@ -519,6 +519,22 @@ async fn unknown_uids_are_routed(app: TestApp) {
             .query,
         "type=EMAID"
     );
+    let before = calls(&partner);
+    let over_2_2_1 = ask(
+        &app,
+        "2.2.1",
+        "BE-PEM-C12345678-9",
+        "?type=EMAID",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((over_2_2_1.status, over_2_2_1.ocpi_status()), (404, 2004));
+    assert_eq!(
+        calls(&partner),
+        before,
+        "2.2.1 cannot name an EMAID: not forwarded"
+    );
     let no_provider = ask(
         &app,
         "2.3.0",
