@@ -47,6 +47,19 @@ pub struct PeersConfig {
     /// How often, in milliseconds, each instance checks whether a credentials token changed
     /// anywhere (another instance, a CLI command) and drops its cached token lookups.
     pub credentials_poll_ms: u64,
+    /// How long, in milliseconds, an eMSP asked for a real-time authorization may take, unless
+    /// its party sets `time_budget_ms` (`party set --time-budget-ms`).
+    pub forward_budget_ms: u64,
+    /// Authorizations forwarded to one partner platform at once; one more is answered as if the
+    /// partner were unreachable, without waiting (a slow eMSP must not hold every worker).
+    pub forward_max_in_flight: u64,
+    /// Consecutive failed forwards (no answer, timeout, failure, malformed answer) after which a
+    /// partner's circuit breaker opens: the partner counts as unreachable without being called,
+    /// and shows OFFLINE in hubclientinfo.
+    pub breaker_failures: u64,
+    /// How long, in milliseconds, an open breaker stays open before one call probes the partner;
+    /// an answer closes it (CONNECTED again), a failure opens it for another period.
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for PeersConfig {
@@ -56,6 +69,10 @@ impl Default for PeersConfig {
             timeout_ms: 5000,
             liveness_interval_secs: 300,
             credentials_poll_ms: 250,
+            forward_budget_ms: 2000,
+            forward_max_in_flight: 64,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 30_000,
         }
     }
 }
@@ -434,7 +451,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 21] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 25] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -522,6 +539,30 @@ impl Config {
                 self.peers.credentials_poll_ms,
                 50,
                 5_000,
+            ),
+            (
+                "peers.forward_budget_ms",
+                self.peers.forward_budget_ms,
+                10,
+                60_000,
+            ),
+            (
+                "peers.forward_max_in_flight",
+                self.peers.forward_max_in_flight,
+                1,
+                10_000,
+            ),
+            (
+                "peers.breaker_failures",
+                self.peers.breaker_failures,
+                1,
+                1_000,
+            ),
+            (
+                "peers.breaker_cooldown_ms",
+                self.peers.breaker_cooldown_ms,
+                100,
+                3_600_000,
             ),
             (
                 "retention.sweep_interval_secs",
@@ -682,6 +723,10 @@ pub struct PeersSettings {
     pub timeout: Duration,
     pub liveness_interval: Duration,
     pub credentials_poll: Duration,
+    pub forward_budget: Duration,
+    pub forward_max_in_flight: usize,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
 }
 
 impl Settings {
@@ -872,6 +917,10 @@ impl Settings {
                 timeout: Duration::from_millis(pe.timeout_ms),
                 liveness_interval: Duration::from_secs(pe.liveness_interval_secs),
                 credentials_poll: Duration::from_millis(pe.credentials_poll_ms),
+                forward_budget: Duration::from_millis(pe.forward_budget_ms),
+                forward_max_in_flight: pe.forward_max_in_flight as usize,
+                breaker_failures: pe.breaker_failures as u32,
+                breaker_cooldown: Duration::from_millis(pe.breaker_cooldown_ms),
             },
             secrets: config.secrets.clone(),
             given,
@@ -1069,7 +1118,7 @@ mod tests {
             config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 21);
+        assert_eq!(bounds.len(), 25);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));

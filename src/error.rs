@@ -37,6 +37,15 @@ pub enum Error {
     /// The partner offers no endpoint the hub can use.
     #[error("{0}")]
     NoUsableEndpoints(String),
+    /// OCPI 4001: the `OCPI-to-*` headers name no party of the hub.
+    #[error("{0}")]
+    UnknownReceiver(String),
+    /// OCPI 4002: the party a request was forwarded to did not answer within its time budget.
+    #[error("{0}")]
+    ForwardTimeout(String),
+    /// OCPI 4003: the party is known but not connected, or the forwarded request failed.
+    #[error("{0}")]
+    ReceiverNotConnected(String),
     /// Too many failed authentications from the caller's address.
     #[error("too many failed authentications from this address; retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },

@@ -15,23 +15,37 @@ pub struct Hub {
     log_path: PathBuf,
 }
 
+/// A fresh master key (64 hexadecimal characters).
+pub fn random_master_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 impl Hub {
     pub fn start(binary: &Path, database_url: &str, work_dir: &Path) -> anyhow::Result<Self> {
+        // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
+        Self::start_with(binary, database_url, work_dir, &random_master_key(), &[])
+    }
+
+    /// With this master key (to seal what the bench seeds for the hub) and extra environment.
+    pub fn start_with(
+        binary: &Path,
+        database_url: &str,
+        work_dir: &Path,
+        master_key: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let log_path = work_dir.join("hub-stderr.log");
         let log = std::fs::File::create(&log_path)?;
         let mut child = Command::new(binary)
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("DATABASE_URL", database_url)
             .env("TOKENHUB_LOG__LEVEL", "warn")
-            // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
-            .env(
-                "TOKENHUB_SECRETS__KEY",
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                ),
-            )
+            .env("TOKENHUB_SECRETS__KEY", master_key)
+            .envs(env.iter().copied())
             .env(
                 "TOKENHUB_DATABASE__POOL_SIZE",
                 std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "16".into()),

@@ -21,6 +21,9 @@ use tokio::net::TcpStream;
 
 use crate::seed::{seed_uid, token_json};
 
+/// The fake eMSP does not check the token it is shown.
+static NO_AUTH: String = String::new();
+
 /// Every phase stops after this many requests even if its duration has not elapsed.
 const PHASE_REQUEST_CAP: u64 = 5_000_000;
 
@@ -33,8 +36,24 @@ pub fn auth_header(token: &str) -> String {
 
 /// What the connections of a load phase send.
 pub enum Workload {
-    Authorize { auth: String, tokens: u64 },
-    Put { auth: String },
+    Authorize {
+        auth: String,
+        tokens: u64,
+    },
+    Put {
+        auth: String,
+    },
+    /// Authorize `{prefix}{i:06}` for i uniformly below `count` (every uid known).
+    AuthorizeUids {
+        auth: String,
+        prefix: &'static str,
+        count: u64,
+    },
+    /// The fake eMSP's own `/authorize`, asked directly: its latency without the hub.
+    EmspDirect {
+        prefix: &'static str,
+        count: u64,
+    },
 }
 
 impl Workload {
@@ -53,6 +72,28 @@ impl Workload {
                     Bytes::new(),
                 )
             }
+            Workload::AuthorizeUids {
+                auth,
+                prefix,
+                count,
+            } => (
+                Method::POST,
+                format!(
+                    "/ocpi/2.3.0/sender/tokens/{prefix}{:06}/authorize",
+                    rng.gen_range(0..*count)
+                ),
+                auth,
+                Bytes::new(),
+            ),
+            Workload::EmspDirect { prefix, count } => (
+                Method::POST,
+                format!(
+                    "/ocpi/2.3.0/tokens/{prefix}{:06}/authorize?type=RFID",
+                    rng.gen_range(0..*count)
+                ),
+                &NO_AUTH,
+                Bytes::new(),
+            ),
             Workload::Put { auth } => {
                 let uid = format!("PUT{task:03}N{n:09}");
                 let body = token_json(&uid, &format!("NL-ABC-P{task:03}N{n:09}"), true);
@@ -79,7 +120,9 @@ impl Workload {
     /// The outcome key a response is counted under.
     fn classify(&self, status: StatusCode, body: &[u8]) -> String {
         match self {
-            Workload::Authorize { .. } => match status.as_u16() {
+            Workload::Authorize { .. }
+            | Workload::AuthorizeUids { .. }
+            | Workload::EmspDirect { .. } => match status.as_u16() {
                 200 => match allowed_value(body) {
                     Some(v) => format!("200 {v}"),
                     None => "200 without `allowed` (unexpected)".to_owned(),
@@ -148,8 +191,26 @@ pub struct PhaseReport {
 }
 
 impl PhaseReport {
-    fn responses(&self) -> u64 {
+    pub fn responses(&self) -> u64 {
         self.histogram.len()
+    }
+
+    /// How many responses were counted under `outcome`.
+    pub fn outcome(&self, outcome: &str) -> u64 {
+        self.outcomes.get(outcome).copied().unwrap_or(0)
+    }
+
+    /// Every outcome with its count, on one line.
+    pub fn outcome_summary(&self) -> String {
+        let mut shown: Vec<String> = self
+            .outcomes
+            .iter()
+            .map(|(k, v)| format!("{k} x{v}"))
+            .collect();
+        if self.errors > 0 {
+            shown.push(format!("transport errors x{}", self.errors));
+        }
+        shown.join(", ")
     }
 
     pub fn rps(&self) -> f64 {

@@ -11,6 +11,8 @@
 //! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page,
 //!   over OCPI 2.3.0 and over 2.2.1 (its own creation sequence);
 //! * the hub's resident memory (VmRSS) after start and after the authorization run;
+//! * with `--forward` instead: the latency the hub adds to a forwarded authorization, and local
+//!   authorize throughput beside a dead eMSP (`forward.rs`), median and spread over `--rounds`;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -30,6 +32,7 @@
 //! works in a fresh temporary directory, removed at the end. Smaller runs:
 //! `--tokens 50000 --duration-secs 3`.
 
+mod forward;
 mod hub;
 mod list;
 mod load;
@@ -79,9 +82,63 @@ struct Args {
     /// Run the authorize phase only, without the summary (quick iterations on the hot path).
     #[arg(long)]
     authorize_only: bool,
+    /// Measure forwarding instead (see `forward.rs`): the latency the hub adds to a forwarded
+    /// authorization, and local authorize throughput beside a dead eMSP, over `--rounds` rounds.
+    #[arg(long)]
+    forward: bool,
+    /// Rounds of the `--forward` measurements (median and spread are reported).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// The fake eMSP's own answer time in `--forward`, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    emsp_latency_ms: u64,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
+}
+
+/// `--forward`: two partner eMSPs (one answering, one dead) seeded as registered partners, the
+/// hub started with the master key that sealed their tokens and allowed to call 127.0.0.1.
+async fn run_forward(
+    args: &Args,
+    hub_binary: &Path,
+    database_url: &str,
+    work_dir: &Path,
+    cpo: &str,
+) -> anyhow::Result<()> {
+    let master_key = crate::hub::random_master_key();
+    let emsp =
+        forward::fake_emsp(Duration::from_millis(args.emsp_latency_ms), ("BE", "FWD")).await?;
+    let dead = forward::black_hole().await?;
+    forward::seed_emsp(database_url, &master_key, ("BE", "FWD"), "FWD", emsp).await?;
+    forward::seed_emsp(database_url, &master_key, ("BE", "DED"), "DED", dead).await?;
+    println!(
+        "  forwarding eMSP BE*FWD at {emsp} (answers after {} ms), dead eMSP BE*DED at {dead} \
+         (accepts, never answers); {} NEVER tokens each",
+        args.emsp_latency_ms,
+        forward::EMSP_TOKENS
+    );
+    let hub = Hub::start_with(
+        hub_binary,
+        database_url,
+        work_dir,
+        &master_key,
+        &[("TOKENHUB_PEERS__ALLOW_INSECURE", "true")],
+    )?;
+    println!("  hub pid {}, listening on {}", hub.pid(), hub.addr);
+    println!();
+    let result = forward::run(
+        hub.addr,
+        emsp,
+        cpo,
+        args.tokens,
+        args.connections,
+        Duration::from_secs(args.duration_secs),
+        args.rounds.max(1),
+    )
+    .await;
+    print_hub_log(&hub);
+    result
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,6 +205,9 @@ async fn run(
     println!();
 
     let credentials = seed(database_url, args.tokens).await?;
+    if args.forward {
+        return run_forward(args, hub_binary, database_url, work_dir, &credentials.cpo).await;
+    }
     if args.backend == Backend::Sqlite {
         println!("  database files {:.0} MB", sqlite_size_mb(work_dir));
     }

@@ -27,6 +27,46 @@ impl AllowedType {
             AllowedType::NotAllowed => "NOT_ALLOWED",
         }
     }
+
+    /// The closed enum as an eMSP's answer spells it; anything else is no `AllowedType`.
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            AllowedType::Allowed,
+            AllowedType::Blocked,
+            AllowedType::Expired,
+            AllowedType::NoCredit,
+            AllowedType::NotAllowed,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == value)
+    }
+}
+
+/// The eMSP an EMAID names by its provider prefix (ISO 15118 / eMI3: country code, then a
+/// three-character provider id, each optionally followed by `-`): `NL-ABC-C12345678-X` and
+/// `NLABCC12345678X` are both NL*ABC. Plug & Charge tokens are rarely pushed (OCPI recommends
+/// not to), so this is how the hub finds whom to ask about one it does not know.
+pub fn emaid_provider(emaid: &str) -> Option<PartyKey> {
+    let bytes = emaid.as_bytes();
+    let country = bytes.get(..2)?;
+    let mut rest = &bytes[2..];
+    if rest.first() == Some(&b'-') {
+        rest = &rest[1..];
+    }
+    let provider = rest.get(..3)?;
+    let after = &rest[3..];
+    let contract = after.strip_prefix(b"-").unwrap_or(after);
+    if !country.iter().all(u8::is_ascii_alphabetic)
+        || !provider.iter().all(u8::is_ascii_alphanumeric)
+        || contract.is_empty()
+    {
+        return None;
+    }
+    PartyKey::parse(
+        std::str::from_utf8(country).ok()?,
+        std::str::from_utf8(provider).ok()?,
+    )
+    .ok()
 }
 
 /// `LocationReferences` of an authorize request.
@@ -73,11 +113,14 @@ pub struct ActiveUse {
 pub struct OwnerState {
     pub suspended: bool,
     pub max_concurrent: Option<u32>,
-    /// Whether the owner eMSP serves real-time authorization (a Tokens SENDER endpoint the hub
-    /// can call). False for every party until the hub connects to partners' endpoints.
+    /// Whether the owner eMSP serves real-time authorization: its platform registered a Tokens
+    /// SENDER endpoint in the Credentials handshake and the hub holds a token to call it.
     pub realtime: bool,
     /// Party setting: forward `ALLOWED` tokens too, not only those the eMSP keeps to itself.
     pub forward_allowed: bool,
+    /// Party setting: the hub may decide `NEVER` tokens of an eMSP without a real-time endpoint
+    /// locally (otherwise they are `NOT_ALLOWED`).
+    pub delegate_realtime: bool,
 }
 
 /// Why a decision came out as it did: stored in the audit trail.
@@ -101,6 +144,15 @@ pub enum Reason {
     /// The token's eMSP and the requesting CPO have no roaming agreement (`hub.agreements =
     /// "explicit"`): answered as unknown.
     NoAgreement,
+    /// The owner eMSP was asked in real time and its answer is the hub's.
+    Forwarded,
+    /// The matrix forwards the token, but the eMSP could not be asked or did not answer (breaker
+    /// open, OFFLINE, over its bound, timeout, failure, malformed answer).
+    EmspUnreachable,
+    /// A `NEVER` token of an eMSP without a real-time endpoint (and no `delegate_realtime`).
+    NoRealtimeAuthorization,
+    /// `OCPI-to-*` names no party of the hub (OCPI 4001).
+    UnknownReceiver,
 }
 
 impl Reason {
@@ -118,6 +170,10 @@ impl Reason {
             Reason::AmbiguousOwner => "ambiguous_owner",
             Reason::TypeUnknownToVersion => "type_unknown_to_version",
             Reason::NoAgreement => "no_agreement",
+            Reason::Forwarded => "forwarded",
+            Reason::EmspUnreachable => "emsp_unreachable",
+            Reason::NoRealtimeAuthorization => "no_realtime_authorization",
+            Reason::UnknownReceiver => "unknown_receiver",
         }
     }
 
@@ -128,6 +184,8 @@ impl Reason {
             Reason::NotYetValid => Some("This token is not valid yet"),
             Reason::OwnerSuspended => Some("The provider of this token is currently suspended"),
             Reason::AdminBlock => Some("This token is blocked"),
+            Reason::EmspUnreachable => Some("eMSP not reachable"),
+            Reason::NoRealtimeAuthorization => Some("eMSP offers no real-time authorization"),
             _ => None,
         }
     }
@@ -149,6 +207,10 @@ impl Reason {
             Reason::AmbiguousOwner,
             Reason::TypeUnknownToVersion,
             Reason::NoAgreement,
+            Reason::Forwarded,
+            Reason::EmspUnreachable,
+            Reason::NoRealtimeAuthorization,
+            Reason::UnknownReceiver,
         ]
         .into_iter()
         .find(|r| r.as_str() == value)
@@ -163,6 +225,12 @@ pub enum AuditResult {
     Unknown,
     /// OCPI 2002: several eMSPs hold the token.
     NotEnoughInformation,
+    /// OCPI 4001: `OCPI-to-*` names no party of the hub.
+    UnknownReceiver,
+    /// OCPI 4002: the eMSP asked about an unknown uid did not answer within its time budget.
+    ForwardTimeout,
+    /// OCPI 4003: the eMSP asked about an unknown uid is not connected, or the call failed.
+    NotConnected,
 }
 
 impl AuditResult {
@@ -172,6 +240,9 @@ impl AuditResult {
             AuditResult::Answered(allowed) => allowed.as_str(),
             AuditResult::Unknown => "UNKNOWN",
             AuditResult::NotEnoughInformation => "NOT_ENOUGH_INFORMATION",
+            AuditResult::UnknownReceiver => "UNKNOWN_RECEIVER",
+            AuditResult::ForwardTimeout => "FORWARD_TIMEOUT",
+            AuditResult::NotConnected => "NOT_CONNECTED",
         }
     }
 
@@ -179,6 +250,9 @@ impl AuditResult {
         match value {
             "UNKNOWN" => Some(AuditResult::Unknown),
             "NOT_ENOUGH_INFORMATION" => Some(AuditResult::NotEnoughInformation),
+            "UNKNOWN_RECEIVER" => Some(AuditResult::UnknownReceiver),
+            "FORWARD_TIMEOUT" => Some(AuditResult::ForwardTimeout),
+            "NOT_CONNECTED" => Some(AuditResult::NotConnected),
             other => [
                 AllowedType::Allowed,
                 AllowedType::Blocked,
@@ -190,5 +264,34 @@ impl AuditResult {
             .find(|a| a.as_str() == other)
             .map(AuditResult::Answered),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emaid_names_its_provider() {
+        let nl_abc = PartyKey::parse("NL", "ABC").ok();
+        for (emaid, expect) in [
+            ("NL-ABC-C12345678-X", nl_abc.clone()),
+            ("NLABCC12345678X", nl_abc.clone()),
+            ("nl-abc-c12345678", PartyKey::parse("nl", "abc").ok()),
+            ("NL-ABC", None),
+            ("NL-ABC-", None),
+            ("N1-ABC-C1", None),
+            ("NL-A_C-C1", None),
+            ("", None),
+        ] {
+            assert_eq!(emaid_provider(emaid), expect, "{emaid}");
+        }
+    }
+
+    #[test]
+    fn allowed_type_parses_only_the_closed_enum() {
+        assert_eq!(AllowedType::parse("NO_CREDIT"), Some(AllowedType::NoCredit));
+        assert_eq!(AllowedType::parse("allowed"), None);
+        assert_eq!(AllowedType::parse("MAYBE"), None);
     }
 }

@@ -143,3 +143,17 @@ pub struct ClientInfo {
     pub status: ConnectionStatus,
     pub last_updated: chrono::DateTime<chrono::Utc>,
 }
+
+/// Where and how the hub asks an eMSP for real-time authorization: its platform's Tokens SENDER
+/// endpoint (registered in the Credentials handshake), on the platform's OCPI version, with the
+/// token the hub presents to it (sealed).
+#[derive(Clone, Debug)]
+pub struct RealtimeEndpoint {
+    pub platform_id: i64,
+    pub tokens_sender: url::Url,
+    pub version: OcpiVersion,
+    pub outbound_token_sealed: String,
+    pub status: ConnectionStatus,
+    /// The party's `time_budget_ms`, if set (else the hub's default).
+    pub time_budget_ms: Option<u32>,
+}

@@ -17,8 +17,9 @@ use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::ocpi::common::responses::{
-    status_table, Forbidden, InternalError, NotJson, PayloadTooLarge, RegistrationState,
-    TooManyRequests, Unauthorized, Unavailable, UnknownSession, UnknownToken,
+    status_table, Forbidden, ForwardTimeout, InternalError, NotJson, PayloadTooLarge,
+    ReceiverNotConnected, RegistrationState, TooManyRequests, Unauthorized, Unavailable,
+    UnknownReceiver, UnknownSession, UnknownToken,
 };
 use crate::ocpi::common::schema::{EmptyResponse, ErrorResponse};
 use crate::ocpi::{v2_2_1, v2_3_0};
@@ -55,6 +56,9 @@ pub const DOCS_PATH: &str = "/docs";
             RegistrationState,
             InternalError,
             Unavailable,
+            UnknownReceiver,
+            ForwardTimeout,
+            ReceiverNotConnected,
         )
     ),
     tags(

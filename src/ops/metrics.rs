@@ -1,6 +1,6 @@
 //! Prometheus metrics at `/metrics`: requests and latency per route and status, authorization
 //! decisions by result, pool usage, database errors, stale sessions by CPO, partner liveness checks
-//! and hubclientinfo pushes.
+//! and hubclientinfo pushes, forwarded authorizations and circuit breakers.
 
 use std::sync::OnceLock;
 
@@ -99,6 +99,33 @@ pub fn record_liveness_check(ok: bool) {
     .increment(1);
 }
 
+/// One authorization the hub forwarded, or meant to, to the eMSP `partner` (`CC*PID`, a
+/// registered party): `outcome` is `answered`, `unknown_token`, `timeout`, `unreachable`,
+/// `failed`, `malformed`, or without a call `breaker_open`, `offline`, `busy`, `no_token`.
+pub fn record_forward(partner: &str, outcome: &'static str) {
+    metrics::counter!(
+        "tokenhub_forward_requests_total",
+        "partner" => partner.to_owned(),
+        "outcome" => outcome,
+    )
+    .increment(1);
+}
+
+/// How long a forwarded call to `partner` took, answered or not.
+pub fn record_forward_duration(partner: &str, seconds: f64) {
+    metrics::histogram!("tokenhub_forward_duration_seconds", "partner" => partner.to_owned())
+        .record(seconds);
+}
+
+/// 1 while this instance's circuit breaker for `partner` is open.
+pub fn set_breaker_open(partner: &str, open: bool) {
+    metrics::gauge!("tokenhub_breaker_open", "partner" => partner.to_owned()).set(if open {
+        1.0
+    } else {
+        0.0
+    });
+}
+
 pub fn record_database_error(kind: &'static str) {
     metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
 }
@@ -124,7 +151,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     operation_id = "get_metrics",
     summary = "Prometheus metrics",
-    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold; `tokenhub_liveness_checks_total` and `tokenhub_client_info_pushes_total` by result (`ok`, `failed`). No authentication.",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold; `tokenhub_liveness_checks_total` and `tokenhub_client_info_pushes_total` by result (`ok`, `failed`); `tokenhub_forward_requests_total` by partner (the eMSP) and outcome (answered, unknown_token, timeout, unreachable, failed, malformed; without a call: breaker_open, offline, busy, no_token), `tokenhub_forward_duration_seconds` by partner, and `tokenhub_breaker_open` by partner (1 while this instance's circuit breaker for it is open). No authentication.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
     )

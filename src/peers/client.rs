@@ -85,6 +85,11 @@ impl OcpiClient {
         })
     }
 
+    /// The HTTP client, for requests `call` does not make (forwarding, with headers of its own).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Whether the hub may call `url` at all.
     pub async fn check_url(&self, url: &Url) -> Result<(), PeerError> {
         policy::check(url, self.allow_insecure)

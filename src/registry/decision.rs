@@ -77,33 +77,99 @@ fn refuse(allowed: AllowedType, reason: Reason) -> Decision {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     Local(Decision),
+    /// Ask `to`; when it cannot be asked or gives no usable answer (breaker open, OFFLINE, over
+    /// its bound or its time budget, a failed or malformed answer), answer `if_unreachable`.
+    Forward {
+        to: PartyKey,
+        if_unreachable: Decision,
+    },
+}
+
+/// docs/design.md §6 "Whitelist matrix": hub policy first (the hub never asks an eMSP about a
+/// token it would refuse anyway, and a retry of a hold gets the same answer); then the effective
+/// whitelist, `valid` and whether the owner serves real-time authorization decide whether it is
+/// asked, and what stands when it cannot answer.
+pub fn route(input: &DecisionInput<'_>) -> Route {
+    let Some(token) = input.token else {
+        return Route::Local(Decision::Unknown);
+    };
+    if let Some(refused) = hub_policy(input, token) {
+        // Step 2 (`valid = false`) still comes before the hub's own refusals, as in `decide`.
+        return Route::Local(if token.valid { refused } else { invalid() });
+    }
+    let from_registry = if token.valid { allow_new() } else { invalid() };
+    let realtime = token.owner.realtime;
+    let forward = |if_unreachable: Decision| Route::Forward {
+        to: token.emsp.clone(),
+        if_unreachable,
+    };
+    match (token.whitelist, token.valid) {
+        (Whitelist::Always, _) => Route::Local(from_registry),
+        (Whitelist::Allowed, true) if realtime && token.owner.forward_allowed => {
+            forward(from_registry)
+        }
+        (Whitelist::Allowed, true) => Route::Local(from_registry),
+        // OCPI: `valid` does not change the path; the token may have changed since its push.
+        (Whitelist::Allowed | Whitelist::AllowedOffline, _) if realtime => forward(from_registry),
+        (Whitelist::Allowed | Whitelist::AllowedOffline, _) => Route::Local(from_registry),
+        (Whitelist::Never, _) if realtime => {
+            forward(refuse(AllowedType::NotAllowed, Reason::EmspUnreachable))
+        }
+        (Whitelist::Never, _) if token.owner.delegate_realtime => Route::Local(from_registry),
+        (Whitelist::Never, _) => Route::Local(refuse(
+            AllowedType::NotAllowed,
+            Reason::NoRealtimeAuthorization,
+        )),
+    }
+}
+
+fn allow_new() -> Decision {
+    Decision::Allowed {
+        reuse_reference: None,
+    }
+}
+
+fn invalid() -> Decision {
+    refuse(AllowedType::Blocked, Reason::TokenInvalid)
+}
+
+/// The eMSP a request for a uid the registry does not hold is addressed to, and what the hub
+/// knows of it.
+#[derive(Clone, Copy, Debug)]
+pub struct UnknownUid<'a> {
+    /// The `OCPI-to-*` party, else the provider an EMAID names; `None`: nobody to ask.
+    pub addressed: Option<&'a PartyKey>,
+    /// Whether `addressed` came from the `OCPI-to-*` headers (an explicit address).
+    pub by_headers: bool,
+    /// The eMSP party `addressed` names; `None` when the hub has no such eMSP.
+    pub owner: Option<&'a OwnerState>,
+}
+
+/// What the hub does about a uid its registry does not hold (docs/design.md §6, last row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnknownRoute {
+    /// HTTP 404 / OCPI 2004.
+    Unknown,
+    /// OCPI 4001: the `OCPI-to-*` headers name no party of the hub.
+    UnknownReceiver,
+    /// OCPI 4003: the eMSP is known but suspended: nobody may be asked on its behalf.
+    NotConnected,
+    /// Ask the eMSP; its answer (a 2004 included) is the hub's.
     Forward { to: PartyKey },
 }
 
-/// docs/design.md §6: hub policy first (the hub never asks an eMSP about a token it would refuse
-/// anyway, and a retry of a hold gets the same answer); then the effective whitelist and `valid`
-/// decide whether the owner eMSP is asked. An eMSP without a real-time endpoint is never asked.
-pub fn route(input: &DecisionInput<'_>) -> Route {
-    let local = decide(input);
-    let Some(token) = input.token else {
-        return Route::Local(local);
+pub fn route_unknown(uid: &UnknownUid<'_>) -> UnknownRoute {
+    let Some(addressed) = uid.addressed else {
+        return UnknownRoute::Unknown;
     };
-    if !token.owner.realtime || hub_policy(input, token).is_some() {
-        return Route::Local(local);
-    }
-    let forward = match (token.whitelist, token.valid) {
-        (Whitelist::Always, _) => false,
-        (Whitelist::Allowed, true) => token.owner.forward_allowed,
-        (Whitelist::Allowed, false) | (Whitelist::AllowedOffline, _) | (Whitelist::Never, _) => {
-            true
-        }
-    };
-    if forward {
-        Route::Forward {
-            to: token.emsp.clone(),
-        }
-    } else {
-        Route::Local(local)
+    match uid.owner {
+        None if uid.by_headers => UnknownRoute::UnknownReceiver,
+        None => UnknownRoute::Unknown,
+        Some(owner) if owner.suspended => UnknownRoute::NotConnected,
+        Some(owner) if owner.realtime => UnknownRoute::Forward {
+            to: addressed.clone(),
+        },
+        Some(_) => UnknownRoute::Unknown,
     }
 }
 
@@ -568,105 +634,295 @@ mod tests {
         }
     }
 
-    /// docs/design.md §6: every (whitelist, valid, endpoint, forward_allowed) cell, and hub policy
-    /// before any forwarding.
+    /// docs/design.md §6 "Whitelist matrix", every cell: (whitelist, valid, the owner has a
+    /// real-time endpoint) and the two party settings, each row checked for every value of the
+    /// settings it does not depend on.
     #[test]
     fn route_table() {
         use Whitelist::*;
-        let forward = Route::Forward { to: emsp() };
-        let local = |d: Decision| Route::Local(d);
-        let blocked_invalid = refused(AllowedType::Blocked, Reason::TokenInvalid);
-        // (whitelist, valid, realtime endpoint, forward_allowed, expected)
-        let cells = vec![
-            (Always, true, true, false, local(ALLOW_NEW)),
-            (Always, false, true, false, local(blocked_invalid.clone())),
-            (Always, true, true, true, local(ALLOW_NEW)),
-            (Allowed, true, true, false, local(ALLOW_NEW)),
-            (Allowed, true, true, true, forward.clone()),
-            (Allowed, false, true, false, forward.clone()),
-            (AllowedOffline, true, true, false, forward.clone()),
-            (AllowedOffline, false, true, false, forward.clone()),
-            (Never, true, true, false, forward.clone()),
-            (Never, false, true, false, forward.clone()),
-            (Allowed, true, false, true, local(ALLOW_NEW)),
-            (Allowed, false, false, false, local(blocked_invalid.clone())),
-            (AllowedOffline, true, false, false, local(ALLOW_NEW)),
+        #[derive(Clone, Copy, Debug)]
+        enum Flag {
+            Any,
+            On,
+            Off,
+        }
+        let blocked = refused(AllowedType::Blocked, Reason::TokenInvalid);
+        let unreachable = refused(AllowedType::NotAllowed, Reason::EmspUnreachable);
+        let no_realtime = refused(AllowedType::NotAllowed, Reason::NoRealtimeAuthorization);
+        let local = |d: &Decision| Route::Local(d.clone());
+        let forward = |d: &Decision| Route::Forward {
+            to: emsp(),
+            if_unreachable: d.clone(),
+        };
+        // (whitelist, valid, endpoint, forward_allowed, delegate_realtime, expected)
+        let rows: Vec<(Whitelist, bool, bool, Flag, Flag, Route)> = vec![
+            // ALWAYS: local, endpoint or not.
+            (Always, true, true, Flag::Any, Flag::Any, local(&ALLOW_NEW)),
+            (Always, false, true, Flag::Any, Flag::Any, local(&blocked)),
+            (Always, true, false, Flag::Any, Flag::Any, local(&ALLOW_NEW)),
+            (Always, false, false, Flag::Any, Flag::Any, local(&blocked)),
+            // ALLOWED + valid: local, forwarded when forward_allowed (unreachable: local ALLOWED).
+            (Allowed, true, true, Flag::Off, Flag::Any, local(&ALLOW_NEW)),
+            (
+                Allowed,
+                true,
+                true,
+                Flag::On,
+                Flag::Any,
+                forward(&ALLOW_NEW),
+            ),
+            (
+                Allowed,
+                true,
+                false,
+                Flag::Any,
+                Flag::Any,
+                local(&ALLOW_NEW),
+            ),
+            // ALLOWED + invalid: forward, unreachable → BLOCKED; no endpoint: BLOCKED.
+            (
+                Allowed,
+                false,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&blocked),
+            ),
+            (Allowed, false, false, Flag::Any, Flag::Any, local(&blocked)),
+            // ALLOWED_OFFLINE: forward; unreachable → local ALLOWED (valid) or BLOCKED.
+            (
+                AllowedOffline,
+                true,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&ALLOW_NEW),
+            ),
+            (
+                AllowedOffline,
+                false,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&blocked),
+            ),
+            (
+                AllowedOffline,
+                true,
+                false,
+                Flag::Any,
+                Flag::Any,
+                local(&ALLOW_NEW),
+            ),
             (
                 AllowedOffline,
                 false,
                 false,
-                false,
-                local(blocked_invalid.clone()),
+                Flag::Any,
+                Flag::Any,
+                local(&blocked),
             ),
-            (Never, true, false, false, local(ALLOW_NEW)),
+            // NEVER: forward, unreachable → NOT_ALLOWED; no endpoint: NOT_ALLOWED unless
+            // delegate_realtime, then local.
+            (
+                Never,
+                true,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&unreachable),
+            ),
+            (
+                Never,
+                false,
+                true,
+                Flag::Any,
+                Flag::Any,
+                forward(&unreachable),
+            ),
+            (
+                Never,
+                true,
+                false,
+                Flag::Any,
+                Flag::Off,
+                local(&no_realtime),
+            ),
+            (
+                Never,
+                false,
+                false,
+                Flag::Any,
+                Flag::Off,
+                local(&no_realtime),
+            ),
+            (Never, true, false, Flag::Any, Flag::On, local(&ALLOW_NEW)),
+            (Never, false, false, Flag::Any, Flag::On, local(&blocked)),
         ];
+        let values = |f: Flag| match f {
+            Flag::Any => vec![false, true],
+            Flag::On => vec![true],
+            Flag::Off => vec![false],
+        };
         let requester = cpo();
         let emsp = emsp();
-        for (whitelist, valid, realtime, forward_allowed, expect) in cells {
-            let owner = OwnerState {
-                realtime,
-                forward_allowed,
-                ..OwnerState::default()
-            };
-            let policy = HubPolicy::default();
-            let input = DecisionInput {
-                token: Some(KnownToken {
-                    valid,
-                    whitelist,
-                    policy: &policy,
-                    emsp: &emsp,
-                    owner: &owner,
-                }),
-                requester: &requester,
-                location: None,
-                usage: &[],
-                now: now(),
-                default_max_concurrent: 1,
-            };
-            assert_eq!(
-                route(&input),
-                expect,
-                "{whitelist:?} valid={valid} realtime={realtime} forward_allowed={forward_allowed}"
-            );
+        let mut checked = std::collections::HashSet::new();
+        for (whitelist, valid, realtime, fa, dr, expect) in rows {
+            for forward_allowed in values(fa) {
+                for delegate_realtime in values(dr) {
+                    let owner = OwnerState {
+                        realtime,
+                        forward_allowed,
+                        delegate_realtime,
+                        ..OwnerState::default()
+                    };
+                    let policy = HubPolicy::default();
+                    let input = DecisionInput {
+                        token: Some(KnownToken {
+                            valid,
+                            whitelist,
+                            policy: &policy,
+                            emsp: &emsp,
+                            owner: &owner,
+                        }),
+                        requester: &requester,
+                        location: None,
+                        usage: &[],
+                        now: now(),
+                        default_max_concurrent: 1,
+                    };
+                    let cell = format!(
+                        "{whitelist:?} valid={valid} endpoint={realtime} \
+                         forward_allowed={forward_allowed} delegate_realtime={delegate_realtime}"
+                    );
+                    assert_eq!(route(&input), expect, "{cell}");
+                    assert!(checked.insert(cell.clone()), "listed twice: {cell}");
+                }
+            }
         }
+        assert_eq!(checked.len(), 4 * 2 * 2 * 2 * 2, "every cell of the matrix");
 
-        // Hub policy first: a token the hub refuses is never forwarded.
+        // Hub policy first: a token the hub refuses is never forwarded, whatever its mode.
         let owner = OwnerState {
             realtime: true,
+            forward_allowed: true,
             ..OwnerState::default()
         };
-        let blocked = HubPolicy {
+        let blocked_policy = HubPolicy {
             blocked: true,
             ..HubPolicy::default()
         };
-        let in_use = vec![session(3600)];
-        for (policy, usage, expect) in [
+        let expired_policy = HubPolicy {
+            valid_until: Some(now() - Duration::hours(1)),
+            ..HubPolicy::default()
+        };
+        let suspended = OwnerState {
+            suspended: true,
+            ..owner.clone()
+        };
+        let l1 = loc("LOC1", &["EVSE-1"]);
+        for whitelist in [Always, Allowed, AllowedOffline, Never] {
+            for (name, policy, owner, usage, location, expect) in [
+                (
+                    "admin block",
+                    blocked_policy.clone(),
+                    owner.clone(),
+                    vec![],
+                    None,
+                    refused(AllowedType::Blocked, Reason::AdminBlock),
+                ),
+                (
+                    "suspended owner",
+                    HubPolicy::default(),
+                    suspended.clone(),
+                    vec![],
+                    None,
+                    refused(AllowedType::NotAllowed, Reason::OwnerSuspended),
+                ),
+                (
+                    "expired",
+                    expired_policy.clone(),
+                    owner.clone(),
+                    vec![],
+                    None,
+                    refused(AllowedType::Expired, Reason::Expired),
+                ),
+                (
+                    "in use",
+                    HubPolicy::default(),
+                    owner.clone(),
+                    vec![session(3600)],
+                    None,
+                    refused(AllowedType::NotAllowed, Reason::ConcurrentUse),
+                ),
+                (
+                    "retry of a hold",
+                    HubPolicy::default(),
+                    owner.clone(),
+                    vec![hold(cpo(), Some(&l1), 10)],
+                    Some(l1.clone()),
+                    Decision::Allowed {
+                        reuse_reference: Some("ref-1".into()),
+                    },
+                ),
+            ] {
+                let input = DecisionInput {
+                    token: Some(KnownToken {
+                        valid: true,
+                        whitelist,
+                        policy: &policy,
+                        emsp: &emsp,
+                        owner: &owner,
+                    }),
+                    requester: &requester,
+                    location: location.as_ref(),
+                    usage: &usage,
+                    now: now(),
+                    default_max_concurrent: 1,
+                };
+                assert_eq!(route(&input), Route::Local(expect), "{whitelist:?}: {name}");
+            }
+        }
+    }
+
+    /// docs/design.md §6, the unknown-uid row.
+    #[test]
+    fn unknown_uid_table() {
+        let to = emsp();
+        let realtime = OwnerState {
+            realtime: true,
+            ..OwnerState::default()
+        };
+        let no_endpoint = OwnerState::default();
+        let suspended = OwnerState {
+            suspended: true,
+            realtime: true,
+            ..OwnerState::default()
+        };
+        let forward = UnknownRoute::Forward { to: emsp() };
+        // (addressed, by headers, owner, expected)
+        let cases = [
+            (None, false, None, UnknownRoute::Unknown),
+            (Some(&to), true, None, UnknownRoute::UnknownReceiver),
+            (Some(&to), false, None, UnknownRoute::Unknown),
+            (Some(&to), true, Some(&realtime), forward.clone()),
+            (Some(&to), false, Some(&realtime), forward),
+            (Some(&to), true, Some(&no_endpoint), UnknownRoute::Unknown),
+            (Some(&to), false, Some(&no_endpoint), UnknownRoute::Unknown),
             (
-                blocked.clone(),
-                vec![],
-                refused(AllowedType::Blocked, Reason::AdminBlock),
+                Some(&to),
+                true,
+                Some(&suspended),
+                UnknownRoute::NotConnected,
             ),
-            (
-                HubPolicy::default(),
-                in_use,
-                refused(AllowedType::NotAllowed, Reason::ConcurrentUse),
-            ),
-        ] {
-            let input = DecisionInput {
-                token: Some(KnownToken {
-                    valid: true,
-                    whitelist: Never,
-                    policy: &policy,
-                    emsp: &emsp,
-                    owner: &owner,
-                }),
-                requester: &requester,
-                location: None,
-                usage: &usage,
-                now: now(),
-                default_max_concurrent: 1,
+        ];
+        for (addressed, by_headers, owner, expect) in cases {
+            let uid = UnknownUid {
+                addressed,
+                by_headers,
+                owner,
             };
-            assert_eq!(route(&input), Route::Local(expect));
+            assert_eq!(route_unknown(&uid), expect, "{uid:?}");
         }
     }
 

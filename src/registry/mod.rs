@@ -4,4 +4,7 @@
 
 pub mod decision;
 
-pub use decision::{decide, route, Decision, DecisionInput, KnownToken, Reason, Route};
+pub use decision::{
+    decide, route, route_unknown, Decision, DecisionInput, KnownToken, Reason, Route, UnknownRoute,
+    UnknownUid,
+};

@@ -4,24 +4,31 @@
 //!
 //! A local decision reads, decides and writes in one write job, so one fsync serves it (and the
 //! SQLite writer shares that fsync among concurrent decisions). A forwarded one leaves the first
-//! job without writing anything, asks the owner eMSP outside any transaction or writer job, and
-//! writes in a second job that loads the usage again: whatever was committed meanwhile, by this
-//! instance or another, is seen before a hold is taken.
+//! job without writing anything, asks the owner eMSP outside any transaction or writer job
+//! (`service::forwarding`), and writes in a second job that loads the token and its usage again:
+//! whatever was committed meanwhile, by this instance or another, is seen before a hold is taken,
+//! so an eMSP's ALLOWED for a token that is in use by then is NOT_ALLOWED (the audit keeps both).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::config::AuthorizationSettings;
 use crate::domain::agreement::AgreementMode;
-use crate::domain::authorization::{AllowedType, AuditResult, LocationRequest, Reason};
+use crate::domain::authorization::{
+    emaid_provider, AllowedType, AuditResult, LocationRequest, Reason,
+};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::{PartyKey, TokenUid};
+use crate::domain::partner::RealtimeEndpoint;
 use crate::domain::token::{effective_token, TokenType};
 use crate::domain::version::OcpiVersion;
-use crate::registry::{self, Decision, DecisionInput, KnownToken, Route};
+use crate::peers::forward::EmspAnswer;
+use crate::registry::{self, Decision, DecisionInput, KnownToken, Route, UnknownRoute, UnknownUid};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::tokens::TokenRow;
 use crate::store::{agreements, parties, tokens, usage, Conn, Store, StoreResult};
+
+use super::forwarding::{ForwardRequest, Forwarded, Forwarder};
 
 pub struct AuthorizeRequest {
     pub uid: TokenUid,
@@ -33,6 +40,10 @@ pub struct AuthorizeRequest {
     pub request_id: Option<String>,
     /// The version asked over: a token whose type it cannot name is unknown to it.
     pub version: OcpiVersion,
+    /// The body as received (`LocationReferences`), forwarded to the eMSP unchanged.
+    pub body: Option<Value>,
+    /// The CPO's `X-Correlation-ID`, kept on a forwarded request.
+    pub correlation_id: String,
 }
 
 pub enum AuthorizeOutcome {
@@ -43,6 +54,12 @@ pub enum AuthorizeOutcome {
     Hidden,
     /// Several eMSPs hold this uid and type and no `OCPI-to-*` header says which: OCPI 2002.
     Ambiguous,
+    /// OCPI 4001: `OCPI-to-*` names no party of the hub.
+    UnknownReceiver(String),
+    /// OCPI 4002: the eMSP asked about a uid the hub does not know did not answer in time.
+    ForwardTimeout(String),
+    /// OCPI 4003: the eMSP asked about a uid the hub does not know is not connected, or failed.
+    NotConnected(String),
     Decided(Box<Decided>),
 }
 
@@ -52,6 +69,9 @@ impl AuthorizeOutcome {
         match self {
             AuthorizeOutcome::Unknown | AuthorizeOutcome::Hidden => AuditResult::Unknown,
             AuthorizeOutcome::Ambiguous => AuditResult::NotEnoughInformation,
+            AuthorizeOutcome::UnknownReceiver(_) => AuditResult::UnknownReceiver,
+            AuthorizeOutcome::ForwardTimeout(_) => AuditResult::ForwardTimeout,
+            AuthorizeOutcome::NotConnected(_) => AuditResult::NotConnected,
             AuthorizeOutcome::Decided(d) => AuditResult::Answered(d.allowed),
         }
     }
@@ -62,18 +82,31 @@ pub struct Decided {
     pub reason: Reason,
     pub owner: PartyKey,
     pub reference: Option<String>,
-    row: TokenRow,
+    /// The eMSP's answer when it was asked and its answer stands: its token, location and info
+    /// are what the CPO gets.
+    pub emsp_answer: Option<EmspAnswer>,
+    /// `None` only for a uid the registry does not hold, answered by its eMSP.
+    row: Option<TokenRow>,
     owner_suspended: bool,
 }
 
 impl Decided {
-    /// The token as `AuthorizationInfo` serves it (hub policy applied). Built by the caller, after
-    /// the write: JSON work has no place on the single SQLite writer.
+    /// The token as `AuthorizationInfo` serves it: the eMSP's when it answered, else the
+    /// registry's with hub policy applied. Built by the caller, after the write: JSON work has no
+    /// place on the single SQLite writer.
     pub fn effective_token(&self) -> StoreResult<Map<String, Value>> {
+        if let Some(answer) = &self.emsp_answer {
+            return Ok(answer.token.clone());
+        }
+        let Some(row) = &self.row else {
+            return Err(crate::store::StoreError::Query(
+                "a decision without a token or an eMSP answer".into(),
+            ));
+        };
         Ok(effective_token(
-            &self.row.pushed()?,
-            self.row.last_updated_utc(),
-            &self.row.policy(),
+            &row.pushed()?,
+            row.last_updated_utc(),
+            &row.policy(),
             self.owner_suspended,
         ))
     }
@@ -85,14 +118,22 @@ enum Step {
     /// The owner eMSP decides; nothing was written yet.
     Forward {
         to: PartyKey,
+        endpoint: Box<RealtimeEndpoint>,
         request: Box<AuthorizeRequest>,
     },
+}
+
+/// What asking the eMSP gave, for the second job.
+struct Asked {
+    to: PartyKey,
+    forwarded: Forwarded,
 }
 
 /// Decides `request` and records the decision (docs/design.md §6 "The authorize flow").
 pub async fn authorize(
     store: &Store,
     settings: &AuthorizationSettings,
+    forwarder: &Forwarder,
     request: AuthorizeRequest,
 ) -> StoreResult<AuthorizeOutcome> {
     // Generated here, not by the decision, which stays pure; upper-case so that the
@@ -101,59 +142,63 @@ pub async fn authorize(
     let first_settings = settings.clone();
     let reference = fresh_reference.clone();
     let step = store
+        .write(move |conn| run(conn, request, &first_settings, Utc::now(), reference, None))
+        .await?;
+    let (to, endpoint, request) = match step {
+        Step::Done(outcome) => return Ok(outcome),
+        Step::Forward {
+            to,
+            endpoint,
+            request,
+        } => (to, endpoint, request),
+    };
+    // Outside any transaction or writer job: a slow eMSP holds no connection and no writer.
+    let forwarded = forwarder
+        .forward(
+            &to,
+            &endpoint,
+            &ForwardRequest {
+                uid: request.uid.as_str(),
+                token_type: request.token_type.as_str(),
+                body: request.body.as_ref(),
+                correlation_id: &request.correlation_id,
+                requester: &request.requester,
+            },
+        )
+        .await;
+    let settings = settings.clone();
+    let asked = Asked { to, forwarded };
+    let step = store
         .write(move |conn| {
             run(
                 conn,
-                request,
-                &first_settings,
+                *request,
+                &settings,
                 Utc::now(),
-                reference,
-                May::Forward,
+                fresh_reference,
+                Some(&asked),
             )
         })
         .await?;
     match step {
         Step::Done(outcome) => Ok(outcome),
-        Step::Forward { to, request } => {
-            // Forwarding to partners is not built yet (no party has a real-time endpoint, so
-            // the registry never routes here today): the hub answers for the eMSP, in a second
-            // job that loads the usage again under the lock, as a forwarded answer will be.
-            tracing::debug!(emsp = %to, "no forwarding client yet: deciding locally");
-            let settings = settings.clone();
-            let step = store
-                .write(move |conn| {
-                    run(
-                        conn,
-                        *request,
-                        &settings,
-                        Utc::now(),
-                        fresh_reference,
-                        May::DecideLocally,
-                    )
-                })
-                .await?;
-            match step {
-                Step::Done(outcome) => Ok(outcome),
-                Step::Forward { .. } => unreachable!("the second job decides locally"),
-            }
-        }
+        // `run` forwards only when it has not asked yet.
+        Step::Forward { .. } => Err(crate::store::StoreError::Query(
+            "the second authorization job asked to forward again".into(),
+        )),
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum May {
-    Forward,
-    DecideLocally,
-}
-
 /// Runs inside one write job: load the inputs, route, and (unless forwarded) write the outcome.
+/// `asked`: the eMSP was asked already (the second job); its answer decides where the matrix
+/// still forwards.
 fn run(
     conn: &mut Conn<'_>,
     request: AuthorizeRequest,
     settings: &AuthorizationSettings,
     now: DateTime<Utc>,
     fresh_reference: String,
-    may: May,
+    asked: Option<&Asked>,
 ) -> StoreResult<Step> {
     let candidates =
         tokens::find_by_uid(conn, request.uid.key(), request.token_type.as_str(), true)?;
@@ -166,6 +211,7 @@ fn run(
             Reason::TypeUnknownToVersion,
             None,
             now,
+            asked,
         )?;
         return Ok(Step::Done(AuthorizeOutcome::Hidden));
     }
@@ -184,6 +230,7 @@ fn run(
                 Reason::AmbiguousOwner,
                 None,
                 now,
+                asked,
             )?;
             return Ok(Step::Done(AuthorizeOutcome::Ambiguous));
         }
@@ -205,32 +252,15 @@ fn run(
                 Reason::NoAgreement,
                 None,
                 now,
+                asked,
             )?;
             return Ok(Step::Done(AuthorizeOutcome::Unknown));
         }
-        let decision = registry::decide(&DecisionInput {
-            token: None,
-            requester: &request.requester,
-            location: request.location.as_ref(),
-            usage: &[],
-            now,
-            default_max_concurrent: settings.default_max_concurrent,
-        });
-        debug_assert_eq!(decision, Decision::Unknown);
-        record(
-            conn,
-            &request,
-            None,
-            AuditResult::Unknown,
-            decision.reason(),
-            None,
-            now,
-        )?;
-        return Ok(Step::Done(AuthorizeOutcome::Unknown));
+        return unknown_uid(conn, request, now, asked, settings.agreements);
     };
 
     let owner = PartyKey::parse(&row.country_code, &row.party_id)?;
-    let owner_state = parties::owner_state(conn, &owner)?;
+    let found = parties::owner(conn, &owner)?.unwrap_or_default();
     let uses = usage::active_for_token(conn, row.id, now)?;
     let policy = row.policy();
     let input = DecisionInput {
@@ -239,7 +269,7 @@ fn run(
             whitelist: row.effective_whitelist(),
             policy: &policy,
             emsp: &owner,
-            owner: &owner_state,
+            owner: &found.state,
         }),
         requester: &request.requester,
         location: request.location.as_ref(),
@@ -247,15 +277,39 @@ fn run(
         now,
         default_max_concurrent: settings.default_max_concurrent,
     };
-    let decision = match (registry::route(&input), may) {
-        (Route::Forward { to }, May::Forward) => {
-            return Ok(Step::Forward {
-                to,
-                request: Box::new(request),
-            })
-        }
-        (Route::Local(decision), _) => decision,
-        (Route::Forward { .. }, May::DecideLocally) => registry::decide(&input),
+    let (decision, emsp_answer) = match (registry::route(&input), asked) {
+        (Route::Local(decision), _) => (decision, None),
+        (Route::Forward { to, if_unreachable }, None) => match found.realtime {
+            Some(endpoint) => {
+                return Ok(Step::Forward {
+                    to,
+                    endpoint: Box::new(endpoint),
+                    request: Box::new(request),
+                })
+            }
+            None => (if_unreachable, None),
+        },
+        (Route::Forward { if_unreachable, .. }, Some(asked)) => match asked.forwarded.answer() {
+            Some(answer) if answer.allowed == AllowedType::Allowed => (
+                Decision::Allowed {
+                    reuse_reference: None,
+                },
+                Some(answer.clone()),
+            ),
+            Some(answer) => (
+                Decision::Refused {
+                    allowed: answer.allowed,
+                    reason: Reason::Forwarded,
+                },
+                Some(answer.clone()),
+            ),
+            None => (if_unreachable, None),
+        },
+    };
+    let reason = if emsp_answer.is_some() {
+        Reason::Forwarded
+    } else {
+        decision.reason()
     };
     let reference = match &decision {
         Decision::Allowed {
@@ -264,6 +318,12 @@ fn run(
         Decision::Allowed {
             reuse_reference: None,
         } => {
+            // The eMSP's reference is the one the CPO repeats in its session; the hold is found by
+            // it case-insensitively, as sessions' references are matched.
+            let reference = emsp_answer
+                .as_ref()
+                .and_then(|a| a.authorization_reference.clone())
+                .unwrap_or(fresh_reference);
             let evse_set = request
                 .location
                 .as_ref()
@@ -273,7 +333,7 @@ fn run(
                 conn,
                 &usage::NewHold {
                     token_id: row.id,
-                    reference: &fresh_reference,
+                    reference: &reference.to_ascii_uppercase(),
                     cpo: &request.requester,
                     location_key: request.location.as_ref().map(|l| l.location_id.key()),
                     evse_set: &evse_set,
@@ -281,7 +341,7 @@ fn run(
                     until: now + settings.hold,
                 },
             )?;
-            Some(fresh_reference)
+            Some(reference)
         }
         _ => None,
     };
@@ -291,17 +351,19 @@ fn run(
         &request,
         Some(&row),
         AuditResult::Answered(allowed),
-        decision.reason(),
+        reason,
         reference.as_deref(),
         now,
+        asked,
     )?;
     Ok(Step::Done(AuthorizeOutcome::Decided(Box::new(Decided {
         allowed,
-        reason: decision.reason(),
+        reason,
         owner,
         reference,
-        row,
-        owner_suspended: owner_state.suspended,
+        emsp_answer,
+        row: Some(row),
+        owner_suspended: found.state.suspended,
     }))))
 }
 
@@ -329,6 +391,156 @@ fn agreed_candidates(
     Ok((agreed, refused))
 }
 
+/// A uid the registry does not hold (docs/design.md §6, last row of the matrix): asked of the
+/// eMSP the `OCPI-to-*` headers name, else of the one an EMAID's provider prefix names.
+fn unknown_uid(
+    conn: &mut Conn<'_>,
+    request: AuthorizeRequest,
+    now: DateTime<Utc>,
+    asked: Option<&Asked>,
+    agreements_mode: AgreementMode,
+) -> StoreResult<Step> {
+    let Some(asked) = asked else {
+        // A type the requester's version cannot name is unknown to it (docs/design.md §8 "OCPI
+        // 2.2.1"): an EMAID asked over 2.2.1 is not forwarded either.
+        if !request.version.knows_token_type(&request.token_type) {
+            record(
+                conn,
+                &request,
+                None,
+                AuditResult::Unknown,
+                Reason::TypeUnknownToVersion,
+                None,
+                now,
+                None,
+            )?;
+            return Ok(Step::Done(AuthorizeOutcome::Unknown));
+        }
+        let by_headers = request.owner.is_some();
+        let addressed = request.owner.clone().or_else(|| {
+            (request.token_type.as_str() == "EMAID")
+                .then(|| emaid_provider(request.uid.as_str()))
+                .flatten()
+        });
+        let found = match &addressed {
+            Some(key) => parties::owner(conn, key)?,
+            None => None,
+        };
+        // An eMSP the CPO may not deal with is not asked on its behalf: unknown to it.
+        if let (Some(key), Some(_)) = (&addressed, &found) {
+            if !agreements::may_deal(conn, agreements_mode, &request.requester, key)? {
+                record(
+                    conn,
+                    &request,
+                    None,
+                    AuditResult::Unknown,
+                    Reason::NoAgreement,
+                    None,
+                    now,
+                    None,
+                )?;
+                return Ok(Step::Done(AuthorizeOutcome::Unknown));
+            }
+        }
+        let route = registry::route_unknown(&UnknownUid {
+            addressed: addressed.as_ref(),
+            by_headers,
+            owner: found.as_ref().map(|f| &f.state),
+        });
+        let named = addressed
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let (result, reason, outcome) = match route {
+            UnknownRoute::Forward { to } => match found.and_then(|f| f.realtime) {
+                Some(endpoint) => {
+                    return Ok(Step::Forward {
+                        to,
+                        endpoint: Box::new(endpoint),
+                        request: Box::new(request),
+                    })
+                }
+                None => (
+                    AuditResult::Unknown,
+                    Reason::UnknownToken,
+                    AuthorizeOutcome::Unknown,
+                ),
+            },
+            UnknownRoute::Unknown => (
+                AuditResult::Unknown,
+                Reason::UnknownToken,
+                AuthorizeOutcome::Unknown,
+            ),
+            UnknownRoute::UnknownReceiver => (
+                AuditResult::UnknownReceiver,
+                Reason::UnknownReceiver,
+                AuthorizeOutcome::UnknownReceiver(format!(
+                    "OCPI-to-* names no eMSP of the hub: {named}"
+                )),
+            ),
+            UnknownRoute::NotConnected => (
+                AuditResult::NotConnected,
+                Reason::OwnerSuspended,
+                AuthorizeOutcome::NotConnected(format!("{named} is suspended")),
+            ),
+        };
+        record(conn, &request, None, result, reason, None, now, None)?;
+        return Ok(Step::Done(outcome));
+    };
+    let why = asked.forwarded.why(&asked.to);
+    let (result, reason, reference, outcome) = match asked.forwarded.answer() {
+        // No hold: a hold belongs to a token row and the registry has none for this uid (no
+        // session could take it over either). The eMSP that answered keeps its own count.
+        Some(answer) => (
+            AuditResult::Answered(answer.allowed),
+            Reason::Forwarded,
+            answer.authorization_reference.clone(),
+            AuthorizeOutcome::Decided(Box::new(Decided {
+                allowed: answer.allowed,
+                reason: Reason::Forwarded,
+                owner: asked.to.clone(),
+                reference: answer.authorization_reference.clone(),
+                emsp_answer: Some(answer.clone()),
+                row: None,
+                owner_suspended: false,
+            })),
+        ),
+        None if asked.forwarded.is_unknown_token() => (
+            AuditResult::Unknown,
+            Reason::UnknownToken,
+            None,
+            AuthorizeOutcome::Unknown,
+        ),
+        None if asked.forwarded.is_timeout() => (
+            AuditResult::ForwardTimeout,
+            Reason::EmspUnreachable,
+            None,
+            AuthorizeOutcome::ForwardTimeout(why),
+        ),
+        None => (
+            AuditResult::NotConnected,
+            Reason::EmspUnreachable,
+            None,
+            AuthorizeOutcome::NotConnected(why),
+        ),
+    };
+    record(
+        conn,
+        &request,
+        None,
+        result,
+        reason,
+        reference.as_deref(),
+        now,
+        Some(asked),
+    )?;
+    Ok(Step::Done(outcome))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one audit row's columns, each from a different stage of the decision"
+)]
 fn record(
     conn: &mut Conn<'_>,
     request: &AuthorizeRequest,
@@ -337,6 +549,7 @@ fn record(
     reason: Reason,
     reference: Option<&str>,
     now: DateTime<Utc>,
+    asked: Option<&Asked>,
 ) -> StoreResult<()> {
     audit::record(
         conn,
@@ -371,6 +584,9 @@ fn record(
             reason,
             authorization_reference: reference.map(str::to_owned),
             request_id: request.request_id.clone(),
+            forwarded_to: asked.map(|a| a.to.to_string()),
+            forward_ms: asked.and_then(|a| a.forwarded.elapsed_ms()),
+            forward_outcome: asked.map(|a| a.forwarded.audit()),
         },
     )
 }

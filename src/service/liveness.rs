@@ -137,12 +137,32 @@ async fn check(
     if new == status {
         return Ok(vec![]);
     }
-    let changed = state
-        .store
+    let parties = change_status(&state.store, platform_id, status, new).await?;
+    if parties.is_empty() {
+        return Ok(vec![]);
+    }
+    match answer {
+        Ok(()) => tracing::info!(platform_id, "partner reachable again: CONNECTED"),
+        Err(why) => tracing::warn!(platform_id, error = %why, "partner unreachable: OFFLINE"),
+    }
+    Ok(parties)
+}
+
+/// Moves `platform_id` from `from` to `to` if it still is `from` (compare-and-set: another
+/// instance or check may have moved it meanwhile), with its change-log entry (actor `hub`) in
+/// the same write. Returns the platform's parties when it changed, for the hubclientinfo push.
+/// Shared by the liveness checks and the forwarding breakers.
+pub(crate) async fn change_status(
+    store: &crate::store::Store,
+    platform_id: i64,
+    from: ConnectionStatus,
+    to: ConnectionStatus,
+) -> StoreResult<Vec<(PartyKey, Role)>> {
+    store
         .write(move |conn| {
             let now = Utc::now().naive_utc();
-            if !connections::set_status(conn, platform_id, status, new, now)? {
-                return Ok(None);
+            if !connections::set_status(conn, platform_id, from, to, now)? {
+                return Ok(vec![]);
             }
             connections::record_change(
                 conn,
@@ -150,30 +170,23 @@ async fn check(
                     actor: "hub",
                     action: "partner.status",
                     subject: &format!("platform:{platform_id}"),
-                    before: Some(json!({ "status": status.as_str() })),
-                    after: Some(json!({ "status": new.as_str() })),
+                    before: Some(json!({ "status": from.as_str() })),
+                    after: Some(json!({ "status": to.as_str() })),
                 },
                 now,
             )?;
-            let parties = parties::all(conn)?
-                .into_iter()
-                .filter(|p| p.platform_id == platform_id)
-                .filter_map(|p| {
-                    Some((
-                        PartyKey::parse(&p.country_code, &p.party_id).ok()?,
-                        p.role.parse().ok()?,
-                    ))
-                })
-                .collect::<Vec<_>>();
-            Ok::<_, StoreError>(Some(parties))
+            Ok::<_, StoreError>(
+                parties::all(conn)?
+                    .into_iter()
+                    .filter(|p| p.platform_id == platform_id)
+                    .filter_map(|p| {
+                        Some((
+                            PartyKey::parse(&p.country_code, &p.party_id).ok()?,
+                            p.role.parse().ok()?,
+                        ))
+                    })
+                    .collect(),
+            )
         })
-        .await?;
-    let Some(parties) = changed else {
-        return Ok(vec![]);
-    };
-    match answer {
-        Ok(()) => tracing::info!(platform_id, "partner reachable again: CONNECTED"),
-        Err(why) => tracing::warn!(platform_id, error = %why, "partner unreachable: OFFLINE"),
-    }
-    Ok(parties)
+        .await
 }

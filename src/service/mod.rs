@@ -7,6 +7,7 @@ pub mod agreements;
 pub mod authorize;
 pub mod client_info;
 pub mod credentials;
+pub mod forwarding;
 pub mod liveness;
 pub mod parties;
 pub mod partners;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub max_future_skew: chrono::TimeDelta,
     /// Pushes party status changes to the partners that take hubclientinfo.
     pub client_info: client_info::ClientInfoPusher,
+    /// Asks owner eMSPs for real-time authorizations, behind per-partner breakers.
+    pub forwarder: forwarding::Forwarder,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -73,13 +76,21 @@ impl AppState {
         public_url: String,
     ) -> Result<Self, String> {
         let peers = OcpiClient::new(settings.peers.timeout, settings.peers.allow_insecure)?;
+        let client_info = client_info::ClientInfoPusher::new(
+            store.clone(),
+            peers.clone(),
+            Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
+            settings.hub.agreements,
+        );
         Ok(AppState {
-            client_info: client_info::ClientInfoPusher::new(
-                store.clone(),
+            forwarder: forwarding::Forwarder::new(
+                settings,
                 peers.clone(),
                 Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
-                settings.hub.agreements,
+                store.clone(),
+                client_info.clone(),
             ),
+            client_info,
             store,
             credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
             auth_failures: FailureLimiter::new(

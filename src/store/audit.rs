@@ -26,6 +26,12 @@ pub struct AuditEntry {
     pub reason: Reason,
     pub authorization_reference: Option<String>,
     pub request_id: Option<String>,
+    /// The eMSP asked in real time (`CC*PID`), if any.
+    pub forwarded_to: Option<String>,
+    /// How long asking it took, in milliseconds (absent when it was not called at all).
+    pub forward_ms: Option<i64>,
+    /// What came of asking it (`ANSWERED:ALLOWED`, `TIMEOUT`, ...).
+    pub forward_outcome: Option<String>,
 }
 
 #[derive(Insertable, Queryable, Selectable, Debug, Clone, PartialEq, Eq)]
@@ -48,6 +54,9 @@ struct AuditRow {
     reason: String,
     authorization_reference: Option<String>,
     request_id: Option<String>,
+    forwarded_to: Option<String>,
+    forward_ms: Option<i64>,
+    forward_outcome: Option<String>,
 }
 
 impl AuditRow {
@@ -67,6 +76,9 @@ impl AuditRow {
             reason: e.reason.as_str().to_owned(),
             authorization_reference: e.authorization_reference.clone(),
             request_id: e.request_id.clone(),
+            forwarded_to: e.forwarded_to.clone(),
+            forward_ms: e.forward_ms,
+            forward_outcome: e.forward_outcome.clone(),
         }
     }
 
@@ -90,6 +102,9 @@ impl AuditRow {
             evse_uids: self.evse_uids,
             authorization_reference: self.authorization_reference,
             request_id: self.request_id,
+            forwarded_to: self.forwarded_to,
+            forward_ms: self.forward_ms,
+            forward_outcome: self.forward_outcome,
         })
     }
 }

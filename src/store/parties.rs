@@ -3,10 +3,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{parties, platforms};
+use super::schema::{parties, platform_endpoints, platforms};
 use super::{db_run, Conn, StoreResult};
 use crate::domain::authorization::OwnerState;
 use crate::domain::ids::PartyKey;
+use crate::domain::partner::{ConnectionStatus, InterfaceRole, OcpiVersion, RealtimeEndpoint};
 use crate::domain::party::{CredentialsKind, PartyRole, PartySettings, Platform, Role};
 
 #[derive(Queryable, Selectable, Debug, Clone)]
@@ -90,20 +91,97 @@ pub fn find_party(
         .optional()?))
 }
 
-/// What the decision needs of a token's eMSP. An owner the hub has no party for is neither
-/// suspended nor limited.
-pub fn owner_state(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<OwnerState> {
-    Ok(find_party(conn, key, Role::Emsp)?
-        .map(|p| OwnerState {
-            suspended: p.suspended,
-            max_concurrent: p.max_concurrent.map(|m| m.max(0) as u32),
-            // The forwarding client is not built yet, so no eMSP counts as offering real-time
-            // authorization and every decision stays local (README "Not there yet").
-            realtime: false,
-            forward_allowed: p.forward_allowed,
-        })
-        .unwrap_or_default())
+/// A token's eMSP as the decision and the forwarding need it.
+#[derive(Clone, Debug, Default)]
+pub struct Owner {
+    pub state: OwnerState,
+    /// Its real-time endpoint, when its platform registered a Tokens SENDER and the hub holds a
+    /// token for it.
+    pub realtime: Option<RealtimeEndpoint>,
 }
+
+/// The eMSP `key` as the decision needs it, with its real-time endpoint: one query (the hot path
+/// of every authorization). An owner the hub has no party for is neither suspended nor limited
+/// nor reachable.
+pub fn owner(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<Option<Owner>> {
+    type Row = (
+        bool,
+        Option<i32>,
+        bool,
+        bool,
+        Option<i32>,
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = db_run!(conn => parties::table
+        .inner_join(platforms::table)
+        .left_join(
+            platform_endpoints::table.on(platform_endpoints::platform_id
+                .eq(parties::platform_id)
+                .and(platform_endpoints::identifier.eq(TOKENS_MODULE))
+                .and(platform_endpoints::role.eq(InterfaceRole::Sender.as_str()))),
+        )
+        .filter(parties::country_code.eq(key.country_code.key()))
+        .filter(parties::party_id.eq(key.party_id.key()))
+        .filter(parties::role.eq(Role::Emsp.as_str()))
+        .select((
+            parties::suspended,
+            parties::max_concurrent,
+            parties::forward_allowed,
+            parties::delegate_realtime,
+            parties::time_budget_ms,
+            platforms::id,
+            platforms::status,
+            platforms::ocpi_version,
+            platforms::outbound_token_sealed,
+            platform_endpoints::url.nullable(),
+        ))
+        .get_result(conn)
+        .optional())?;
+    let Some((
+        suspended,
+        max,
+        forward_allowed,
+        delegate_realtime,
+        budget,
+        platform_id,
+        status,
+        version,
+        sealed,
+        url,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let positive = |v: Option<i32>| v.map(|v| v.max(0) as u32);
+    // A partner that unregistered keeps no token; a corrupt URL or version is no endpoint.
+    let realtime = (|| {
+        Some(RealtimeEndpoint {
+            platform_id,
+            tokens_sender: url::Url::parse(&url?).ok()?,
+            version: OcpiVersion::parse(&version?)?,
+            outbound_token_sealed: sealed?,
+            status: ConnectionStatus::from_db(&status)?,
+            time_budget_ms: positive(budget),
+        })
+    })();
+    Ok(Some(Owner {
+        state: OwnerState {
+            suspended,
+            max_concurrent: positive(max),
+            realtime: realtime.is_some(),
+            forward_allowed,
+            delegate_realtime,
+        },
+        realtime,
+    }))
+}
+
+/// The OCPI module id of tokens.
+const TOKENS_MODULE: &str = "tokens";
 
 /// Sets the hub's policy for an eMSP: suspension and its concurrent-use limit (for the
 /// management API). False if the hub has no such eMSP.

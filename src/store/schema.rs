@@ -139,6 +139,9 @@ diesel::table! {
         reason -> Text,
         authorization_reference -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        forwarded_to -> Nullable<Text>,
+        forward_ms -> Nullable<BigInt>,
+        forward_outcome -> Nullable<Text>,
     }
 }
 

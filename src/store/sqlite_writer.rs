@@ -308,6 +308,9 @@ mod tests {
             reason: crate::domain::authorization::Reason::UnknownToken,
             authorization_reference: None,
             request_id: None,
+            forwarded_to: None,
+            forward_ms: None,
+            forward_outcome: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod authentication;
 mod authorize;
 mod credentials;
 mod credentials_epoch;
+mod forwarding;
 mod hubclientinfo;
 mod liveness;
 mod openapi;

@@ -32,6 +32,37 @@ pub struct PartnerState {
     pub hub_versions_status: Option<u16>,
     /// What the hub pushed to its hubclientinfo receiver: (`CC/PID` of the URL, the body).
     pub client_infos: Vec<(String, Value)>,
+    /// How its Tokens SENDER answers real-time authorizations the hub forwards.
+    pub authorize: AuthorizeMode,
+    /// Each forwarded authorization it received.
+    pub authorizations: Vec<SeenAuthorization>,
+}
+
+/// How the partner eMSP answers `POST .../tokens/{uid}/authorize`.
+#[derive(Clone, Debug)]
+pub enum AuthorizeMode {
+    /// OCPI 1000 with this `allowed` and, if given, this `authorization_reference`.
+    Answer(&'static str, Option<&'static str>),
+    /// The same, after this long.
+    Slow(std::time::Duration, &'static str),
+    /// OCPI 1000 whose `data` is no AuthorizationInfo.
+    Malformed,
+    /// HTTP 404 / OCPI 2004.
+    Unknown,
+    /// HTTP 500 / OCPI 3000.
+    Error,
+}
+
+/// A forwarded authorization as the partner received it.
+#[derive(Clone, Debug)]
+pub struct SeenAuthorization {
+    pub version: String,
+    pub uid: String,
+    pub query: String,
+    /// Header names lower-case.
+    pub headers: std::collections::HashMap<String, String>,
+    pub token: String,
+    pub body: Option<Value>,
 }
 
 pub struct Partner {
@@ -178,6 +209,69 @@ async fn client_info_put(
     envelope(Value::Null)
 }
 
+/// The partner eMSP's Tokens SENDER `/authorize`: records the request, answers per its mode
+/// with its own token (the first of its roles owns it).
+async fn authorize(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    shared: Shared,
+) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return *r;
+    }
+    let (version, uid) = path.into_inner();
+    let query = req.query_string().to_owned();
+    let token_type = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| "RFID".into());
+    let (mode, role) = {
+        let mut state = shared.0.lock().unwrap();
+        state.authorizations.push(SeenAuthorization {
+            version,
+            uid: uid.clone(),
+            query,
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            token: presented(&req).unwrap_or_default(),
+            body: serde_json::from_slice(&body).ok(),
+        });
+        (state.authorize.clone(), state.roles[0].clone())
+    };
+    let token = json!({
+        "country_code": role["country_code"], "party_id": role["party_id"], "uid": uid,
+        "type": token_type, "contract_id": format!("{}-{}-C1", role["country_code"].as_str().unwrap(), role["party_id"].as_str().unwrap()),
+        "issuer": "Partner eMSP", "valid": true, "whitelist": "NEVER",
+        "last_updated": "2026-01-01T00:00:00Z"
+    });
+    let answer = |allowed: &str, reference: Option<&str>| {
+        let mut info = json!({"allowed": allowed, "token": token.clone(),
+                              "info": {"language": "en", "text": format!("partner says {allowed}")}});
+        if let Some(r) = reference {
+            info["authorization_reference"] = json!(r);
+        }
+        envelope(info)
+    };
+    match mode {
+        AuthorizeMode::Answer(allowed, reference) => answer(allowed, reference),
+        AuthorizeMode::Slow(delay, allowed) => {
+            tokio::time::sleep(delay).await;
+            answer(allowed, None)
+        }
+        AuthorizeMode::Malformed => envelope(json!({"allowed": "PERHAPS"})),
+        AuthorizeMode::Unknown => HttpResponse::NotFound().json(json!({
+            "status_code": 2004, "status_message": "unknown token", "timestamp": "2026-01-01T00:00:00Z"
+        })),
+        AuthorizeMode::Error => HttpResponse::InternalServerError().json(json!({
+            "status_code": 3000, "status_message": "broken", "timestamp": "2026-01-01T00:00:00Z"
+        })),
+    }
+}
+
 /// Starts a partner on 127.0.0.1 and a random port.
 pub async fn start(state: PartnerState) -> Partner {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -199,9 +293,13 @@ pub async fn start(state: PartnerState) -> Partner {
                 "/ocpi/{version}/hubclientinfo/{country_code}/{party_id}",
                 web::put().to(client_info_put),
             )
+            .route(
+                "/ocpi/{version}/tokens/{uid}/authorize",
+                web::post().to(authorize),
+            )
             .route("/ocpi/{version}", web::get().to(details))
     })
-    .workers(1)
+    .workers(2)
     .listen(listener)
     .unwrap()
     .run();
@@ -233,6 +331,8 @@ impl PartnerState {
             hub_posted: None,
             hub_versions_status: None,
             client_infos: vec![],
+            authorize: AuthorizeMode::Answer("ALLOWED", None),
+            authorizations: vec![],
         }
     }
 
@@ -256,6 +356,15 @@ pub async fn register_partner(
     app: &crate::helpers::TestApp,
     state: PartnerState,
 ) -> (Partner, String) {
+    register_partner_over(app, state, "2.3.0").await
+}
+
+/// As [`register_partner`], the partner registering over OCPI `version` (one it offers).
+pub async fn register_partner_over(
+    app: &crate::helpers::TestApp,
+    state: PartnerState,
+    version: &str,
+) -> (Partner, String) {
     let role = state.roles[0].clone();
     let token_b = state.expected_tokens[0].clone();
     let partner = start(state).await;
@@ -275,7 +384,7 @@ pub async fn register_partner(
     let answer = app
         .call(
             reqwest::Method::POST,
-            "/ocpi/2.3.0/credentials",
+            &format!("/ocpi/{version}/credentials"),
             &token_a,
             Some(json!({"token": token_b, "url": partner.versions_url(), "roles": [role]})),
         )

@@ -40,6 +40,11 @@ impl OcpiError {
             Error::PartnerUnreachable(_) => (StatusCode::OK, 3001),
             Error::UnsupportedVersion(_) => (StatusCode::OK, 3002),
             Error::NoUsableEndpoints(_) => (StatusCode::OK, 3003),
+            // OCPI leaves the HTTP status of hub errors open; these say what happened to a
+            // forwarded request (docs/design.md §6 "Authorize flow").
+            Error::UnknownReceiver(_) => (StatusCode::NOT_FOUND, 4001),
+            Error::ForwardTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, 4002),
+            Error::ReceiverNotConnected(_) => (StatusCode::BAD_GATEWAY, 4003),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 2000),
             // OCPI has no code of its own for this: the generic client error.
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, 2000),
@@ -98,6 +103,9 @@ mod tests {
             (Error::PartnerUnreachable("x".into()), 200, 3001),
             (Error::UnsupportedVersion("x".into()), 200, 3002),
             (Error::NoUsableEndpoints("x".into()), 200, 3003),
+            (Error::UnknownReceiver("x".into()), 404, 4001),
+            (Error::ForwardTimeout("x".into()), 504, 4002),
+            (Error::ReceiverNotConnected("x".into()), 502, 4003),
             (Error::PayloadTooLarge(1), 413, 2000),
             (
                 Error::TooManyRequests {

@@ -85,6 +85,12 @@ error_responses! {
         "the registration's state does not allow this credentials request: a POST from a registered platform, a PUT or DELETE from one that is not (OCPI credentials module).";
     TooManyRequests => Error::TooManyRequests { retry_after_secs: 3 },
         "too many failed authentications from the caller's address (`http.auth_failures_per_minute`, `http.auth_failure_burst`): unknown or malformed credentials tokens are refused without a look-up until `Retry-After` seconds have passed. A token that authenticated before in this process is still accepted.";
+    UnknownReceiver => Error::UnknownReceiver("OCPI-to-* names no party of the hub: NL*XYZ".into()),
+        "the `OCPI-to-*` headers name no party of the hub (OCPI hub error 4001).";
+    ForwardTimeout => Error::ForwardTimeout("NL*ABC did not answer within 2000 ms".into()),
+        "the eMSP the request was forwarded to did not answer within its time budget (OCPI hub error 4002).";
+    ReceiverNotConnected => Error::ReceiverNotConnected("NL*ABC is not reachable".into()),
+        "the eMSP is known but not connected (OFFLINE, circuit breaker open, too many calls in flight), or the forwarded request failed (OCPI hub error 4003).";
     PayloadTooLarge => Error::PayloadTooLarge(65536),
         "the body is larger than `http.max_body_bytes` (64 KiB by default).";
     InternalError => Error::Internal,
@@ -124,6 +130,18 @@ pub fn status_table() -> String {
             }),
         ),
         ("method not allowed", Some(Error::MethodNotAllowed)),
+        (
+            "`/authorize` of a uid the hub forwards: `OCPI-to-*` names no party of the hub",
+            Some(Error::UnknownReceiver(String::new())),
+        ),
+        (
+            "`/authorize` of a uid the hub forwards: the eMSP did not answer within its time budget",
+            Some(Error::ForwardTimeout(String::new())),
+        ),
+        (
+            "`/authorize` of a uid the hub forwards: the eMSP is not connected, or the call failed",
+            Some(Error::ReceiverNotConnected(String::new())),
+        ),
         ("body larger than 64 KiB", Some(Error::PayloadTooLarge(0))),
         (
             "credentials POST from a registered platform, PUT or DELETE from an unregistered one",

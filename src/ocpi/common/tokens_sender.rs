@@ -68,10 +68,10 @@ struct LocationReferencesDoc {
 }
 
 /// An empty body or `null` means no location; anything else must be `LocationReferences`.
-fn location_from_body(body: JsonBody) -> Result<Option<LocationRequest>, Error> {
-    let value = match body.0 {
+fn location_from_body(body: Option<&Value>) -> Result<Option<LocationRequest>, Error> {
+    let value = match body {
         None | Some(Value::Null) => return Ok(None),
-        Some(v) => v,
+        Some(v) => v.clone(),
     };
     let doc: LocationReferencesDoc = crate::domain::from_json(value)?;
     let location_id = match doc.location_id {
@@ -116,15 +116,24 @@ struct LocationReferences {
 }
 
 #[derive(Serialize)]
+#[serde(untagged)]
+enum Relayed<T> {
+    /// Decided by the hub.
+    Hub(T),
+    /// What the eMSP answered, relayed as it said it.
+    Emsp(Value),
+}
+
+#[derive(Serialize)]
 struct AuthorizationInfo {
     allowed: AllowedType,
     token: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<LocationReferences>,
+    location: Option<Relayed<LocationReferences>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorization_reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    info: Option<DisplayText>,
+    info: Option<Relayed<DisplayText>>,
 }
 
 /// `?type` is read as 2.3.0's open enum over every version: a type the version cannot name is
@@ -143,22 +152,30 @@ pub async fn authorize(
     let logged_token =
         tracing::enabled!(tracing::Level::DEBUG).then(|| state.keys.fingerprint(uid.key()));
     let token_type = TokenType::from_query(token_type.as_deref())?;
-    let location = location_from_body(body)?;
+    let location = location_from_body(body.0.as_ref())?;
     // A TO naming the hub itself (GET-all style addressing) does not name an eMSP.
     let owner = caller.to.clone().filter(|to| *to != state.hub);
+    let ids = req.extensions().get::<RequestIds>().cloned();
     let request = AuthorizeRequest {
         uid,
         token_type,
         owner,
         requester: caller.key().clone(),
         location: location.clone(),
-        request_id: req
-            .extensions()
-            .get::<RequestIds>()
-            .map(|ids| ids.request_id.clone()),
+        request_id: ids.as_ref().map(|ids| ids.request_id.clone()),
         version,
+        body: body.0.filter(|b| !b.is_null()),
+        correlation_id: ids
+            .map(|ids| ids.correlation_id)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
-    let outcome = authorize::authorize(&state.store, &state.authorization, request).await?;
+    let outcome = authorize::authorize(
+        &state.store,
+        &state.authorization,
+        &state.forwarder,
+        request,
+    )
+    .await?;
     let result = outcome.result().as_str();
     crate::ops::metrics::record_decision(result);
     if let Some(token) = logged_token {
@@ -175,21 +192,42 @@ pub async fn authorize(
                 "several eMSPs hold a token with this uid and type: name the eMSP with the OCPI-to-* headers".into(),
             ).into())
         }
+        AuthorizeOutcome::UnknownReceiver(why) => return Err(Error::UnknownReceiver(why).into()),
+        AuthorizeOutcome::ForwardTimeout(why) => return Err(Error::ForwardTimeout(why).into()),
+        AuthorizeOutcome::NotConnected(why) => {
+            return Err(Error::ReceiverNotConnected(why).into())
+        }
         AuthorizeOutcome::Decided(d) => d,
     };
     let allowed = decided.allowed == AllowedType::Allowed;
+    let token = decided.effective_token()?;
+    // The eMSP's answer stands: where it lets the driver charge and what it tells them.
+    let (location, info) = match decided.emsp_answer {
+        Some(answer) => (
+            answer.location.filter(|_| allowed).map(Relayed::Emsp),
+            answer.info.map(Relayed::Emsp),
+        ),
+        None => (
+            location.filter(|_| allowed).map(|l| {
+                Relayed::Hub(LocationReferences {
+                    location_id: l.location_id.as_str().to_owned(),
+                    evse_uids: l.evse_uids.iter().map(|e| e.as_str().to_owned()).collect(),
+                })
+            }),
+            decided.reason.info_text().map(|text| {
+                Relayed::Hub(DisplayText {
+                    language: "en",
+                    text,
+                })
+            }),
+        ),
+    };
     let info = AuthorizationInfo {
         allowed: decided.allowed,
-        token: decided.effective_token()?,
-        location: location.filter(|_| allowed).map(|l| LocationReferences {
-            location_id: l.location_id.as_str().to_owned(),
-            evse_uids: l.evse_uids.iter().map(|e| e.as_str().to_owned()).collect(),
-        }),
+        token,
+        location,
         authorization_reference: decided.reference,
-        info: decided.reason.info_text().map(|text| DisplayText {
-            language: "en",
-            text,
-        }),
+        info,
     };
     // From the token's eMSP, on whose behalf the hub answers.
     Ok(with_routing(
@@ -269,7 +307,7 @@ macro_rules! tokens_sender_handlers {
             tag = "tokens",
             operation_id = concat!("authorize_token", $id_suffix),
             summary = "Real-time authorization of a token",
-            description = concat!("For CPOs. The hub decides from its registry (validity, hub block, suspended eMSP, validity window, concurrent uses) and records the decision. `ALLOWED` comes with an `authorization_reference` and holds the token for `authorization.hold_seconds` (120 s) until a session takes it over; a retry from the same CPO, location and EVSE set gets the same answer. When several eMSPs hold a token with this uid and type, name the eMSP with the `OCPI-to-*` headers (otherwise OCPI 2002).", $authorize_note),
+            description = concat!("For CPOs. The hub decides from its registry (validity, hub block, suspended eMSP, validity window, concurrent uses) and records the decision. `ALLOWED` comes with an `authorization_reference` and holds the token for `authorization.hold_seconds` (120 s) until a session takes it over; a retry from the same CPO, location and EVSE set gets the same answer. When several eMSPs hold a token with this uid and type, name the eMSP with the `OCPI-to-*` headers (otherwise OCPI 2002). Tokens whose whitelist calls for real-time authorization (`NEVER`, `ALLOWED_OFFLINE`, `ALLOWED` with `valid: false`, or `ALLOWED` when the eMSP sets `forward_allowed`) are forwarded to the owner eMSP's Tokens SENDER when it registered one, and its answer (its `authorization_reference` included) is returned; when it cannot answer, `ALLOWED_OFFLINE` falls back to the hub's decision and the others are refused. A uid the hub does not hold is forwarded to the eMSP named by `OCPI-to-*` or, for an `EMAID`, by its provider prefix; then the eMSP's 2004 is passed through, and the hub answers 4001 (`OCPI-to-*` names no party, HTTP 404), 4002 (timeout, HTTP 504) or 4003 (not connected or failed, HTTP 502).", $authorize_note),
             security(("credentials_token" = [])),
             params(
                 (
@@ -288,7 +326,9 @@ macro_rules! tokens_sender_handlers {
                 (status = 404, response = crate::ocpi::common::responses::UnknownToken),
                 (status = 413, response = crate::ocpi::common::responses::PayloadTooLarge),
                 (status = 500, response = crate::ocpi::common::responses::InternalError),
+                (status = 502, response = crate::ocpi::common::responses::ReceiverNotConnected),
                 (status = 503, response = crate::ocpi::common::responses::Unavailable),
+                (status = 504, response = crate::ocpi::common::responses::ForwardTimeout),
             )
         )]
         pub async fn authorize(
