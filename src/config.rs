@@ -29,6 +29,56 @@ pub struct Config {
     pub log: LogConfig,
     pub peers: PeersConfig,
     pub secrets: SecretsConfig,
+    pub oauth: OAuthConfig,
+}
+
+/// The OAuth 2 authorization server (`oauth` module) and the identity provider it may trust.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Lifetime of an access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// The `aud` of the hub's access tokens, and the audience its management API requires of
+    /// them; defaults to the public URL.
+    pub audience: Option<String>,
+    /// How often, in milliseconds, each instance checks whether a client, a signing key or a
+    /// revocation changed anywhere (another instance, a CLI command) and reloads them.
+    pub poll_ms: u64,
+    /// An external identity provider whose access tokens the management API accepts as well.
+    pub external: Option<ExternalIdpConfig>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 300,
+            audience: None,
+            poll_ms: 250,
+            external: None,
+        }
+    }
+}
+
+/// An external identity provider (`oauth.external`): its tokens must be JWTs signed by a key of
+/// its JWKS, with its issuer and the given audience.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIdpConfig {
+    /// The provider's `iss`.
+    pub issuer: String,
+    /// Where its JWKS is served (exactly one of `jwks_url` and `jwks_file`).
+    pub jwks_url: Option<String>,
+    /// A file holding its JWKS.
+    pub jwks_file: Option<PathBuf>,
+    /// The `aud` its tokens must carry for the hub.
+    pub audience: String,
+    /// The claim that carries the scopes: a space-separated string or an array of strings.
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+}
+
+fn default_scope_claim() -> String {
+    "scope".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -428,7 +478,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 21] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 23] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -523,6 +573,13 @@ impl Config {
                 1,
                 86_400,
             ),
+            (
+                "oauth.access_token_ttl_secs",
+                self.oauth.access_token_ttl_secs,
+                30,
+                86_400,
+            ),
+            ("oauth.poll_ms", self.oauth.poll_ms, 50, 5_000),
         ]
     }
 
@@ -590,6 +647,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub peers: PeersSettings,
     pub secrets: SecretsConfig,
+    pub oauth: OAuthSettings,
     /// What was given, for `config check`; `database.url` masked.
     given: Config,
 }
@@ -665,6 +723,70 @@ pub struct RetentionSettings {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: LogFilter,
+}
+
+#[derive(Clone, Debug)]
+pub struct OAuthSettings {
+    pub access_token_ttl: Duration,
+    pub audience: Option<String>,
+    pub poll: Duration,
+    pub external: Option<ExternalIdpSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExternalIdpSettings {
+    pub issuer: String,
+    pub jwks: JwksSource,
+    pub audience: String,
+    pub scope_claim: String,
+}
+
+/// Where an external identity provider's keys are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    Url(url::Url),
+    File(PathBuf),
+}
+
+impl ExternalIdpConfig {
+    fn validate(&self) -> Result<ExternalIdpSettings, Invalid> {
+        if self.issuer.trim().is_empty() {
+            return Err(Invalid::new("oauth.external.issuer", "must not be empty"));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(Invalid::new("oauth.external.audience", "must not be empty"));
+        }
+        if self.scope_claim.trim().is_empty() {
+            return Err(Invalid::new(
+                "oauth.external.scope_claim",
+                "must not be empty",
+            ));
+        }
+        let jwks = match (&self.jwks_url, &self.jwks_file) {
+            (Some(url), None) => match url::Url::parse(url) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => JwksSource::Url(u),
+                _ => {
+                    return Err(Invalid::new(
+                        "oauth.external.jwks_url",
+                        format!("{url:?} is not an http(s) URL"),
+                    ))
+                }
+            },
+            (None, Some(file)) => JwksSource::File(file.clone()),
+            _ => {
+                return Err(Invalid::new(
+                    "oauth.external.jwks_url",
+                    "set exactly one of oauth.external.jwks_url and oauth.external.jwks_file",
+                ))
+            }
+        };
+        Ok(ExternalIdpSettings {
+            issuer: self.issuer.clone(),
+            jwks,
+            audience: self.audience.clone(),
+            scope_claim: self.scope_claim.clone(),
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -795,6 +917,15 @@ impl Settings {
             }
             MasterKey::from_hex(key.expose()).map_err(|why| Invalid::new("secrets.key", why))?;
         }
+        if let Some(audience) = &config.oauth.audience {
+            if audience.trim().is_empty() {
+                return Err(Invalid::new("oauth.audience", "must not be empty when set"));
+            }
+        }
+        let external = match &config.oauth.external {
+            Some(external) => Some(external.validate()?),
+            None => None,
+        };
         // In range (the bounds above): none of these conversions can fail or overflow.
         let (h, d, a, r, pe) = (
             &config.http,
@@ -863,6 +994,12 @@ impl Settings {
                 credentials_poll: Duration::from_millis(pe.credentials_poll_ms),
             },
             secrets: config.secrets.clone(),
+            oauth: OAuthSettings {
+                access_token_ttl: Duration::from_secs(config.oauth.access_token_ttl_secs),
+                audience: config.oauth.audience.clone(),
+                poll: Duration::from_millis(config.oauth.poll_ms),
+                external,
+            },
             given,
         })
     }

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod client_info;
 pub mod credentials;
 pub mod liveness;
+pub mod oauth;
 pub mod parties;
 pub mod partners;
 pub mod sessions;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub max_future_skew: chrono::TimeDelta,
     /// Pushes party status changes to the partners that take hubclientinfo.
     pub client_info: client_info::ClientInfoPusher,
+    /// The OAuth 2 authorization server: clients, signing keys, revocations.
+    pub oauth: oauth::OAuthServer,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -69,6 +72,7 @@ impl AppState {
         public_url: String,
     ) -> Result<Self, String> {
         let peers = OcpiClient::new(settings.peers.timeout, settings.peers.allow_insecure)?;
+        let oauth = oauth::OAuthServer::new(settings, &keys, &public_url);
         Ok(AppState {
             client_info: client_info::ClientInfoPusher::new(
                 store.clone(),
@@ -92,6 +96,7 @@ impl AppState {
             peers,
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
             max_future_skew: settings.http.max_future_skew,
+            oauth,
             keys,
         })
     }

@@ -1,0 +1,12 @@
+//! The management API under `/admin/v1` (docs/design.md §5): OAuth bearer tokens with scopes,
+//! checked by the `Bearer<Scope>` extractor. So far: `whoami`; the management routes come next.
+
+pub mod auth;
+pub mod error;
+pub mod whoami;
+
+use actix_web::web;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/admin/v1").configure(whoami::routes)
+}
