@@ -75,6 +75,14 @@ pub struct ExternalIdpConfig {
     /// The claim that carries the scopes: a space-separated string or an array of strings.
     #[serde(default = "default_scope_claim")]
     pub scope_claim: String,
+    /// A token naming a key the hub does not hold makes it read the JWKS again, at most once per
+    /// this many seconds (tokens with made-up key ids must not make it hammer the provider).
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    30
 }
 
 fn default_scope_claim() -> String {
@@ -739,6 +747,7 @@ pub struct ExternalIdpSettings {
     pub jwks: JwksSource,
     pub audience: String,
     pub scope_claim: String,
+    pub jwks_min_refresh: Duration,
 }
 
 /// Where an external identity provider's keys are read.
@@ -780,11 +789,21 @@ impl ExternalIdpConfig {
                 ))
             }
         };
+        if self.jwks_min_refresh_secs > 3600 {
+            return Err(Invalid::new(
+                "oauth.external.jwks_min_refresh_secs",
+                format!(
+                    "must be between 0 and 3600 (got {})",
+                    self.jwks_min_refresh_secs
+                ),
+            ));
+        }
         Ok(ExternalIdpSettings {
             issuer: self.issuer.clone(),
             jwks,
             audience: self.audience.clone(),
             scope_claim: self.scope_claim.clone(),
+            jwks_min_refresh: Duration::from_secs(self.jwks_min_refresh_secs),
         })
     }
 }
@@ -1195,7 +1214,7 @@ mod tests {
             config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 21);
+        assert_eq!(bounds.len(), 23);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));
@@ -1219,6 +1238,49 @@ mod tests {
             let err = with(name, value).unwrap_err();
             assert!(err.starts_with(name), "{err}");
         }
+    }
+
+    /// `oauth.external`: exactly one JWKS source, an http(s) URL, no empty names.
+    #[test]
+    fn the_external_identity_provider_is_checked() {
+        let external = |url: Option<&str>, file: Option<&str>, issuer: &str| {
+            let mut c = Config::default();
+            c.oauth.external = Some(ExternalIdpConfig {
+                issuer: issuer.into(),
+                jwks_url: url.map(String::from),
+                jwks_file: file.map(PathBuf::from),
+                audience: "tokenhub".into(),
+                scope_claim: "scp".into(),
+                jwks_min_refresh_secs: 30,
+            });
+            c.validate().map(|s| s.oauth.external.unwrap().jwks)
+        };
+        let idp = "https://idp.example.com";
+        assert_eq!(
+            external(None, Some("/etc/jwks.json"), idp).unwrap(),
+            JwksSource::File("/etc/jwks.json".into())
+        );
+        assert!(matches!(
+            external(Some("https://idp.example.com/jwks"), None, idp).unwrap(),
+            JwksSource::Url(_)
+        ));
+        for (url, file, issuer, setting) in [
+            (None, None, idp, "oauth.external.jwks_url"),
+            (
+                Some("https://x/jwks"),
+                Some("/f"),
+                idp,
+                "oauth.external.jwks_url",
+            ),
+            (Some("ftp://x/jwks"), None, idp, "oauth.external.jwks_url"),
+            (Some("https://x/jwks"), None, " ", "oauth.external.issuer"),
+        ] {
+            let err = external(url, file, issuer).unwrap_err().0;
+            assert!(err.starts_with(setting), "{err}");
+        }
+        let mut c = Config::default();
+        c.oauth.audience = Some(String::new());
+        assert!(c.validate().unwrap_err().0.starts_with("oauth.audience"));
     }
 
     /// Each way of giving a bad value, and how the error names it: the variable, the flag, the

@@ -147,11 +147,14 @@ pub async fn disable_client(store: &Store, client_id: &str, actor: &str) -> Stor
         .await
 }
 
-/// Known clients by id, fresh for `ttl`; older entries say only "was known" (a client that
-/// authenticated before is looked up even from an address over its failure budget).
+/// Known clients by id, fresh for `ttl`; older entries, and all of them after a change anywhere,
+/// say only "was known": a client that authenticated before is looked up again even from an
+/// address over its failure budget, so a flood of bad secrets from its address does not lock it
+/// out.
 pub struct ClientCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<Client>)>>,
+    /// `None`: stale, look the client up again before trusting the entry.
+    entries: Mutex<HashMap<String, (Option<Instant>, Arc<Client>)>>,
 }
 
 const CACHE_CAPACITY: usize = 10_000;
@@ -172,17 +175,22 @@ impl ClientCache {
         }
     }
 
+    /// Makes every entry stale: a client changed here or on another instance.
     pub fn clear(&self) {
-        self.entries
+        for (at, _) in self
+            .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clear();
+            .values_mut()
+        {
+            *at = None;
+        }
     }
 
     fn get(&self, client_id: &str) -> (Option<Arc<Client>>, bool) {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get(client_id) {
-            Some((at, client)) if at.elapsed() < self.ttl => (Some(Arc::clone(client)), true),
+            Some((Some(at), client)) if at.elapsed() < self.ttl => (Some(Arc::clone(client)), true),
             Some(_) => (None, true),
             None => (None, false),
         }
@@ -193,7 +201,14 @@ impl ClientCache {
         if entries.len() >= CACHE_CAPACITY {
             entries.clear();
         }
-        entries.insert(client.client_id.clone(), (Instant::now(), client));
+        entries.insert(client.client_id.clone(), (Some(Instant::now()), client));
+    }
+
+    fn forget(&self, client_id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client_id);
     }
 
     /// The client `client_id`, from the cache or the database. With `may_query` false only a
@@ -219,7 +234,10 @@ impl ClientCache {
                 self.put(Arc::clone(&client));
                 Ok(ClientLookup::Found(client))
             }
-            None => Ok(ClientLookup::Unknown),
+            None => {
+                self.forget(client_id);
+                Ok(ClientLookup::Unknown)
+            }
         }
     }
 }

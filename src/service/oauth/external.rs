@@ -1,7 +1,7 @@
 //! An external identity provider the hub trusts (`oauth.external`): its JWKS is read from a URL
 //! or a file, cached, and read again when a token names a key the cache does not hold (the
-//! provider rotated), at most once per [`REFRESH_AT_MOST_EVERY`] so that tokens with made-up
-//! `kid`s cannot make the hub hammer the provider.
+//! provider rotated), at most once per interval, so that tokens with made-up
+//! `kid`s cannot make the hub hammer the provider (`oauth.external.jwks_min_refresh_secs`).
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,6 @@ use tokio::sync::Mutex;
 use super::tokens::{Principal, TokenRejection, LEEWAY_SECS};
 use crate::config::{ExternalIdpSettings, JwksSource};
 use crate::domain::oauth::ScopeSet;
-
-pub const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(30);
 
 pub struct ExternalIssuer {
     settings: ExternalIdpSettings,
@@ -74,7 +72,7 @@ impl ExternalIssuer {
         }
         let may_refresh = cache
             .as_ref()
-            .is_none_or(|(_, at)| at.elapsed() >= REFRESH_AT_MOST_EVERY);
+            .is_none_or(|(_, at)| at.elapsed() >= self.settings.jwks_min_refresh);
         if !may_refresh {
             return Err(TokenRejection::UnknownKey);
         }
