@@ -54,7 +54,7 @@ impl Application {
                 .app_data(state.clone())
                 .service(ocpi::scope())
                 .configure(crate::oauth::routes)
-                .service(crate::admin::scope())
+                .configure(crate::admin::routes)
                 .configure(crate::ops::health::routes)
                 .configure(crate::ops::metrics::routes)
                 .configure(crate::openapi::docs::routes)

@@ -5,8 +5,6 @@ pub mod auth;
 pub mod error;
 pub mod whoami;
 
-use actix_web::web;
-
-pub fn scope() -> actix_web::Scope {
-    web::scope("/admin/v1").configure(whoami::routes)
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    whoami::routes(cfg);
 }

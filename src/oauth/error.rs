@@ -130,7 +130,15 @@ mod tests {
     #[test]
     fn the_error_table() {
         let s = || "x".to_owned();
-        let rows: [(OAuthError, u16, &str, Option<&str>, Option<&str>); 9] = [
+        // (error, status, code, WWW-Authenticate, Retry-After)
+        type Row = (
+            OAuthError,
+            u16,
+            &'static str,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let rows: [Row; 9] = [
             (
                 OAuthError::InvalidRequest(s()),
                 400,

@@ -15,14 +15,27 @@ use actix_web::web;
 /// Bodies of these endpoints are a few form parameters; a token is well under 2 KiB.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// Full paths, one resource each (the OpenAPI test reads these registrations).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let form = || web::PayloadConfig::new(MAX_FORM_BYTES);
     cfg.service(
-        web::scope("/oauth")
-            .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
-            .route("/token", web::post().to(token::token))
-            .route("/revoke", web::post().to(revoke::revoke))
-            .route("/introspect", web::post().to(introspect::introspect))
-            .route("/jwks.json", web::get().to(metadata::jwks)),
+        web::resource("/oauth/token")
+            .app_data(form())
+            .route(web::post().to(token::token)),
     )
-    .route(metadata::METADATA_PATH, web::get().to(metadata::metadata));
+    .service(
+        web::resource("/oauth/revoke")
+            .app_data(form())
+            .route(web::post().to(revoke::revoke)),
+    )
+    .service(
+        web::resource("/oauth/introspect")
+            .app_data(form())
+            .route(web::post().to(introspect::introspect)),
+    )
+    .service(web::resource("/oauth/jwks.json").route(web::get().to(metadata::jwks)))
+    .service(
+        web::resource("/.well-known/oauth-authorization-server")
+            .route(web::get().to(metadata::metadata)),
+    );
 }

@@ -855,6 +855,9 @@ pub fn openapi_json() -> String {
 /// The name of the OpenAPI security scheme of the credentials token.
 pub const OPENAPI_CREDENTIALS_TOKEN: &str = tokenhub::openapi::CREDENTIALS_TOKEN;
 
+/// The name of the OpenAPI security scheme of the management API's bearer token.
+pub const OPENAPI_BEARER_TOKEN: &str = tokenhub::openapi::BEARER_TOKEN;
+
 /// Each OpenAPI error response component, with its HTTP status.
 pub fn openapi_error_statuses() -> Vec<(&'static str, u16)> {
     tokenhub::ocpi::common::responses::error_statuses()

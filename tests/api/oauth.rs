@@ -180,7 +180,15 @@ async fn token_endpoint_errors(app: TestApp) {
     let good = basic(&id, &secret);
     let cc = ("grant_type", "client_credentials");
     // (what, Authorization header, form parameters, status, error, words of the description)
-    let rows: Vec<(&str, Option<String>, Vec<(&str, &str)>, u16, &str, &str)> = vec![
+    type Row<'a> = (
+        &'a str,
+        Option<String>,
+        Vec<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+        &'a str,
+    );
+    let rows: Vec<Row> = vec![
         (
             "no grant_type",
             Some(good.clone()),

@@ -153,9 +153,11 @@ pub async fn disable_client(store: &Store, client_id: &str, actor: &str) -> Stor
 /// out.
 pub struct ClientCache {
     ttl: Duration,
-    /// `None`: stale, look the client up again before trusting the entry.
-    entries: Mutex<HashMap<String, (Option<Instant>, Arc<Client>)>>,
+    entries: Mutex<HashMap<String, CachedClient>>,
 }
+
+/// When the client was read (`None`: stale, look it up again before trusting it), and the client.
+type CachedClient = (Option<Instant>, Arc<Client>);
 
 const CACHE_CAPACITY: usize = 10_000;
 
