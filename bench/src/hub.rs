@@ -16,7 +16,13 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn start(binary: &Path, database_url: &str, work_dir: &Path) -> anyhow::Result<Self> {
+    /// `master_key`: 64 hexadecimal characters (the bench seeds OAuth clients under it too).
+    pub fn start(
+        binary: &Path,
+        database_url: &str,
+        work_dir: &Path,
+        master_key: &str,
+    ) -> anyhow::Result<Self> {
         let log_path = work_dir.join("hub-stderr.log");
         let log = std::fs::File::create(&log_path)?;
         let mut child = Command::new(binary)
@@ -24,14 +30,7 @@ impl Hub {
             .env("DATABASE_URL", database_url)
             .env("TOKENHUB_LOG__LEVEL", "warn")
             // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
-            .env(
-                "TOKENHUB_SECRETS__KEY",
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                ),
-            )
+            .env("TOKENHUB_SECRETS__KEY", master_key)
             .env(
                 "TOKENHUB_DATABASE__POOL_SIZE",
                 std::env::var("BENCH_POOL_SIZE").unwrap_or_else(|_| "16".into()),

@@ -11,6 +11,9 @@
 //! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page,
 //!   over OCPI 2.3.0 and over 2.2.1 (its own creation sequence);
 //! * the hub's resident memory (VmRSS) after start and after the authorization run;
+//! * with `--oauth-only` instead: the OAuth token endpoint (client credentials, the secret checked
+//!   against its stored keyed hash), a management route behind a bearer token, and the
+//!   in-process cost of validating one access token;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -33,6 +36,7 @@
 mod hub;
 mod list;
 mod load;
+mod oauth;
 mod report;
 mod scratch;
 mod seed;
@@ -79,6 +83,10 @@ struct Args {
     /// Run the authorize phase only, without the summary (quick iterations on the hot path).
     #[arg(long)]
     authorize_only: bool,
+    /// Run the OAuth phases only: the token endpoint (client credentials), a management route
+    /// with a bearer token, and the in-process cost of validating one JWT.
+    #[arg(long)]
+    oauth_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -153,8 +161,15 @@ async fn run(
     }
     println!();
 
+    // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
+    let master_key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let client = oauth::seed_client(database_url, &master_key).await?;
     let start = Instant::now();
-    let hub = Hub::start(hub_binary, database_url, work_dir)?;
+    let hub = Hub::start(hub_binary, database_url, work_dir, &master_key)?;
     println!("== hub ==");
     println!(
         "  pid {}, listening on {} after {:.2} s",
@@ -167,6 +182,11 @@ async fn run(
     println!();
 
     let duration = Duration::from_secs(args.duration_secs);
+    if args.oauth_only {
+        oauth::phases(&hub, &client, args.connections, duration).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     let authorize = Arc::new(Workload::Authorize {
         auth: auth_header(&credentials.cpo),
         tokens: args.tokens,
