@@ -107,10 +107,6 @@ impl KeyRing {
     pub fn jwks(&self) -> &serde_json::Value {
         &self.jwks
     }
-
-    pub fn kids(&self) -> Vec<String> {
-        self.verifying.keys().cloned().collect()
-    }
 }
 
 #[cfg(test)]

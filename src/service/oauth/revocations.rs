@@ -32,6 +32,7 @@ impl Revocations {
         *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
+    /// How many revoked tokens are kept (for tests and, later, a gauge).
     pub fn len(&self) -> usize {
         self.revoked.read().unwrap_or_else(|e| e.into_inner()).len()
     }

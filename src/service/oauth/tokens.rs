@@ -124,3 +124,100 @@ pub fn verify_own(
         expires_at: claims.exp,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::sealed::Sealer;
+    use crate::service::oauth::keys::generate;
+
+    const HUB: &str = "https://hub.example.com";
+
+    fn new_ring() -> KeyRing {
+        let sealer = Sealer::new([5; 32]);
+        let row = generate(&sealer, chrono::Utc::now().naive_utc());
+        KeyRing::from_rows(&[row], &sealer).unwrap()
+    }
+
+    fn claims() -> AccessClaims {
+        let now = chrono::Utc::now().timestamp();
+        AccessClaims {
+            iss: HUB.into(),
+            sub: "th_a".into(),
+            aud: HUB.into(),
+            client_id: "th_a".into(),
+            scope: "tokens:read nonsense".into(),
+            exp: now + 60,
+            iat: now,
+            jti: "j1".into(),
+        }
+    }
+
+    fn verify(ring: &KeyRing, jwt: &str) -> Result<Principal, TokenRejection> {
+        let header = jsonwebtoken::decode_header(jwt).unwrap();
+        verify_own(jwt, &header, ring, HUB, HUB)
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_claims() {
+        let ring = new_ring();
+        let principal = verify(&ring, &sign(&ring, &claims()).unwrap()).unwrap();
+        assert_eq!(principal.client_id.as_deref(), Some("th_a"));
+        assert_eq!(principal.jti.as_deref(), Some("j1"));
+        // Unknown scope words are dropped, not trusted.
+        assert_eq!(principal.scopes.to_string(), "tokens:read");
+    }
+
+    /// RFC 9068 §4: a JWT of the hub's own key that is not typed `at+jwt` (an ID token, say) is
+    /// not an access token.
+    #[test]
+    fn only_at_jwt_is_an_access_token() {
+        let ring = new_ring();
+        let (kid, key) = ring.signing().unwrap();
+        for typ in [None, Some("JWT")] {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.typ = typ.map(String::from);
+            header.kid = Some(kid.to_owned());
+            let jwt = jsonwebtoken::encode(&header, &claims(), key).unwrap();
+            assert_eq!(
+                verify(&ring, &jwt),
+                Err(TokenRejection::NotAnAccessToken),
+                "{typ:?}"
+            );
+        }
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("application/at+jwt".into());
+        header.kid = Some(kid.to_owned());
+        let jwt = jsonwebtoken::encode(&header, &claims(), key).unwrap();
+        assert!(verify(&ring, &jwt).is_ok());
+    }
+
+    #[test]
+    fn each_rejection_has_its_reason() {
+        let ring = new_ring();
+        let now = chrono::Utc::now().timestamp();
+        let mut expired = claims();
+        expired.exp = now - 60;
+        let mut audience = claims();
+        audience.aud = "https://other.example.com".into();
+        let mut issuer = claims();
+        issuer.iss = "https://other.example.com".into();
+        for (c, why) in [
+            (expired, TokenRejection::Expired),
+            (audience, TokenRejection::WrongAudience),
+            (issuer, TokenRejection::WrongIssuer),
+        ] {
+            assert_eq!(
+                verify(&ring, &sign(&ring, &c).unwrap()),
+                Err(why.clone()),
+                "{why}"
+            );
+        }
+        // Another ring's key, under a kid this ring does not know.
+        let other = new_ring();
+        assert_eq!(
+            verify(&ring, &sign(&other, &claims()).unwrap()),
+            Err(TokenRejection::UnknownKey)
+        );
+    }
+}
