@@ -3,6 +3,7 @@
 //! when the OAuth epoch moves), so that checking a secret costs an HMAC, not a query.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -154,6 +155,9 @@ pub async fn disable_client(store: &Store, client_id: &str, actor: &str) -> Stor
 pub struct ClientCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, CachedClient>>,
+    /// Bumped by every `clear`: a look-up that started before a clear (it may have read a row
+    /// that was disabled meanwhile) must not put its answer back as fresh after it.
+    generation: AtomicU64,
 }
 
 /// When the client was read (`None`: stale, look it up again before trusting it), and the client.
@@ -174,17 +178,15 @@ impl ClientCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Makes every entry stale: a client changed here or on another instance.
     pub fn clear(&self) {
-        for (at, _) in self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values_mut()
-        {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for (at, _) in entries.values_mut() {
             *at = None;
         }
     }
@@ -198,12 +200,14 @@ impl ClientCache {
         }
     }
 
-    fn put(&self, client: Arc<Client>) {
+    /// Caches a client read at `generation`: as fresh if no clear came since, else as stale.
+    fn put(&self, generation: u64, client: Arc<Client>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_CAPACITY {
             entries.clear();
         }
-        entries.insert(client.client_id.clone(), (Some(Instant::now()), client));
+        let fresh = self.generation.load(Ordering::Acquire) == generation;
+        entries.insert(client.client_id.clone(), (fresh.then(Instant::now), client));
     }
 
     fn forget(&self, client_id: &str) {
@@ -228,12 +232,13 @@ impl ClientCache {
         if !may_query && !seen {
             return Ok(ClientLookup::NotLookedUp);
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let id = client_id.to_owned();
         let row = store.read(move |conn| rows::find_client(conn, &id)).await?;
         match row {
             Some(row) => {
                 let client = Arc::new(Client::try_from(row)?);
-                self.put(Arc::clone(&client));
+                self.put(generation, Arc::clone(&client));
                 Ok(ClientLookup::Found(client))
             }
             None => {
@@ -241,5 +246,38 @@ impl ClientCache {
                 Ok(ClientLookup::Unknown)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(disabled: bool) -> Arc<Client> {
+        Arc::new(Client {
+            client_id: "th_a".into(),
+            name: "a".into(),
+            secret_hash: Some("h".into()),
+            scopes: ScopeSet::parse("tokens:read").unwrap(),
+            redirect_uris: Vec::new(),
+            disabled,
+            created_at: chrono::Utc::now().naive_utc(),
+        })
+    }
+
+    /// A look-up that read the row before a clear (the client was disabled meanwhile) is kept
+    /// only as "seen": the next look-up reads the row again.
+    #[test]
+    fn a_lookup_older_than_a_clear_is_not_fresh() {
+        let cache = ClientCache::new(Duration::from_secs(60));
+        let before = cache.generation.load(Ordering::Acquire);
+        cache.clear();
+        cache.put(before, client(false));
+        assert_eq!(cache.get("th_a").0, None);
+        assert!(cache.get("th_a").1, "seen");
+        cache.put(cache.generation.load(Ordering::Acquire), client(true));
+        assert!(cache.get("th_a").0.unwrap().disabled);
+        cache.clear();
+        assert_eq!(cache.get("th_a").0, None);
     }
 }

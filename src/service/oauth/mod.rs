@@ -133,9 +133,10 @@ impl OAuthServer {
         let live = store
             .read(move |conn| rows::live_revocations(conn, now))
             .await?;
-        self.revocations.replace(
+        self.revocations.merge(
             live.into_iter()
                 .map(|(jti, exp)| (jti, exp.and_utc().timestamp())),
+            now.and_utc().timestamp(),
         );
         Ok(())
     }

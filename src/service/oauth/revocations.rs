@@ -25,11 +25,14 @@ impl Revocations {
             .insert(jti, expires_at);
     }
 
-    /// Replaces the set with what the database holds (expired entries are not in it). A
-    /// revocation this instance recorded meanwhile is in the database too: it was written first.
-    pub fn replace(&self, live: impl IntoIterator<Item = (String, i64)>) {
-        let fresh: HashMap<String, i64> = live.into_iter().collect();
-        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    /// Adds what the database holds and forgets what expired before `now`. A merge, never a
+    /// replacement: a reload that read the table just before this instance recorded a revocation
+    /// would otherwise drop it until the next change. Revocations are never undone, so keeping
+    /// every unexpired entry is always right.
+    pub fn merge(&self, live: impl IntoIterator<Item = (String, i64)>, now: i64) {
+        let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        revoked.retain(|_, expires_at| *expires_at > now);
+        revoked.extend(live.into_iter().filter(|(_, expires_at)| *expires_at > now));
     }
 
     /// How many revoked tokens are kept (for tests and, later, a gauge).
@@ -46,15 +49,18 @@ impl Revocations {
 mod tests {
     use super::*;
 
+    /// A reload that does not hold a revocation recorded meanwhile keeps it; expiry drops it.
     #[test]
-    fn revoked_until_replaced_without_it() {
+    fn revoked_until_expired_whatever_a_reload_read() {
         let list = Revocations::default();
         assert!(!list.is_revoked("a"));
-        list.insert("a".into(), 10);
+        list.insert("a".into(), 100);
         assert!(list.is_revoked("a"));
-        list.replace([("b".to_owned(), 20)]);
-        assert!(!list.is_revoked("a"));
-        assert!(list.is_revoked("b"));
+        list.merge([("b".to_owned(), 200)], 50);
+        assert!(list.is_revoked("a") && list.is_revoked("b"));
+        assert_eq!(list.len(), 2);
+        list.merge([("c".to_owned(), 10)], 150);
+        assert!(!list.is_revoked("a") && list.is_revoked("b") && !list.is_revoked("c"));
         assert_eq!(list.len(), 1);
     }
 }
