@@ -34,13 +34,14 @@ enum Presented {
 
 const FAILED: &str = "client authentication failed";
 
-/// Decodes one half of a Basic credential: RFC 6749 §2.3.1 form-encodes id and secret first.
-fn form_decode(text: &str) -> Result<String, OAuthError> {
-    let plus_as_space = text.replace('+', " ");
-    url::form_urlencoded::parse(format!("x={plus_as_space}").as_bytes())
+/// Decodes one half of a Basic credential: RFC 6749 §2.3.1 form-encodes id and secret first
+/// (`%XX`, `+` for a space). A raw `&` or `=` (a client that did not encode) stays itself.
+fn form_decode(text: &str) -> String {
+    let escaped = text.replace('&', "%26").replace('=', "%3D");
+    url::form_urlencoded::parse(format!("x={escaped}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| OAuthError::InvalidClient("malformed Basic credentials".into()))
+        .unwrap_or_default()
 }
 
 fn presented(req: &HttpRequest, form: &Form) -> Result<Presented, OAuthError> {
@@ -64,7 +65,7 @@ fn presented(req: &HttpRequest, form: &Form) -> Result<Presented, OAuthError> {
             let (id, secret) = decoded
                 .split_once(':')
                 .ok_or_else(|| OAuthError::InvalidClient("malformed Basic credentials".into()))?;
-            Some((form_decode(id)?, form_decode(secret)?))
+            Some((form_decode(id), form_decode(secret)))
         }
     };
     let (body_id, body_secret) = (form.get("client_id"), form.get("client_secret"));
@@ -177,5 +178,24 @@ pub async fn authenticate(
         )),
         // A secret for a public client, a wrong one, or none for a confidential client.
         _ => Err(refuse(OAuthError::InvalidClient(FAILED.into()), "unknown")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        for (sent, meant) in [
+            ("th_abc", "th_abc"),
+            ("a%3Ab", "a:b"),
+            ("a+b", "a b"),
+            ("a%2Bb", "a+b"),
+            ("a&b=c", "a&b=c"),
+            ("", ""),
+        ] {
+            assert_eq!(form_decode(sent), meant, "{sent}");
+        }
     }
 }
