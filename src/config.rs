@@ -30,6 +30,64 @@ pub struct Config {
     pub log: LogConfig,
     pub peers: PeersConfig,
     pub secrets: SecretsConfig,
+    pub oauth: OAuthConfig,
+}
+
+/// The OAuth 2 authorization server (`oauth` module) and the identity provider it may trust.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Lifetime of an access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// The `aud` of the hub's access tokens, and the audience its management API requires of
+    /// them; defaults to the public URL.
+    pub audience: Option<String>,
+    /// How often, in milliseconds, each instance checks whether a client, a signing key or a
+    /// revocation changed anywhere (another instance, a CLI command) and reloads them.
+    pub poll_ms: u64,
+    /// An external identity provider whose access tokens the management API accepts as well.
+    pub external: Option<ExternalIdpConfig>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 300,
+            audience: None,
+            poll_ms: 250,
+            external: None,
+        }
+    }
+}
+
+/// An external identity provider (`oauth.external`): its tokens must be JWTs signed by a key of
+/// its JWKS, with its issuer and the given audience.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIdpConfig {
+    /// The provider's `iss`.
+    pub issuer: String,
+    /// Where its JWKS is served (exactly one of `jwks_url` and `jwks_file`).
+    pub jwks_url: Option<String>,
+    /// A file holding its JWKS.
+    pub jwks_file: Option<PathBuf>,
+    /// The `aud` its tokens must carry for the hub.
+    pub audience: String,
+    /// The claim that carries the scopes: a space-separated string or an array of strings.
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+    /// A token naming a key the hub does not hold makes it read the JWKS again, at most once per
+    /// this many seconds (tokens with made-up key ids must not make it hammer the provider).
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    30
+}
+
+fn default_scope_claim() -> String {
+    "scope".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -451,7 +509,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 25] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 27] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -570,6 +628,13 @@ impl Config {
                 1,
                 86_400,
             ),
+            (
+                "oauth.access_token_ttl_secs",
+                self.oauth.access_token_ttl_secs,
+                30,
+                86_400,
+            ),
+            ("oauth.poll_ms", self.oauth.poll_ms, 50, 5_000),
         ]
     }
 
@@ -637,6 +702,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub peers: PeersSettings,
     pub secrets: SecretsConfig,
+    pub oauth: OAuthSettings,
     /// What was given, for `config check`; `database.url` masked.
     given: Config,
 }
@@ -715,6 +781,81 @@ pub struct RetentionSettings {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: LogFilter,
+}
+
+#[derive(Clone, Debug)]
+pub struct OAuthSettings {
+    pub access_token_ttl: Duration,
+    pub audience: Option<String>,
+    pub poll: Duration,
+    pub external: Option<ExternalIdpSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExternalIdpSettings {
+    pub issuer: String,
+    pub jwks: JwksSource,
+    pub audience: String,
+    pub scope_claim: String,
+    pub jwks_min_refresh: Duration,
+}
+
+/// Where an external identity provider's keys are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    Url(url::Url),
+    File(PathBuf),
+}
+
+impl ExternalIdpConfig {
+    fn validate(&self) -> Result<ExternalIdpSettings, Invalid> {
+        if self.issuer.trim().is_empty() {
+            return Err(Invalid::new("oauth.external.issuer", "must not be empty"));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(Invalid::new("oauth.external.audience", "must not be empty"));
+        }
+        if self.scope_claim.trim().is_empty() {
+            return Err(Invalid::new(
+                "oauth.external.scope_claim",
+                "must not be empty",
+            ));
+        }
+        let jwks = match (&self.jwks_url, &self.jwks_file) {
+            (Some(url), None) => match url::Url::parse(url) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => JwksSource::Url(u),
+                _ => {
+                    return Err(Invalid::new(
+                        "oauth.external.jwks_url",
+                        format!("{url:?} is not an http(s) URL"),
+                    ))
+                }
+            },
+            (None, Some(file)) => JwksSource::File(file.clone()),
+            _ => {
+                return Err(Invalid::new(
+                    "oauth.external.jwks_url",
+                    "set exactly one of oauth.external.jwks_url and oauth.external.jwks_file",
+                ))
+            }
+        };
+        if self.jwks_min_refresh_secs > 3600 {
+            return Err(Invalid::new(
+                "oauth.external.jwks_min_refresh_secs",
+                format!(
+                    "must be between 0 and 3600 (got {})",
+                    self.jwks_min_refresh_secs
+                ),
+            ));
+        }
+        Ok(ExternalIdpSettings {
+            issuer: self.issuer.clone(),
+            jwks,
+            audience: self.audience.clone(),
+            scope_claim: self.scope_claim.clone(),
+            jwks_min_refresh: Duration::from_secs(self.jwks_min_refresh_secs),
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -849,6 +990,15 @@ impl Settings {
             }
             MasterKey::from_hex(key.expose()).map_err(|why| Invalid::new("secrets.key", why))?;
         }
+        if let Some(audience) = &config.oauth.audience {
+            if audience.trim().is_empty() {
+                return Err(Invalid::new("oauth.audience", "must not be empty when set"));
+            }
+        }
+        let external = match &config.oauth.external {
+            Some(external) => Some(external.validate()?),
+            None => None,
+        };
         // In range (the bounds above): none of these conversions can fail or overflow.
         let (h, d, a, r, pe) = (
             &config.http,
@@ -923,6 +1073,12 @@ impl Settings {
                 breaker_cooldown: Duration::from_millis(pe.breaker_cooldown_ms),
             },
             secrets: config.secrets.clone(),
+            oauth: OAuthSettings {
+                access_token_ttl: Duration::from_secs(config.oauth.access_token_ttl_secs),
+                audience: config.oauth.audience.clone(),
+                poll: Duration::from_millis(config.oauth.poll_ms),
+                external,
+            },
             given,
         })
     }
@@ -1118,7 +1274,7 @@ mod tests {
             config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 25);
+        assert_eq!(bounds.len(), 27);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));
@@ -1142,6 +1298,49 @@ mod tests {
             let err = with(name, value).unwrap_err();
             assert!(err.starts_with(name), "{err}");
         }
+    }
+
+    /// `oauth.external`: exactly one JWKS source, an http(s) URL, no empty names.
+    #[test]
+    fn the_external_identity_provider_is_checked() {
+        let external = |url: Option<&str>, file: Option<&str>, issuer: &str| {
+            let mut c = Config::default();
+            c.oauth.external = Some(ExternalIdpConfig {
+                issuer: issuer.into(),
+                jwks_url: url.map(String::from),
+                jwks_file: file.map(PathBuf::from),
+                audience: "tokenhub".into(),
+                scope_claim: "scp".into(),
+                jwks_min_refresh_secs: 30,
+            });
+            c.validate().map(|s| s.oauth.external.unwrap().jwks)
+        };
+        let idp = "https://idp.example.com";
+        assert_eq!(
+            external(None, Some("/etc/jwks.json"), idp).unwrap(),
+            JwksSource::File("/etc/jwks.json".into())
+        );
+        assert!(matches!(
+            external(Some("https://idp.example.com/jwks"), None, idp).unwrap(),
+            JwksSource::Url(_)
+        ));
+        for (url, file, issuer, setting) in [
+            (None, None, idp, "oauth.external.jwks_url"),
+            (
+                Some("https://x/jwks"),
+                Some("/f"),
+                idp,
+                "oauth.external.jwks_url",
+            ),
+            (Some("ftp://x/jwks"), None, idp, "oauth.external.jwks_url"),
+            (Some("https://x/jwks"), None, " ", "oauth.external.issuer"),
+        ] {
+            let err = external(url, file, issuer).unwrap_err().0;
+            assert!(err.starts_with(setting), "{err}");
+        }
+        let mut c = Config::default();
+        c.oauth.audience = Some(String::new());
+        assert!(c.validate().unwrap_err().0.starts_with("oauth.audience"));
     }
 
     /// Each way of giving a bad value, and how the error names it: the variable, the flag, the

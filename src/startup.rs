@@ -1,5 +1,5 @@
 //! Builds the server: shared state, the surfaces' scopes, middleware and background work (the
-//! sweeper, partner liveness checks, the credentials-epoch watcher). Shared by `main` and the
+//! sweeper, partner liveness checks, the credentials-epoch watcher, the OAuth-epoch watcher). Shared by `main` and the
 //! tests; nothing else imports it.
 
 use std::net::TcpListener;
@@ -53,6 +53,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .service(ocpi::scope())
+                .configure(crate::oauth::routes)
+                .configure(crate::admin::routes)
                 .configure(crate::ops::health::routes)
                 .configure(crate::ops::metrics::routes)
                 .configure(crate::openapi::docs::routes)
@@ -69,6 +71,8 @@ impl Application {
         crate::ops::metrics::handle();
         let epoch_state = shared.clone().into_inner();
         let epoch_poll = settings.peers.credentials_poll;
+        let oauth_state = shared.clone().into_inner();
+        let oauth_poll = settings.oauth.poll;
         let background = vec![
             tokio::spawn(sweeper::run(store, settings.retention.clone())),
             tokio::spawn(crate::service::liveness::run(
@@ -80,6 +84,14 @@ impl Application {
                     epoch_state.store.clone(),
                     &epoch_state.credentials,
                     epoch_poll,
+                )
+                .await
+            }),
+            tokio::spawn(async move {
+                crate::service::oauth::watch_epoch(
+                    oauth_state.store.clone(),
+                    &oauth_state.oauth,
+                    oauth_poll,
                 )
                 .await
             }),

@@ -1519,3 +1519,191 @@ fn agreements_from_the_cli() {
     let (_, empty, _) = agreement_command(&url, &["list", "--json"], &[]);
     assert_eq!(empty.trim(), "[]");
 }
+
+/// Runs `tokenhub ARGS` on the database at `url`: (success, stdout, stderr).
+fn tokenhub(url: &str, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    master_key_env(&mut command, url);
+    let out = command
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run tokenhub");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `client add|list|disable` and `keys rotate` against a running hub: the secret is printed once
+/// and works, the hub sees rotations and disabling without a restart, and neither the secret nor
+/// a token ever reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_clients_and_keys_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("oauth.db").display());
+    let (ok, stdout, stderr) = tokenhub(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "BI tool",
+            "--scopes",
+            "tokens:read audit:read",
+            "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("client add --json prints JSON");
+    let id = printed["client_id"].as_str().unwrap().to_owned();
+    let secret = printed["client_secret"].as_str().unwrap().to_owned();
+    assert!(stderr.contains("shown this once"), "{stderr}");
+    // Text output, and a public client (no secret printed).
+    let (ok, stdout, _) = tokenhub(
+        &url,
+        &["client", "add", "--name", "x", "--scopes", "audit:read"],
+    );
+    assert!(
+        ok && stdout.starts_with("client_id: th_") && stdout.contains("\nclient_secret: "),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = tokenhub(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "app",
+            "--scopes",
+            "tokens:read",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1:9/cb",
+            "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(serde_json::from_str::<Value>(&stdout)
+        .unwrap()
+        .get("client_secret")
+        .is_none());
+    for (args, start) in [
+        (
+            vec![
+                "client",
+                "add",
+                "--name",
+                "p",
+                "--scopes",
+                "tokens:read",
+                "--public",
+            ],
+            "error: --public",
+        ),
+        (
+            vec!["client", "add", "--name", "p", "--scopes", "tokens:nope"],
+            "error: --scopes",
+        ),
+        (
+            vec!["client", "disable", "--client-id", "th_nosuch"],
+            "error: --client-id",
+        ),
+    ] {
+        let (ok, _, stderr) = tokenhub(&url, &args);
+        assert!(!ok, "{args:?}");
+        let line = stderr
+            .lines()
+            .find(|l| !l.starts_with("using database "))
+            .unwrap_or_default();
+        assert!(line.starts_with(start), "{args:?}: {stderr}");
+    }
+    let (ok, stdout, _) = tokenhub(&url, &["client", "list", "--json"]);
+    assert!(ok);
+    let listed: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(!stdout.contains(&secret), "client list shows no secret");
+
+    let hub = Hub::start(&url, &[("TOKENHUB_LOG__LEVEL", "debug")]);
+    let client = reqwest::Client::new();
+    let token = |scope: &'static str| {
+        let request = client
+            .post(format!("{}/oauth/token", hub.base))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)]);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let kid_of = |jwt: &str| {
+        let header = jwt.split('.').next().unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (status, first) = token("audit:read").await;
+    assert_eq!(status, 200, "{first}");
+    let first = first["access_token"].as_str().unwrap().to_owned();
+    let whoami = |jwt: String| {
+        let request = client
+            .get(format!("{}/admin/v1/whoami/audit:read", hub.base))
+            .bearer_auth(jwt);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(whoami(first.clone()).await, 200);
+
+    // keys rotate, while the hub runs: new tokens carry the new kid, the old token still works.
+    let (ok, stdout, stderr) = tokenhub(&url, &["keys", "rotate"]);
+    assert!(ok, "{stderr}");
+    let new_kid = stdout.trim().to_owned();
+    assert_ne!(new_kid, kid_of(&first));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, answer) = token("audit:read").await;
+        if kid_of(answer["access_token"].as_str().unwrap()) == new_kid {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub never signed with the new key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(whoami(first.clone()).await, 200);
+
+    // client disable: its secret stops working.
+    let (ok, _, stderr) = tokenhub(&url, &["client", "disable", "--client-id", &id]);
+    assert!(ok, "{stderr}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, answer) = token("audit:read").await;
+        if status == 401 {
+            assert_eq!(answer["error"], "invalid_client");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a disabled client still gets tokens"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (clean, logs) = hub.stop();
+    assert!(clean, "{logs}");
+    assert!(
+        logs.contains("/oauth/token"),
+        "the requests are logged: {logs}"
+    );
+    assert!(!logs.contains(&secret), "the client secret is in the log");
+    assert!(!logs.contains(&first), "an access token is in the log");
+    assert!(
+        !logs.contains(first.split('.').nth(2).unwrap()),
+        "a token signature is in the log"
+    );
+}

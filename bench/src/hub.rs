@@ -25,12 +25,8 @@ pub fn random_master_key() -> String {
 }
 
 impl Hub {
-    pub fn start(binary: &Path, database_url: &str, work_dir: &Path) -> anyhow::Result<Self> {
-        // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
-        Self::start_with(binary, database_url, work_dir, &random_master_key(), &[])
-    }
-
-    /// With this master key (to seal what the bench seeds for the hub) and extra environment.
+    /// With this master key (to seal what the bench seeds for the hub, e.g. OAuth clients; a
+    /// PostgreSQL hub needs one) and extra environment.
     pub fn start_with(
         binary: &Path,
         database_url: &str,

@@ -54,6 +54,15 @@ pub enum Workload {
         prefix: &'static str,
         count: u64,
     },
+    /// `POST /oauth/token`, client credentials with HTTP Basic.
+    OAuthToken {
+        auth: String,
+    },
+    /// `GET path` with `Authorization: Bearer ...` (a management route).
+    Bearer {
+        auth: String,
+        path: &'static str,
+    },
 }
 
 impl Workload {
@@ -105,13 +114,25 @@ impl Workload {
                     Bytes::from(body),
                 )
             }
+            Workload::OAuthToken { auth } => (
+                Method::POST,
+                "/oauth/token".to_owned(),
+                auth,
+                Bytes::from_static(b"grant_type=client_credentials"),
+            ),
+            Workload::Bearer { auth, path } => {
+                (Method::GET, (*path).to_owned(), auth, Bytes::new())
+            }
         };
+        let form = matches!(self, Workload::OAuthToken { .. });
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header("host", host)
             .header("authorization", auth.as_str());
-        if !body.is_empty() {
+        if form {
+            builder = builder.header("content-type", "application/x-www-form-urlencoded");
+        } else if !body.is_empty() {
             builder = builder.header("content-type", "application/json");
         }
         builder.body(Full::new(body)).expect("a valid request")
@@ -133,6 +154,10 @@ impl Workload {
             Workload::Put { .. } => match status.as_u16() {
                 201 => "201 created".to_owned(),
                 200 => "200 replaced (unexpected)".to_owned(),
+                s => format!("{s} (unexpected)"),
+            },
+            Workload::OAuthToken { .. } | Workload::Bearer { .. } => match status.as_u16() {
+                200 => "200".to_owned(),
                 s => format!("{s} (unexpected)"),
             },
         }

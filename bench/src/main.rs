@@ -13,6 +13,9 @@
 //! * the hub's resident memory (VmRSS) after start and after the authorization run;
 //! * with `--forward` instead: the latency the hub adds to a forwarded authorization, and local
 //!   authorize throughput beside a dead eMSP (`forward.rs`), median and spread over `--rounds`;
+//! * with `--oauth-only` instead: the OAuth token endpoint (client credentials, the secret checked
+//!   against its stored keyed hash), a management route behind a bearer token, and the
+//!   in-process cost of validating one access token;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -36,6 +39,7 @@ mod forward;
 mod hub;
 mod list;
 mod load;
+mod oauth;
 mod report;
 mod scratch;
 mod seed;
@@ -92,6 +96,10 @@ struct Args {
     /// The fake eMSP's own answer time in `--forward`, in milliseconds.
     #[arg(long, default_value_t = 2)]
     emsp_latency_ms: u64,
+    /// Run the OAuth phases only: the token endpoint (client credentials), a management route
+    /// with a bearer token, and the in-process cost of validating one JWT.
+    #[arg(long)]
+    oauth_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -213,8 +221,11 @@ async fn run(
     }
     println!();
 
+    // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
+    let master_key = crate::hub::random_master_key();
+    let client = oauth::seed_client(database_url, &master_key).await?;
     let start = Instant::now();
-    let hub = Hub::start(hub_binary, database_url, work_dir)?;
+    let hub = Hub::start_with(hub_binary, database_url, work_dir, &master_key, &[])?;
     println!("== hub ==");
     println!(
         "  pid {}, listening on {} after {:.2} s",
@@ -227,6 +238,11 @@ async fn run(
     println!();
 
     let duration = Duration::from_secs(args.duration_secs);
+    if args.oauth_only {
+        oauth::phases(&hub, &client, args.connections, duration).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     let authorize = Arc::new(Workload::Authorize {
         auth: auth_header(&credentials.cpo),
         tokens: args.tokens,

@@ -1,10 +1,13 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
-//! suspend|resume|set`, `agreement add|remove|list`, `config check`, `healthcheck`. One module
-//! per command group; this one parses the arguments, loads the configuration and dispatches.
+//! suspend|resume|set`, `agreement add|remove|list`, `client add|list|disable`, `keys rotate`,
+//! `config check`, `healthcheck`. One module per command group; this one parses the arguments,
+//! loads the configuration and dispatches.
 
 mod agreement;
+mod client;
 mod config_check;
 mod healthcheck;
+mod keys;
 mod migrate;
 mod party;
 mod serve;
@@ -51,6 +54,12 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// Manage OAuth clients of the management API.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage the keys that sign access tokens.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -96,6 +105,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Party(command)) => runtime.block_on(party::run(config, command)),
         Some(Command::Agreement(command)) => runtime.block_on(agreement::run(config, command)),
+        Some(Command::Client(command)) => runtime.block_on(client::run(config, command)),
+        Some(Command::Keys(command)) => runtime.block_on(keys::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
         Some(Command::Healthcheck(args)) => {
             runtime.block_on(healthcheck::healthcheck(&config, args))

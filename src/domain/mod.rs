@@ -5,6 +5,7 @@ pub mod agreement;
 pub mod authorization;
 pub mod datetime;
 pub mod ids;
+pub mod oauth;
 pub mod partner;
 pub mod party;
 pub mod session;

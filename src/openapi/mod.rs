@@ -12,7 +12,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::Response;
 use utoipa::openapi::schema::{Object as SchemaObject, ObjectBuilder, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDoc, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
@@ -26,6 +26,8 @@ use crate::ocpi::{v2_2_1, v2_3_0};
 
 /// Name of the security scheme of the OCPI routes.
 pub const CREDENTIALS_TOKEN: &str = "credentials_token";
+/// Name of the security scheme of the management API.
+pub const BEARER_TOKEN: &str = "bearer_token";
 
 /// Where the document and the documentation page are served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -42,9 +44,28 @@ pub const DOCS_PATH: &str = "/docs";
         docs::openapi_json,
         docs::docs_page,
         docs::docs_asset,
+        crate::oauth::token::token,
+        crate::oauth::revoke::revoke,
+        crate::oauth::introspect::introspect,
+        crate::oauth::metadata::metadata,
+        crate::oauth::metadata::jwks,
+        crate::admin::whoami::whoami,
+        crate::admin::whoami::whoami_tokens_read,
+        crate::admin::whoami::whoami_tokens_write,
+        crate::admin::whoami::whoami_parties_read,
+        crate::admin::whoami::whoami_parties_write,
+        crate::admin::whoami::whoami_sessions_read,
+        crate::admin::whoami::whoami_audit_read,
+        crate::admin::whoami::whoami_clients_write,
     ),
     components(
-        schemas(ErrorResponse, EmptyResponse),
+        schemas(
+            ErrorResponse,
+            EmptyResponse,
+            crate::oauth::token::TokenResponse,
+            crate::oauth::introspect::Introspection,
+            crate::admin::whoami::WhoAmI,
+        ),
         responses(
             NotJson,
             Unauthorized,
@@ -69,6 +90,8 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "sessions", description = "OCPI sessions module (receiver interface): CPOs push sessions, which move token usage."),
         (name = "operations", description = "Liveness, readiness and Prometheus metrics for orchestrators and monitoring."),
         (name = "documentation", description = "This OpenAPI document and its rendering."),
+        (name = "oauth", description = "OAuth 2 authorization server: client-credentials tokens (JWTs, RFC 9068), revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and signing keys (JWKS). Errors per RFC 6749 §5.2: `{error, error_description}`."),
+        (name = "admin", description = "Management API: an OAuth 2 bearer token with the route's scope (RFC 6750 errors in `WWW-Authenticate` and the body)."),
     )
 )]
 pub struct ApiDoc;
@@ -171,6 +194,21 @@ impl Modify for Conventions {
                  versions and credentials modules also accept a registration token (A); the \
                  functional modules need a registered token (C).",
             ))),
+        );
+
+        components.add_security_scheme(
+            BEARER_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An OAuth 2 access token from `POST /oauth/token` (or from the configured \
+                         external identity provider): `Authorization: Bearer <token>`. Each route \
+                         needs one scope; `tokenhub client add --scopes` sets what a client may have.",
+                    ))
+                    .build(),
+            ),
         );
 
         let ids = [
@@ -310,8 +348,9 @@ token registry (validity, hub policy, expiry window, concurrent use) and keeps e
 an audit trail.
 
 **Authentication.** The OCPI routes need `Authorization: Token <base64(credentials token)>` (see \
-the `credentials_token` scheme); `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs` \
-need none.
+the `credentials_token` scheme); the management API (`/admin/v1`) an OAuth 2 bearer token (see \
+`bearer_token`) from `/oauth/token`, where a client authenticates with its id and secret; \
+`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, the OAuth metadata and JWKS need none.
 
 **Envelope.** Every OCPI answer, errors included, is `{data?, status_code, status_message?, \
 timestamp}`. A broken rule is answered with HTTP 200 and OCPI 2001, with a `status_message` \

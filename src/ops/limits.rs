@@ -5,6 +5,7 @@
 //! turns out bad; successful authentications are never counted.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,18 +33,31 @@ const MAX_BLOCKED: usize = 100_000;
 /// Every this many failures, forget addresses whose budget is full again.
 const HOUSEKEEPING_EVERY: u64 = 4096;
 
-/// Failed authentications per client address: a burst, then a sustained rate per minute
-/// (GCRA, by `governor`). IPv6 addresses count per /64, the block one subscriber usually holds.
-pub struct FailureLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+/// Failed authentications per key: a burst, then a sustained rate per minute (GCRA, by
+/// `governor`). Keyed by client address (IPv6 addresses count per /64, the block one subscriber
+/// usually holds), or by any other name a failure is charged to (an OAuth client id).
+pub struct FailureLimiter<K: Hash + Eq + Clone = IpAddr> {
+    limiter: DefaultKeyedRateLimiter<K>,
     clock: DefaultClock,
-    /// Addresses over budget and until when: governor has no look without spending a cell, and
-    /// the look must come before the database does any work.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Keys over budget and until when: governor has no look without spending a cell, and the
+    /// look must come before the database does any work.
+    blocked: Mutex<HashMap<K, Instant>>,
     failures: AtomicU64,
 }
 
-impl FailureLimiter {
+impl FailureLimiter<IpAddr> {
+    /// Whether `ip` may still fail an authentication; spends nothing.
+    pub fn check_failure_budget(&self, ip: IpAddr) -> Result<(), RetryAfter> {
+        self.check_key_budget(&budget_key(ip))
+    }
+
+    /// Counts a failed authentication of `ip`; `Err` when it was one too many.
+    pub fn record_failure(&self, ip: IpAddr) -> Result<(), RetryAfter> {
+        self.record_key_failure(budget_key(ip))
+    }
+}
+
+impl<K: Hash + Eq + Clone> FailureLimiter<K> {
     pub fn new(per_minute: NonZeroU32, burst: NonZeroU32) -> Self {
         let clock = DefaultClock::default();
         let quota = Quota::per_minute(per_minute).allow_burst(burst);
@@ -55,11 +69,10 @@ impl FailureLimiter {
         }
     }
 
-    /// Whether `ip` may still fail an authentication; spends nothing.
-    pub fn check_failure_budget(&self, ip: IpAddr) -> Result<(), RetryAfter> {
-        let key = budget_key(ip);
+    /// Whether `key` may still fail an authentication; spends nothing.
+    pub fn check_key_budget(&self, key: &K) -> Result<(), RetryAfter> {
         let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        match blocked.get(&key) {
+        match blocked.get(key) {
             Some(until) => match until.checked_duration_since(Instant::now()) {
                 Some(wait) if !wait.is_zero() => Err(RetryAfter(wait)),
                 _ => Ok(()),
@@ -68,9 +81,8 @@ impl FailureLimiter {
         }
     }
 
-    /// Counts a failed authentication of `ip`; `Err` when it was one too many.
-    pub fn record_failure(&self, ip: IpAddr) -> Result<(), RetryAfter> {
-        let key = budget_key(ip);
+    /// Counts a failed authentication of `key`; `Err` when it was one too many.
+    pub fn record_key_failure(&self, key: K) -> Result<(), RetryAfter> {
         if self
             .failures
             .fetch_add(1, Ordering::Relaxed)

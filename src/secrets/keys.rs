@@ -19,9 +19,9 @@ impl Purpose {
     pub const LOG_FINGERPRINT: Purpose = Purpose("tokenhub log fingerprint v1");
     /// Planned: encrypts token B (what the hub shows a partner) at rest.
     pub const TOKEN_B_ENCRYPTION: Purpose = Purpose("tokenhub token B encryption v1");
-    /// Planned: encrypts the JWT signing keys at rest.
+    /// Encrypts the JWT signing keys at rest (`service::oauth::keys`).
     pub const JWT_SIGNING_KEYS: Purpose = Purpose("tokenhub jwt signing key encryption v1");
-    /// Planned: keys the hashes of OAuth client secrets.
+    /// Keys the hashes of OAuth client secrets (`secrets::client_secrets`).
     pub const CLIENT_SECRET_HASH: Purpose = Purpose("tokenhub client secret hash v1");
     /// Planned: keys the hashes of refresh tokens.
     pub const REFRESH_TOKEN_HASH: Purpose = Purpose("tokenhub refresh token hash v1");

@@ -1,6 +1,7 @@
 //! Secrets: generated at random, shown once, stored only as hashes, never logged; and the hub's
 //! master key, from which every other key is derived (`keys`, `master_key`).
 
+pub mod client_secrets;
 pub mod keys;
 pub mod master_key;
 

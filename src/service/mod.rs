@@ -9,6 +9,7 @@ pub mod client_info;
 pub mod credentials;
 pub mod forwarding;
 pub mod liveness;
+pub mod oauth;
 pub mod parties;
 pub mod partners;
 pub mod sessions;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub client_info: client_info::ClientInfoPusher,
     /// Asks owner eMSPs for real-time authorizations, behind per-partner breakers.
     pub forwarder: forwarding::Forwarder,
+    /// The OAuth 2 authorization server: clients, signing keys, revocations.
+    pub oauth: oauth::OAuthServer,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -82,6 +85,7 @@ impl AppState {
             Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
             settings.hub.agreements,
         );
+        let oauth = oauth::OAuthServer::new(settings, &keys, &public_url);
         Ok(AppState {
             forwarder: forwarding::Forwarder::new(
                 settings,
@@ -109,6 +113,7 @@ impl AppState {
             peers,
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
             max_future_skew: settings.http.max_future_skew,
+            oauth,
             keys,
         })
     }

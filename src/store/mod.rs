@@ -9,6 +9,7 @@ pub mod agreements;
 pub mod audit;
 pub mod connections;
 pub mod migrate;
+pub mod oauth;
 pub mod parties;
 pub mod pg_pool;
 pub mod schema;

@@ -170,3 +170,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_audit,
     agreements,
 );
+
+diesel::table! {
+    oauth_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        scopes -> Text,
+        redirect_uris -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        private_key_sealed -> Text,
+        public_key -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_revocations (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Timestamp,
+    }
+}

@@ -663,8 +663,14 @@ impl TestApp {
     /// PostgreSQL only: a second hub instance on this hub's database (same master key), serving
     /// until the test ends; returns its base URL.
     pub async fn spawn_sibling(&self) -> String {
+        self.spawn_sibling_with(|_| {}).await
+    }
+
+    /// As `spawn_sibling`, with the sibling's configuration changed by `tweak`.
+    pub async fn spawn_sibling_with(&self, tweak: impl FnOnce(&mut Config)) -> String {
         let db = self.pg.as_ref().expect("a PostgreSQL test app");
         let mut config = test_config(db.url());
+        tweak(&mut config);
         config.secrets.key = Some(tokenhub::secrets::SecretString::new(
             self.master_key.clone(),
         ));
@@ -857,6 +863,9 @@ pub fn openapi_json() -> String {
 /// The name of the OpenAPI security scheme of the credentials token.
 pub const OPENAPI_CREDENTIALS_TOKEN: &str = tokenhub::openapi::CREDENTIALS_TOKEN;
 
+/// The name of the OpenAPI security scheme of the management API's bearer token.
+pub const OPENAPI_BEARER_TOKEN: &str = tokenhub::openapi::BEARER_TOKEN;
+
 /// Each OpenAPI error response component, with its HTTP status.
 pub fn openapi_error_statuses() -> Vec<(&'static str, u16)> {
     tokenhub::ocpi::common::responses::error_statuses()
@@ -939,4 +948,70 @@ macro_rules! on_both_backends_with {
             }
         )+
     };
+}
+
+/// The OAuth server's side of the harness (tests/api/oauth.rs).
+impl TestApp {
+    fn keys(&self) -> tokenhub::secrets::Keys {
+        let key = tokenhub::secrets::MasterKey::from_hex(&self.master_key).expect("a master key");
+        tokenhub::secrets::Keys::new(key)
+    }
+
+    /// Registers an OAuth client as `tokenhub client add` does: (client_id, secret unless public).
+    pub async fn add_oauth_client(
+        &self,
+        scopes: &str,
+        redirect_uris: &[&str],
+        public: bool,
+    ) -> (String, Option<String>) {
+        use tokenhub::service::oauth::clients::{add_client, NewClient};
+        let new = NewClient {
+            name: "test client".into(),
+            scopes: tokenhub::domain::oauth::ScopeSet::parse(scopes).unwrap(),
+            redirect_uris: redirect_uris
+                .iter()
+                .map(|u| url::Url::parse(u).unwrap())
+                .collect(),
+            public,
+        };
+        let hasher = tokenhub::secrets::client_secrets::SecretHasher::new(&self.keys());
+        let issued = add_client(&self.store, &hasher, new, "test")
+            .await
+            .expect("add a client");
+        (issued.client_id, issued.client_secret)
+    }
+
+    /// Disables a client as `tokenhub client disable` does.
+    pub async fn disable_oauth_client(&self, client_id: &str) -> bool {
+        tokenhub::service::oauth::clients::disable_client(&self.store, client_id, "test")
+            .await
+            .unwrap()
+    }
+
+    /// `tokenhub keys rotate`: the new kid.
+    pub async fn rotate_signing_key(&self) -> String {
+        tokenhub::service::oauth::rotate_signing_key(&self.store, &self.keys(), "test")
+            .await
+            .unwrap()
+    }
+
+    /// The issuer and audience of this hub's access tokens.
+    pub fn oauth_issuer_and_audience(&self) -> (String, String) {
+        (
+            self.state.oauth.issuer.clone(),
+            self.state.oauth.audience.clone(),
+        )
+    }
+
+    /// Signs `claims` (the claims of an access token, as JSON) with the hub's current key: for
+    /// tokens the token endpoint never issues (expired, another audience or issuer).
+    pub async fn sign_access_token(&self, claims: Value) -> String {
+        let claims: tokenhub::service::oauth::tokens::AccessClaims =
+            serde_json::from_value(claims).expect("access token claims");
+        self.state
+            .oauth
+            .sign_claims(&self.store, &claims)
+            .await
+            .unwrap()
+    }
 }

@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 
 use crate::helpers::{
     openapi_error_statuses, openapi_json, spawn_app, validate_session, validate_session_2_2_1,
-    validate_token, validate_token_2_2_1, Backend, TestApp, OPENAPI_CREDENTIALS_TOKEN,
+    validate_token, validate_token_2_2_1, Backend, TestApp, OPENAPI_BEARER_TOKEN,
+    OPENAPI_CREDENTIALS_TOKEN,
 };
 
 const REGENERATE: &str =
@@ -92,6 +93,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/docs"),
     ("get", "/docs/{file}"),
+    ("post", "/oauth/token"),
+    ("post", "/oauth/revoke"),
+    ("post", "/oauth/introspect"),
+    ("get", "/oauth/jwks.json"),
+    ("get", "/.well-known/oauth-authorization-server"),
+    ("get", "/admin/v1/whoami"),
+    ("get", "/admin/v1/whoami/tokens:read"),
+    ("get", "/admin/v1/whoami/tokens:write"),
+    ("get", "/admin/v1/whoami/parties:read"),
+    ("get", "/admin/v1/whoami/parties:write"),
+    ("get", "/admin/v1/whoami/sessions:read"),
+    ("get", "/admin/v1/whoami/audit:read"),
+    ("get", "/admin/v1/whoami/clients:write"),
 ];
 
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
@@ -491,8 +505,34 @@ fn ocpi_writes_and_receiver_reads_document_403() {
 #[test]
 fn non_ocpi_operations_need_no_credentials() {
     each_operation(|here, _, path, op| {
-        if !path.starts_with("/ocpi/") {
+        if !path.starts_with("/ocpi/") && !path.starts_with("/admin/") {
             assert!(op.get("security").is_none(), "{here}: needs no credentials");
+        }
+    });
+}
+
+/// The management API takes an OAuth bearer token, and documents how it refuses one.
+#[test]
+fn admin_operations_need_the_bearer_token() {
+    let doc = document();
+    let scheme = &doc["components"]["securitySchemes"][OPENAPI_BEARER_TOKEN];
+    assert_eq!(
+        (&scheme["type"], &scheme["scheme"]),
+        (&json!("http"), &json!("bearer"))
+    );
+    each_operation(|here, _, path, op| {
+        if path.starts_with("/admin/") {
+            assert_eq!(
+                op["security"],
+                json!([{ OPENAPI_BEARER_TOKEN: [] }]),
+                "{here}"
+            );
+            for status in ["200", "401"] {
+                assert!(responses(op).contains_key(status), "{here}: no {status}");
+            }
+            if path.contains(':') {
+                assert!(responses(op).contains_key("403"), "{here}: no 403");
+            }
         }
     });
 }

@@ -1,0 +1,222 @@
+//! OAuth 2 values: the management API's scopes (docs/design.md §5), sets of them as an OAuth
+//! `scope` parameter carries them, and the pure rule for the scope a token is granted.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// One scope of the management API. The names are the wire form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    TokensRead,
+    TokensWrite,
+    PartiesRead,
+    PartiesWrite,
+    SessionsRead,
+    AuditRead,
+    ClientsWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 7] = [
+        Scope::TokensRead,
+        Scope::TokensWrite,
+        Scope::PartiesRead,
+        Scope::PartiesWrite,
+        Scope::SessionsRead,
+        Scope::AuditRead,
+        Scope::ClientsWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::TokensRead => "tokens:read",
+            Scope::TokensWrite => "tokens:write",
+            Scope::PartiesRead => "parties:read",
+            Scope::PartiesWrite => "parties:write",
+            Scope::SessionsRead => "sessions:read",
+            Scope::AuditRead => "audit:read",
+            Scope::ClientsWrite => "clients:write",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    /// Exact, as OAuth compares scope tokens (RFC 6749 §3.3: case-sensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown scope {s:?} (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// A set of scopes, written space-separated in a fixed order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// Strict: every space-separated word must be a known scope, and there must be one at least.
+    /// For what an operator or a client asks for.
+    pub fn parse(text: &str) -> Result<ScopeSet, String> {
+        let mut set = BTreeSet::new();
+        for word in text.split(' ') {
+            if word.is_empty() {
+                // RFC 6749 §3.3: scope tokens separated by single spaces.
+                if text.is_empty() || text.trim().is_empty() {
+                    break;
+                }
+                return Err("scopes are separated by single spaces".into());
+            }
+            set.insert(word.parse::<Scope>()?);
+        }
+        if set.is_empty() {
+            return Err("at least one scope is required".into());
+        }
+        Ok(ScopeSet(set))
+    }
+
+    /// Lenient: the known scopes among `words`; others are ignored (a token of an external
+    /// identity provider carries scopes of other services too).
+    pub fn known<'a>(words: impl IntoIterator<Item = &'a str>) -> ScopeSet {
+        ScopeSet(words.into_iter().filter_map(|w| w.parse().ok()).collect())
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<&str> = self.0.iter().map(|s| s.as_str()).collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        ScopeSet(iter.into_iter().collect())
+    }
+}
+
+/// Why a requested scope is refused (`invalid_scope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRefusal(pub String);
+
+/// The scope a client is granted: what it asked for if that is within what it may have, or all of
+/// what it may have when it asked for nothing (RFC 6749 §3.3 lets the server choose a default).
+/// `requested` is the raw `scope` parameter.
+pub fn grant_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, ScopeRefusal> {
+    let Some(requested) = requested else {
+        return Ok(allowed.clone());
+    };
+    let requested = ScopeSet::parse(requested).map_err(ScopeRefusal)?;
+    let beyond: Vec<&str> = requested
+        .iter()
+        .filter(|s| !allowed.contains(*s))
+        .map(Scope::as_str)
+        .collect();
+    if !beyond.is_empty() {
+        return Err(ScopeRefusal(format!(
+            "the client may not have {}",
+            beyond.join(", ")
+        )));
+    }
+    Ok(requested)
+}
+
+/// What may be an OAuth client id: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, so that it can be a
+/// rate-limit key and a log field as is.
+pub fn is_client_id_shaped(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(text: &str) -> ScopeSet {
+        ScopeSet::parse(text).unwrap()
+    }
+
+    #[test]
+    fn scopes_round_trip_and_are_exact() {
+        for scope in Scope::ALL {
+            assert_eq!(scope.as_str().parse::<Scope>(), Ok(scope));
+        }
+        assert!("TOKENS:READ".parse::<Scope>().is_err());
+        assert!("tokens:delete".parse::<Scope>().is_err());
+        assert_eq!(
+            set("tokens:write audit:read tokens:read").to_string(),
+            "tokens:read tokens:write audit:read"
+        );
+    }
+
+    #[test]
+    fn parsing_names_what_is_wrong() {
+        for (text, message) in [
+            ("", "at least one scope is required"),
+            ("tokens:read  audit:read", "single spaces"),
+            ("tokens:read nope", "unknown scope \"nope\""),
+        ] {
+            let err = ScopeSet::parse(text).unwrap_err();
+            assert!(err.contains(message), "{text:?}: {err}");
+        }
+        assert_eq!(
+            ScopeSet::known(["openid", "tokens:read", "email"]).to_string(),
+            "tokens:read"
+        );
+    }
+
+    /// The granted scope, case by case: (requested, allowed, granted or the refusal's words).
+    #[test]
+    fn granted_scope_table() {
+        let allowed = "tokens:read audit:read";
+        let cases: [(Option<&str>, Result<&str, &str>); 7] = [
+            (None, Ok("tokens:read audit:read")),
+            (Some("tokens:read"), Ok("tokens:read")),
+            (Some("audit:read tokens:read"), Ok("tokens:read audit:read")),
+            (Some("tokens:read tokens:read"), Ok("tokens:read")),
+            (Some("tokens:write"), Err("may not have tokens:write")),
+            (Some("tokens:read foo"), Err("unknown scope \"foo\"")),
+            (Some(""), Err("at least one scope")),
+        ];
+        for (requested, expected) in cases {
+            let got = grant_scope(requested, &set(allowed));
+            match (got, expected) {
+                (Ok(granted), Ok(want)) => assert_eq!(granted.to_string(), want, "{requested:?}"),
+                (Err(ScopeRefusal(why)), Err(want)) => {
+                    assert!(why.contains(want), "{requested:?}: {why}")
+                }
+                (got, want) => panic!("{requested:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn client_ids() {
+        assert!(is_client_id_shaped("th_abc-1.2"));
+        for bad in ["", "a b", "é", "a:b", &"x".repeat(65)] {
+            assert!(!is_client_id_shaped(bad), "{bad:?}");
+        }
+    }
+}
