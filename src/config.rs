@@ -29,6 +29,7 @@ pub struct Config {
     pub log: LogConfig,
     pub peers: PeersConfig,
     pub secrets: SecretsConfig,
+    pub push: PushConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -55,6 +56,41 @@ impl Default for PeersConfig {
             timeout_ms: 5000,
             liveness_interval_secs: 300,
             credentials_poll_ms: 250,
+        }
+    }
+}
+
+/// Pushes of effective tokens to CPOs and of sessions to eMSPs (docs/design.md §6 "Push").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// How long, in seconds, a change is retried before it is dropped (and counted).
+    pub retry_window_secs: u64,
+    /// The first wait after a failed push, in milliseconds; it doubles with each failure.
+    pub retry_initial_ms: u64,
+    /// The longest wait between two attempts, in seconds.
+    pub retry_max_secs: u64,
+    /// At most this many partners are pushed to at once (each in order, one request at a time).
+    pub concurrency: u32,
+    /// Entries one partner's delivery takes from the outbox at a time.
+    pub batch_size: u32,
+    /// How often, in milliseconds, an idle worker looks for new entries.
+    pub poll_interval_ms: u64,
+    /// The longest time, in seconds, between two looks for hub validity windows opening or
+    /// closing (the scheduler otherwise wakes at the next such instant).
+    pub window_check_secs: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            retry_window_secs: 600,
+            retry_initial_ms: 1000,
+            retry_max_secs: 60,
+            concurrency: 8,
+            batch_size: 200,
+            poll_interval_ms: 200,
+            window_check_secs: 30,
         }
     }
 }
@@ -428,7 +464,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 21] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 28] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -523,6 +559,33 @@ impl Config {
                 1,
                 86_400,
             ),
+            (
+                "push.retry_window_secs",
+                self.push.retry_window_secs,
+                1,
+                7 * 86_400,
+            ),
+            (
+                "push.retry_initial_ms",
+                self.push.retry_initial_ms,
+                10,
+                3_600_000,
+            ),
+            ("push.retry_max_secs", self.push.retry_max_secs, 1, 86_400),
+            ("push.concurrency", self.push.concurrency.into(), 1, 1024),
+            ("push.batch_size", self.push.batch_size.into(), 1, 10_000),
+            (
+                "push.poll_interval_ms",
+                self.push.poll_interval_ms,
+                10,
+                60_000,
+            ),
+            (
+                "push.window_check_secs",
+                self.push.window_check_secs,
+                1,
+                86_400,
+            ),
         ]
     }
 
@@ -590,6 +653,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub peers: PeersSettings,
     pub secrets: SecretsConfig,
+    pub push: PushSettings,
     /// What was given, for `config check`; `database.url` masked.
     given: Config,
 }
@@ -665,6 +729,17 @@ pub struct RetentionSettings {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: LogFilter,
+}
+
+#[derive(Clone, Debug)]
+pub struct PushSettings {
+    pub retry_window: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub concurrency: usize,
+    pub batch_size: usize,
+    pub poll_interval: Duration,
+    pub window_check: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -863,6 +938,15 @@ impl Settings {
                 credentials_poll: Duration::from_millis(pe.credentials_poll_ms),
             },
             secrets: config.secrets.clone(),
+            push: PushSettings {
+                retry_window: Duration::from_secs(config.push.retry_window_secs),
+                retry_initial: Duration::from_millis(config.push.retry_initial_ms),
+                retry_max: Duration::from_secs(config.push.retry_max_secs),
+                concurrency: config.push.concurrency as usize,
+                batch_size: config.push.batch_size as usize,
+                poll_interval: Duration::from_millis(config.push.poll_interval_ms),
+                window_check: Duration::from_secs(config.push.window_check_secs),
+            },
             given,
         })
     }

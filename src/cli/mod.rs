@@ -1,10 +1,11 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
-//! suspend|resume|set`, `config check`, `healthcheck`. One module per command group; this one
+//! suspend|resume|set`, `config check`, `outbox`, `healthcheck`. One module per command group; this one
 //! parses the arguments, loads the configuration and dispatches.
 
 mod config_check;
 mod healthcheck;
 mod migrate;
+mod outbox;
 mod party;
 mod serve;
 
@@ -47,6 +48,8 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// What the hub still has to push, per partner (pending, oldest age, drops).
+    Outbox(outbox::OutboxArgs),
     /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -92,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Party(command)) => runtime.block_on(party::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
+        Some(Command::Outbox(args)) => runtime.block_on(outbox::run(config, args)),
         Some(Command::Healthcheck(args)) => {
             runtime.block_on(healthcheck::healthcheck(&config, args))
         }

@@ -72,8 +72,10 @@ impl Decided {
         Ok(effective_token(
             &self.row.pushed()?,
             self.row.last_updated_utc(),
+            self.row.effective_updated.and_utc(),
             &self.row.policy(),
             self.owner_suspended,
+            Utc::now(),
         ))
     }
 }

@@ -9,8 +9,11 @@ pub mod credentials;
 pub mod liveness;
 pub mod parties;
 pub mod partners;
+pub mod policy;
+pub mod push;
 pub mod sessions;
 pub mod tokens;
+pub mod windows;
 
 use std::time::Duration;
 
@@ -50,6 +53,10 @@ pub struct AppState {
     pub max_future_skew: chrono::TimeDelta,
     /// Pushes party status changes to the partners that take hubclientinfo.
     pub client_info: client_info::ClientInfoPusher,
+    /// How pushes of tokens and sessions are delivered and retried (`push.*`).
+    pub push: crate::config::PushSettings,
+    /// How long one call to a partner may take (`peers.timeout_ms`).
+    pub peers_timeout: Duration,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -93,6 +100,8 @@ impl AppState {
             sealer: Sealer::new(keys.derive(Purpose::TOKEN_B_ENCRYPTION)),
             max_future_skew: settings.http.max_future_skew,
             keys,
+            push: settings.push.clone(),
+            peers_timeout: settings.peers.timeout,
         })
     }
 }
