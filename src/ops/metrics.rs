@@ -108,21 +108,9 @@ pub fn record_push_delivered(partner: &str, count: u64) {
     }
 }
 
-/// Entries dropped for one partner by this instance, by reason (`expired`, `offline`,
-/// `rejected`). The scrape sets the totals of every instance from the database.
-pub fn record_push_dropped(partner: &str, reason: &'static str, count: u64) {
-    if count > 0 {
-        metrics::counter!(
-            "tokenhub_push_dropped_total",
-            "partner" => partner.to_owned(),
-            "reason" => reason,
-        )
-        .increment(count);
-    }
-}
-
 /// The outbox as the database has it (every instance's): pending entries and the age of the
-/// oldest per partner, drops per partner and reason.
+/// oldest per partner, drops per partner and reason. The drops are counted in the database
+/// (`push_drops`), so the counter is the same on every instance and survives restarts.
 fn record_push_backlog(backlog: &[crate::store::outbox::Backlog]) {
     let now = chrono::Utc::now();
     for b in backlog {

@@ -223,7 +223,9 @@ pub async fn deliver_partner(
         .await?;
     let mut settled = 0;
     for (label, reason, n) in dropped {
-        crate::ops::metrics::record_push_dropped(&label, reason.as_str(), n as u64);
+        if n > 0 {
+            tracing::info!(platform_id, partner = %label, reason = reason.as_str(), dropped = n, "pushes dropped");
+        }
         settled += n;
     }
     let Claim::Work {
@@ -355,7 +357,6 @@ pub async fn deliver_partner(
         })
         .await?;
     crate::ops::metrics::record_push_delivered(&label, delivered.len() as u64);
-    crate::ops::metrics::record_push_dropped(&label, DropReason::Rejected.as_str(), dropped as u64);
     Ok(settled + completed + dropped)
 }
 

@@ -32,6 +32,29 @@ pub struct PartnerState {
     pub hub_versions_status: Option<u16>,
     /// What the hub pushed to its hubclientinfo receiver: (`CC/PID` of the URL, the body).
     pub client_infos: Vec<(String, Value)>,
+    /// What the hub pushed to its Tokens and Sessions receivers and this receiver accepted.
+    pub pushes: Vec<Pushed>,
+    /// Pushes answered HTTP 503 on purpose (counted down, one per push).
+    pub fail_pushes: usize,
+    /// Pushes refused, each counted (failed on purpose included).
+    pub refused_pushes: usize,
+}
+
+/// One PUT the hub made to a Tokens or Sessions receiver.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    /// `tokens` or `sessions`.
+    pub module: String,
+    /// The OCPI version of the URL.
+    pub version: String,
+    /// `CC/PID/ID` of the URL.
+    pub object: String,
+    /// The query string (`type=RFID`).
+    pub query: String,
+    pub body: Value,
+    /// `OCPI-from-*` and `OCPI-to-*` as `CC*PID`.
+    pub from: String,
+    pub to: String,
 }
 
 pub struct Partner {
@@ -178,6 +201,47 @@ async fn client_info_put(
     envelope(Value::Null)
 }
 
+fn routing(req: &HttpRequest, side: &str) -> String {
+    let header = |name: &str| {
+        req.headers()
+            .get(format!("ocpi-{side}-{name}"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    format!("{}*{}", header("country-code"), header("party-id"))
+}
+
+/// The partner's Tokens and Sessions receivers: record what the hub pushed, or answer 503 while
+/// failing on purpose.
+async fn object_put(
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String, String)>,
+    body: web::Json<Value>,
+    shared: Shared,
+) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return *r;
+    }
+    let (version, module, cc, pid, id) = path.into_inner();
+    let mut state = shared.0.lock().unwrap();
+    if state.fail_pushes > 0 {
+        state.fail_pushes -= 1;
+        state.refused_pushes += 1;
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    state.pushes.push(Pushed {
+        module,
+        version,
+        object: format!("{cc}/{pid}/{id}"),
+        query: req.query_string().to_owned(),
+        body: body.into_inner(),
+        from: routing(&req, "from"),
+        to: routing(&req, "to"),
+    });
+    envelope(Value::Null)
+}
+
 /// Starts a partner on 127.0.0.1 and a random port.
 pub async fn start(state: PartnerState) -> Partner {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -198,6 +262,10 @@ pub async fn start(state: PartnerState) -> Partner {
             .route(
                 "/ocpi/{version}/hubclientinfo/{country_code}/{party_id}",
                 web::put().to(client_info_put),
+            )
+            .route(
+                "/ocpi/{version}/{module}/{country_code}/{party_id}/{id}",
+                web::put().to(object_put),
             )
             .route("/ocpi/{version}", web::get().to(details))
     })
@@ -233,6 +301,9 @@ impl PartnerState {
             hub_posted: None,
             hub_versions_status: None,
             client_infos: vec![],
+            pushes: vec![],
+            fail_pushes: 0,
+            refused_pushes: 0,
         }
     }
 
@@ -258,6 +329,8 @@ pub async fn register_partner(
 ) -> (Partner, String) {
     let role = state.roles[0].clone();
     let token_b = state.expected_tokens[0].clone();
+    // The partner registers over the newest version it speaks.
+    let version = *state.versions.last().unwrap();
     let partner = start(state).await;
     let key = tokenhub::domain::ids::PartyKey::parse(
         role["country_code"].as_str().unwrap(),
@@ -275,7 +348,7 @@ pub async fn register_partner(
     let answer = app
         .call(
             reqwest::Method::POST,
-            "/ocpi/2.3.0/credentials",
+            &format!("/ocpi/{version}/credentials"),
             &token_a,
             Some(json!({"token": token_b, "url": partner.versions_url(), "roles": [role]})),
         )
@@ -293,6 +366,28 @@ pub async fn register_partner(
 impl Partner {
     pub fn versions_url(&self) -> String {
         format!("{}/versions", self.base)
+    }
+
+    /// What the partner's receivers accepted so far.
+    pub fn pushes(&self) -> Vec<Pushed> {
+        self.state.lock().unwrap().pushes.clone()
+    }
+
+    /// Waits (bounded) until the partner accepted a push that `done` says is the one; returns
+    /// every push accepted by then.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&Pushed) -> bool) -> Vec<Pushed> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let got = self.pushes();
+            if got.iter().any(&done) {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no push {what}; got {got:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits (bounded) until the latest hubclientinfo push the partner got for `party`
