@@ -74,6 +74,12 @@ pub async fn backlog(store: &Store) -> StoreResult<Vec<Backlog>> {
 
 /// Delivers until the task is aborted (with the server).
 pub async fn run(state: Arc<AppState>, settings: PushSettings) {
+    // SQLite has one instance: a lease left behind was a killed process's, not a live one's.
+    if state.store.kind() == crate::store::BackendKind::Sqlite {
+        if let Err(e) = state.store.write(outbox::release_all_partners).await {
+            tracing::warn!(error = %e, "push: cannot release old leases");
+        }
+    }
     let mut in_flight: HashSet<i64> = HashSet::new();
     let mut tasks: JoinSet<(i64, StoreResult<usize>)> = JoinSet::new();
     loop {

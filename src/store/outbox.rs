@@ -634,3 +634,11 @@ pub fn partner_label(conn: &mut Conn<'_>, platform_id: i64) -> StoreResult<Strin
         |(cc, pid)| format!("{cc}*{pid}"),
     ))
 }
+
+/// Gives back every partner lease: for a SQLite hub at start, the only instance its database can
+/// have, so a lease left by a killed process delays nothing.
+pub fn release_all_partners(conn: &mut Conn<'_>) -> StoreResult<usize> {
+    Ok(db_run!(conn => diesel::update(push_partners::table)
+        .set(push_partners::lease_until.eq(0_i64))
+        .execute(conn))?)
+}
