@@ -16,10 +16,16 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn start(binary: &Path, database_url: &str, work_dir: &Path) -> anyhow::Result<Self> {
+    pub fn start(
+        binary: &Path,
+        database_url: &str,
+        work_dir: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let log_path = work_dir.join("hub-stderr.log");
         let log = std::fs::File::create(&log_path)?;
         let mut child = Command::new(binary)
+            .envs(extra_env.iter().copied())
             .args(["serve", "--bind", "127.0.0.1:0"])
             .env("DATABASE_URL", database_url)
             .env("TOKENHUB_LOG__LEVEL", "warn")

@@ -11,6 +11,8 @@
 //! * the sender list at offset 0 and at a deep offset (900,000 by default), 100 tokens a page,
 //!   over OCPI 2.3.0 and over 2.2.1 (its own creation sequence);
 //! * the hub's resident memory (VmRSS) after start and after the authorization run;
+//! * with `--push-only`, instead of the above: pushes of effective tokens to one CPO receiver
+//!   (tokens/s end to end, see `push.rs`);
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -33,6 +35,7 @@
 mod hub;
 mod list;
 mod load;
+mod push;
 mod report;
 mod scratch;
 mod seed;
@@ -79,6 +82,10 @@ struct Args {
     /// Run the authorize phase only, without the summary (quick iterations on the hot path).
     #[arg(long)]
     authorize_only: bool,
+    /// Measure pushes only: every seeded token's change queued at once, delivered to one CPO
+    /// receiver served by the bench (tokens/s end to end).
+    #[arg(long)]
+    push_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -153,8 +160,21 @@ async fn run(
     }
     println!();
 
+    if args.push_only {
+        let token_a = push::invite_cpo(database_url).await?;
+        // The CPO receiver listens on 127.0.0.1 over plain HTTP.
+        let hub = Hub::start(
+            hub_binary,
+            database_url,
+            work_dir,
+            &[("TOKENHUB_PEERS__ALLOW_INSECURE", "true")],
+        )?;
+        push::push_phase(hub.addr, database_url, &token_a, args.tokens).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     let start = Instant::now();
-    let hub = Hub::start(hub_binary, database_url, work_dir)?;
+    let hub = Hub::start(hub_binary, database_url, work_dir, &[])?;
     println!("== hub ==");
     println!(
         "  pid {}, listening on {} after {:.2} s",

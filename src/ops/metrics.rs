@@ -166,7 +166,7 @@ async fn render(state: web::Data<AppState>) -> HttpResponse {
     let (connections, idle) = state.store.pool_state();
     metrics::gauge!("tokenhub_db_pool_connections").set(f64::from(connections));
     metrics::gauge!("tokenhub_db_pool_idle_connections").set(f64::from(idle));
-    match crate::service::push::backlog(&state.store).await {
+    match state.store.read(crate::store::outbox::backlog).await {
         Ok(backlog) => record_push_backlog(&backlog),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the push outbox"),
     }

@@ -126,20 +126,16 @@ pub async fn run(state: Arc<AppState>, settings: PushSettings) {
     }
 }
 
-/// What the claim of a partner found.
-enum Claim {
-    /// Another instance delivers it, or nothing is due.
-    Nothing,
-    /// Entries to send, and where.
-    Work {
-        head: Vec<Entry>,
-        receiver: url::Url,
-        version: crate::domain::version::OcpiVersion,
-        /// Sealed.
-        token: String,
-        to: Option<PartyKey>,
-        label: String,
-    },
+/// What the claim of a partner found to do (`None`: another instance delivers it, or nothing
+/// is due): entries to send, and where.
+struct Work {
+    head: Vec<Entry>,
+    receiver: url::Url,
+    version: crate::domain::version::OcpiVersion,
+    /// Sealed.
+    token: String,
+    to: Option<PartyKey>,
+    label: String,
 }
 
 /// The lease on a partner: generous against the time a batch may take, since a batch stops
@@ -166,7 +162,7 @@ pub async fn deliver_partner(
         .store
         .write(move |conn| {
             if !outbox::claim_partner(conn, platform_id, now_ms, until_ms)? {
-                return Ok((Claim::Nothing, vec![]));
+                return Ok((None, vec![]));
             }
             let label = outbox::partner_label(conn, platform_id)?;
             let status = outbox::partner_status(conn, platform_id)?;
@@ -176,7 +172,7 @@ pub async fn deliver_partner(
             ) {
                 let n = outbox::drop_all(conn, platform_id, DropReason::Offline)?;
                 outbox::release_partner(conn, platform_id)?;
-                return Ok((Claim::Nothing, vec![(label, DropReason::Offline, n)]));
+                return Ok((None, vec![(label, DropReason::Offline, n)]));
             }
             let expired = outbox::drop_expired(conn, platform_id, now - window)?;
             let mut dropped = vec![(label.clone(), DropReason::Expired, expired)];
@@ -186,7 +182,7 @@ pub async fn deliver_partner(
                 .is_none_or(|e| e.next_attempt_at.and_utc() > now)
             {
                 outbox::release_partner(conn, platform_id)?;
-                return Ok((Claim::Nothing, dropped));
+                return Ok((None, dropped));
             }
             let connection = connections::connection(conn, platform_id)?;
             let sealed = connections::outbound_token(conn, platform_id)?;
@@ -206,7 +202,7 @@ pub async fn deliver_partner(
                 let n = outbox::drop_all(conn, platform_id, DropReason::Rejected)?;
                 outbox::release_partner(conn, platform_id)?;
                 dropped.push((label, DropReason::Rejected, n));
-                return Ok((Claim::Nothing, dropped));
+                return Ok((None, dropped));
             };
             // One kind per request run: the head's. The next round takes the other kind.
             let head: Vec<Entry> = head
@@ -215,14 +211,14 @@ pub async fn deliver_partner(
                 .collect();
             let to = outbox::platform_party(conn, platform_id, Role::Cpo)?;
             Ok((
-                Claim::Work {
+                Some(Work {
                     head,
                     receiver,
                     version,
                     token,
                     to,
                     label,
-                },
+                }),
                 dropped,
             ))
         })
@@ -234,14 +230,14 @@ pub async fn deliver_partner(
         }
         settled += n;
     }
-    let Claim::Work {
+    let Some(Work {
         head,
         receiver,
         version,
         token,
         to,
         label,
-    } = claim
+    }) = claim
     else {
         return Ok(settled);
     };

@@ -2,11 +2,10 @@
 //! other side of the Credentials handshake: it serves versions and version details to whoever
 //! presents the token it expects, and answers the hub's credentials POST like a real partner
 //! (calling the hub's versions with the token the hub sent, before it answers).
-#![expect(
-    clippy::allow_attributes,
-    reason = "this file is compiled into two test binaries (api, processes) and each uses a different part: what one leaves unused the other uses, so an expectation would fail in one of them"
+#![allow(
+    dead_code,
+    reason = "compiled into two test binaries (api, processes), each using a different part: an expectation would fail in one of them"
 )]
-#![allow(dead_code, reason = "see above: shared by two test binaries")]
 
 use std::sync::{Arc, Mutex};
 
