@@ -81,7 +81,9 @@ pub async fn run(state: Arc<AppState>, settings: PushSettings) {
         }
     }
     let mut in_flight: HashSet<i64> = HashSet::new();
-    let mut tasks: JoinSet<(i64, StoreResult<usize>)> = JoinSet::new();
+    // Partners whose first entry waits (backoff): not claimed again before then by this instance.
+    let mut waiting: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    let mut tasks: JoinSet<(i64, StoreResult<Delivered>)> = JoinSet::new();
     loop {
         let due = state
             .store
@@ -89,9 +91,14 @@ pub async fn run(state: Arc<AppState>, settings: PushSettings) {
             .await;
         match due {
             Ok(due) => {
+                let now = Utc::now();
+                waiting.retain(|_, until| *until > now);
                 for platform_id in due {
                     if in_flight.len() >= settings.concurrency {
                         break;
+                    }
+                    if waiting.contains_key(&platform_id) {
+                        continue;
                     }
                     if in_flight.insert(platform_id) {
                         let (state, settings) = (Arc::clone(&state), settings.clone());
@@ -115,8 +122,14 @@ pub async fn run(state: Arc<AppState>, settings: PushSettings) {
                     let Ok((platform_id, done)) = finished else { continue };
                     in_flight.remove(&platform_id);
                     match done {
-                        Ok(n) if n > 0 => break,
-                        Ok(_) => {}
+                        Ok(done) => {
+                            if let Some(until) = done.wait_until {
+                                waiting.insert(platform_id, until);
+                            }
+                            if done.settled > 0 {
+                                break;
+                            }
+                        }
                         Err(e) => tracing::warn!(platform_id, error = %e, "push: delivery round failed"),
                     }
                 }
@@ -144,13 +157,21 @@ fn lease_for(settings: &PushSettings, timeout: Duration) -> Duration {
     (timeout * 4).max(Duration::from_secs(30)) + settings.poll_interval
 }
 
-/// One delivery round for one partner; returns how many entries it settled (delivered or
-/// dropped).
+/// What one delivery round for one partner did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Delivered {
+    /// Entries delivered or dropped.
+    pub settled: usize,
+    /// The partner's first entry waits until then (a failed attempt's backoff).
+    pub wait_until: Option<DateTime<Utc>>,
+}
+
+/// One delivery round for one partner.
 pub async fn deliver_partner(
     state: &AppState,
     settings: &PushSettings,
     platform_id: i64,
-) -> StoreResult<usize> {
+) -> StoreResult<Delivered> {
     let now = Utc::now();
     let now_ms = now.timestamp_millis();
     let timeout = state.peers_timeout;
@@ -158,11 +179,11 @@ pub async fn deliver_partner(
     let until_ms = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
     let window = TimeDelta::from_std(settings.retry_window).unwrap_or(TimeDelta::MAX);
     let batch = settings.batch_size as i64;
-    let (claim, dropped) = state
+    let (claim, dropped, wait_until) = state
         .store
         .write(move |conn| {
             if !outbox::claim_partner(conn, platform_id, now_ms, until_ms)? {
-                return Ok((None, vec![]));
+                return Ok((None, vec![], None));
             }
             let label = outbox::partner_label(conn, platform_id)?;
             let status = outbox::partner_status(conn, platform_id)?;
@@ -172,17 +193,18 @@ pub async fn deliver_partner(
             ) {
                 let n = outbox::drop_all(conn, platform_id, DropReason::Offline)?;
                 outbox::release_partner(conn, platform_id)?;
-                return Ok((None, vec![(label, DropReason::Offline, n)]));
+                return Ok((None, vec![(label, DropReason::Offline, n)], None));
             }
             let expired = outbox::drop_expired(conn, platform_id, now - window)?;
             let mut dropped = vec![(label.clone(), DropReason::Expired, expired)];
             let head = outbox::head(conn, platform_id, batch)?;
-            if head
+            let wait = head
                 .first()
-                .is_none_or(|e| e.next_attempt_at.and_utc() > now)
-            {
+                .map(|e| e.next_attempt_at.and_utc())
+                .filter(|at| *at > now);
+            if head.is_empty() || wait.is_some() {
                 outbox::release_partner(conn, platform_id)?;
-                return Ok((None, dropped));
+                return Ok((None, dropped, wait));
             }
             let connection = connections::connection(conn, platform_id)?;
             let sealed = connections::outbound_token(conn, platform_id)?;
@@ -202,7 +224,7 @@ pub async fn deliver_partner(
                 let n = outbox::drop_all(conn, platform_id, DropReason::Rejected)?;
                 outbox::release_partner(conn, platform_id)?;
                 dropped.push((label, DropReason::Rejected, n));
-                return Ok((None, dropped));
+                return Ok((None, dropped, None));
             };
             // One kind per request run: the head's. The next round takes the other kind.
             let head: Vec<Entry> = head
@@ -220,6 +242,7 @@ pub async fn deliver_partner(
                     label,
                 }),
                 dropped,
+                None,
             ))
         })
         .await?;
@@ -239,7 +262,10 @@ pub async fn deliver_partner(
         label,
     }) = claim
     else {
-        return Ok(settled);
+        return Ok(Delivered {
+            settled,
+            wait_until,
+        });
     };
     let token = match state.sealer.open(&token) {
         Ok(token) => token,
@@ -251,7 +277,10 @@ pub async fn deliver_partner(
                 .store
                 .write(move |conn| outbox::release_partner(conn, platform_id))
                 .await?;
-            return Ok(settled);
+            return Ok(Delivered {
+                settled,
+                wait_until: None,
+            });
         }
     };
     let kind = Kind::from_db(&head[0].kind);
@@ -336,6 +365,7 @@ pub async fn deliver_partner(
         let wait = TimeDelta::from_std(backoff(entry.attempts)).unwrap_or(TimeDelta::MAX);
         (entry.id, Utc::now() + wait, why)
     });
+    let wait_until = retry.as_ref().map(|(_, at, _)| *at);
     let (sent, refused) = (delivered.clone(), rejected.clone());
     let (completed, dropped) = state
         .store
@@ -359,7 +389,10 @@ pub async fn deliver_partner(
         })
         .await?;
     crate::ops::metrics::record_push_delivered(&label, delivered.len() as u64);
-    Ok(settled + completed + dropped)
+    Ok(Delivered {
+        settled: settled + completed + dropped,
+        wait_until,
+    })
 }
 
 /// The PUT of an effective token: at `{receiver}/{cc}/{pid}/{uid}?type=`, from the hub to `to`

@@ -540,7 +540,8 @@ pub fn process_window_edges(
         .execute(conn))?;
         let owner = PartyKey::parse(&cc, &pid)?;
         let token_type = TokenType::parse("type", &token_type)?;
-        enqueue_token(conn, id, &owner, &token_type, at.and_utc())?;
+        // Queued now, not at the edge: after a downtime the retry window starts at the catch-up.
+        enqueue_token(conn, id, &owner, &token_type, until.and_utc())?;
         changed += 1;
     }
     Ok(changed)

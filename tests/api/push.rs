@@ -402,6 +402,7 @@ async fn sessions_reach_the_emsp_of_their_token(app: TestApp) {
         assert_eq!(push.body["status"], "ACTIVE");
     }
     // A session of a token whose eMSP takes no sessions queues nothing.
+    drained(&app).await;
     let put = app
         .call(
             Method::PUT,
