@@ -1513,6 +1513,28 @@ async fn kill_9_during_a_push_load_loses_no_acknowledged_change() {
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
     let before_restart = cpo.pushes().len();
+    // While the hub is down, `tokenhub outbox` lists what it still owes the CPO: at least every
+    // acknowledged change the CPO has not received.
+    let delivered: std::collections::HashSet<String> =
+        cpo.pushes().into_iter().map(|p| p.object).collect();
+    let missing = acked
+        .iter()
+        .filter(|uid| !delivered.contains(&format!("NL/ABC/{uid}")))
+        .count();
+    let listed = outbox_json(&url);
+    let pending: i64 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            assert_eq!(row["partner"], "BE*PCP", "{listed}");
+            row["pending"].as_i64().unwrap()
+        })
+        .sum();
+    assert!(
+        pending >= missing as i64,
+        "{pending} pending < {missing} missing: {listed}"
+    );
 
     let hub = Hub::start(&url, &env);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -1533,7 +1555,8 @@ async fn kill_9_during_a_push_load_loses_no_acknowledged_change() {
             let duplicates = got.len() - objects.len();
             println!(
                 "kill -9 figures: acknowledged {}, delivered before the kill {before_restart}, \
-                 delivered in all {} ({} distinct, {duplicates} sent twice across the kill), lost 0",
+                 pending at the restart {pending}, delivered in all {} ({} distinct, \
+                 {duplicates} sent twice across the kill), lost 0",
                 acked.len(),
                 got.len(),
                 objects.len()
@@ -1548,6 +1571,33 @@ async fn kill_9_during_a_push_load_loses_no_acknowledged_change() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(acked.iter().all(received));
+    // `tokenhub outbox` beside the running hub: the CPO, nothing pending, nothing dropped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = outbox_json(&url);
+        // Empty once the last completion is written (a delivery completes just after the answer).
+        if listed == json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still listed: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (clean, _) = hub.stop();
     assert!(clean);
+}
+
+fn outbox_json(url: &str) -> Value {
+    let mut command = Command::new(BIN);
+    master_key_env(&mut command, url);
+    let out = command
+        .args(["outbox", "--json"])
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run tokenhub outbox");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("outbox --json prints JSON")
 }
