@@ -25,8 +25,9 @@ pub enum Failure {
     /// The partner refused this object (OCPI 2xxx client error, HTTP below 500): the same object
     /// would be refused again, so it is dropped and the partner's next entry goes.
     Rejected,
-    /// No answer, a server error, an OCPI 3xxx, or the partner refusing the hub's token (HTTP 401
-    /// or 403: nothing of this object's doing): try again later, in order.
+    /// No answer, a server error, an OCPI 3xxx, the partner refusing the hub's token (HTTP 401
+    /// or 403), or a URL the hub may not call now (its name does not resolve, or to a private
+    /// address): nothing of this object's doing, so try again later, in order.
     Retry,
 }
 
@@ -39,7 +40,6 @@ pub fn classify(err: &PeerError) -> Failure {
         } if (2000..3000).contains(code) && *http < 500 && !matches!(http, 401 | 403) => {
             Failure::Rejected
         }
-        PeerError::Refused(_) => Failure::Rejected,
         _ => Failure::Retry,
     }
 }
@@ -111,7 +111,7 @@ mod tests {
                 },
                 Failure::Retry,
             ),
-            (PeerError::Refused("private".into()), Failure::Rejected),
+            (PeerError::Refused("cannot resolve".into()), Failure::Retry),
         ];
         for (err, expected) in cases {
             assert_eq!(classify(&err), expected, "{err}");
