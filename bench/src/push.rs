@@ -113,7 +113,9 @@ pub async fn push_phase(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))?;
     let (status, answer) = exchange(&mut connect(hub).await?, request).await?;
-    if status != StatusCode::OK || !answer.windows(19).any(|w| w == b"\"status_code\":1000") {
+    if status != StatusCode::OK
+        || !String::from_utf8_lossy(&answer).contains("\"status_code\":1000")
+    {
         bail!(
             "the CPO could not register: HTTP {status}: {}",
             String::from_utf8_lossy(&answer)
