@@ -31,6 +31,7 @@ pub struct Config {
     pub peers: PeersConfig,
     pub secrets: SecretsConfig,
     pub oauth: OAuthConfig,
+    pub push: PushConfig,
 }
 
 /// The OAuth 2 authorization server (`oauth` module) and the identity provider it may trust.
@@ -131,6 +132,41 @@ impl Default for PeersConfig {
             forward_max_in_flight: 64,
             breaker_failures: 5,
             breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+/// Pushes of effective tokens to CPOs and of sessions to eMSPs (docs/design.md §6 "Push").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// How long, in seconds, a change is retried before it is dropped (and counted).
+    pub retry_window_secs: u64,
+    /// The first wait after a failed push, in milliseconds; it doubles with each failure.
+    pub retry_initial_ms: u64,
+    /// The longest wait between two attempts, in seconds.
+    pub retry_max_secs: u64,
+    /// At most this many partners are pushed to at once (each in order, one request at a time).
+    pub concurrency: u32,
+    /// Entries one partner's delivery takes from the outbox at a time.
+    pub batch_size: u32,
+    /// How often, in milliseconds, an idle worker looks for new entries.
+    pub poll_interval_ms: u64,
+    /// The longest time, in seconds, between two looks for hub validity windows opening or
+    /// closing (the scheduler otherwise wakes at the next such instant).
+    pub window_check_secs: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            retry_window_secs: 600,
+            retry_initial_ms: 1000,
+            retry_max_secs: 60,
+            concurrency: 8,
+            batch_size: 200,
+            poll_interval_ms: 200,
+            window_check_secs: 30,
         }
     }
 }
@@ -509,7 +545,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 27] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 34] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -635,6 +671,33 @@ impl Config {
                 86_400,
             ),
             ("oauth.poll_ms", self.oauth.poll_ms, 50, 5_000),
+            (
+                "push.retry_window_secs",
+                self.push.retry_window_secs,
+                1,
+                7 * 86_400,
+            ),
+            (
+                "push.retry_initial_ms",
+                self.push.retry_initial_ms,
+                10,
+                3_600_000,
+            ),
+            ("push.retry_max_secs", self.push.retry_max_secs, 1, 86_400),
+            ("push.concurrency", self.push.concurrency.into(), 1, 1024),
+            ("push.batch_size", self.push.batch_size.into(), 1, 10_000),
+            (
+                "push.poll_interval_ms",
+                self.push.poll_interval_ms,
+                10,
+                60_000,
+            ),
+            (
+                "push.window_check_secs",
+                self.push.window_check_secs,
+                1,
+                86_400,
+            ),
         ]
     }
 
@@ -703,6 +766,7 @@ pub struct Settings {
     pub peers: PeersSettings,
     pub secrets: SecretsConfig,
     pub oauth: OAuthSettings,
+    pub push: PushSettings,
     /// What was given, for `config check`; `database.url` masked.
     given: Config,
 }
@@ -856,6 +920,17 @@ impl ExternalIdpConfig {
             jwks_min_refresh: Duration::from_secs(self.jwks_min_refresh_secs),
         })
     }
+}
+
+#[derive(Clone, Debug)]
+pub struct PushSettings {
+    pub retry_window: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub concurrency: usize,
+    pub batch_size: usize,
+    pub poll_interval: Duration,
+    pub window_check: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -1079,6 +1154,15 @@ impl Settings {
                 poll: Duration::from_millis(config.oauth.poll_ms),
                 external,
             },
+            push: PushSettings {
+                retry_window: Duration::from_secs(config.push.retry_window_secs),
+                retry_initial: Duration::from_millis(config.push.retry_initial_ms),
+                retry_max: Duration::from_secs(config.push.retry_max_secs),
+                concurrency: config.push.concurrency as usize,
+                batch_size: config.push.batch_size as usize,
+                poll_interval: Duration::from_millis(config.push.poll_interval_ms),
+                window_check: Duration::from_secs(config.push.window_check_secs),
+            },
             given,
         })
     }
@@ -1274,7 +1358,7 @@ mod tests {
             config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 27);
+        assert_eq!(bounds.len(), 34);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));

@@ -1,5 +1,6 @@
 //! Builds the server: shared state, the surfaces' scopes, middleware and background work (the
-//! sweeper, partner liveness checks, the credentials-epoch watcher, the OAuth-epoch watcher). Shared by `main` and the
+//! sweeper, partner liveness checks, the credentials-epoch and OAuth-epoch watchers, the push
+//! worker and the validity-window scheduler). Shared by `main` and the
 //! tests; nothing else imports it.
 
 use std::net::TcpListener;
@@ -20,8 +21,8 @@ pub struct Application {
     port: u16,
     public_url: String,
     server: Server,
-    /// The sweeper, the partner liveness checks and the credentials-epoch watcher: stopped with
-    /// the server.
+    /// The sweeper, the partner liveness checks, the credentials-epoch watcher, the push worker and
+    /// the validity-window scheduler: stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     state: web::Data<AppState>,
 }
@@ -73,6 +74,7 @@ impl Application {
         let epoch_poll = settings.peers.credentials_poll;
         let oauth_state = shared.clone().into_inner();
         let oauth_poll = settings.oauth.poll;
+        let push_settings = settings.push.clone();
         let background = vec![
             tokio::spawn(sweeper::run(store, settings.retention.clone())),
             tokio::spawn(crate::service::liveness::run(
@@ -95,6 +97,14 @@ impl Application {
                 )
                 .await
             }),
+            tokio::spawn(crate::service::windows::run(
+                shared.clone().into_inner(),
+                push_settings.window_check,
+            )),
+            tokio::spawn(crate::service::push::run(
+                shared.clone().into_inner(),
+                push_settings,
+            )),
         ];
         Ok(Application {
             port: local.port(),

@@ -16,6 +16,8 @@
 //! * with `--oauth-only` instead: the OAuth token endpoint (client credentials, the secret checked
 //!   against its stored keyed hash), a management route behind a bearer token, and the
 //!   in-process cost of validating one access token;
+//! * with `--push-only`, instead of the above: pushes of effective tokens to one CPO receiver
+//!   (tokens/s end to end, see `push.rs`);
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -40,6 +42,7 @@ mod hub;
 mod list;
 mod load;
 mod oauth;
+mod push;
 mod report;
 mod scratch;
 mod seed;
@@ -100,6 +103,10 @@ struct Args {
     /// with a bearer token, and the in-process cost of validating one JWT.
     #[arg(long)]
     oauth_only: bool,
+    /// Measure pushes only: every seeded token's change queued at once, delivered to one CPO
+    /// receiver served by the bench (tokens/s end to end).
+    #[arg(long)]
+    push_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -221,6 +228,20 @@ async fn run(
     }
     println!();
 
+    if args.push_only {
+        let token_a = push::invite_cpo(database_url).await?;
+        // The CPO receiver listens on 127.0.0.1 over plain HTTP.
+        let hub = Hub::start_with(
+            hub_binary,
+            database_url,
+            work_dir,
+            &crate::hub::random_master_key(),
+            &[("TOKENHUB_PEERS__ALLOW_INSECURE", "true")],
+        )?;
+        push::push_phase(hub.addr, database_url, &token_a, args.tokens).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
     let master_key = crate::hub::random_master_key();
     let client = oauth::seed_client(database_url, &master_key).await?;

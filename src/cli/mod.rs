@@ -1,7 +1,7 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
 //! suspend|resume|set`, `agreement add|remove|list`, `client add|list|disable`, `keys rotate`,
-//! `config check`, `healthcheck`. One module per command group; this one parses the arguments,
-//! loads the configuration and dispatches.
+//! `outbox`, `config check`, `healthcheck`. One module per command group; this one parses the
+//! arguments, loads the configuration and dispatches.
 
 mod agreement;
 mod client;
@@ -9,6 +9,7 @@ mod config_check;
 mod healthcheck;
 mod keys;
 mod migrate;
+mod outbox;
 mod party;
 mod serve;
 
@@ -60,6 +61,8 @@ enum Command {
     /// Manage the keys that sign access tokens.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// What the hub still has to push, per partner (pending, oldest age, drops).
+    Outbox(outbox::OutboxArgs),
     /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -108,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Client(command)) => runtime.block_on(client::run(config, command)),
         Some(Command::Keys(command)) => runtime.block_on(keys::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
+        Some(Command::Outbox(args)) => runtime.block_on(outbox::run(config, args)),
         Some(Command::Healthcheck(args)) => {
             runtime.block_on(healthcheck::healthcheck(&config, args))
         }

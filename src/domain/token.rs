@@ -291,29 +291,58 @@ pub struct HubPolicy {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// The token the sender list and `/authorize` serve: as pushed, with hub policy applied
-/// (blocked or suspended owner → `valid: false`, whitelist override) and `last_updated` the later of
-/// the eMSP's and the policy's.
+impl HubPolicy {
+    /// Whether `now` lies in the hub validity window (`valid_from` included, `valid_until` not).
+    pub fn in_window(&self, now: DateTime<Utc>) -> bool {
+        self.valid_from.is_none_or(|from| now >= from)
+            && self.valid_until.is_none_or(|until| now < until)
+    }
+
+    /// The latest instant up to `now` at which the window opened or closed.
+    fn last_window_edge(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        [self.valid_from, self.valid_until]
+            .into_iter()
+            .flatten()
+            .filter(|edge| *edge <= now)
+            .max()
+    }
+}
+
+/// The token the sender list, `/authorize` and pushes to CPOs serve: as pushed, with hub policy
+/// applied at `now` (blocked, suspended owner or outside the hub validity window → `valid: false`;
+/// whitelist override) and `last_updated` the latest of the eMSP's, `changed_at` (the stored
+/// `effective_updated`: policy changes, suspensions), the policy change and the window's last
+/// opening or closing up to `now` — so it moves at the instant the window opens or closes, whether
+/// or not the scheduler has run yet.
 pub fn effective_token(
     pushed: &Map<String, Value>,
     pushed_last_updated: DateTime<Utc>,
+    changed_at: DateTime<Utc>,
     policy: &HubPolicy,
     owner_suspended: bool,
+    now: DateTime<Utc>,
 ) -> Map<String, Value> {
     let mut token = pushed.clone();
-    if policy.blocked || owner_suspended {
+    if policy.blocked || owner_suspended || !policy.in_window(now) {
         token.insert("valid".into(), Value::Bool(false));
     }
     if let Some(w) = policy.whitelist_override {
         token.insert("whitelist".into(), Value::String(w.as_str().into()));
     }
-    if let Some(changed) = policy.updated_at {
-        if changed > pushed_last_updated {
-            token.insert(
-                "last_updated".into(),
-                Value::String(format_ocpi_datetime(&changed)),
-            );
-        }
+    let changed = [
+        Some(changed_at),
+        policy.updated_at,
+        policy.last_window_edge(now),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(changed_at);
+    if changed > pushed_last_updated {
+        token.insert(
+            "last_updated".into(),
+            Value::String(format_ocpi_datetime(&changed)),
+        );
     }
     token
 }
@@ -414,21 +443,52 @@ mod tests {
 
     #[test]
     fn effective_token_applies_policy() {
+        let at = |s: &str| parse_ocpi_datetime("x", s).unwrap();
         let pushed = sample();
-        let pushed_at = parse_ocpi_datetime("x", "2025-03-01T09:15:00Z").unwrap();
+        let pushed_at = at("2025-03-01T09:15:00Z");
+        let now = at("2025-05-01T00:00:00Z");
         let policy = HubPolicy {
             blocked: true,
             whitelist_override: Some(Whitelist::Never),
-            updated_at: Some(parse_ocpi_datetime("x", "2025-04-01T00:00:00Z").unwrap()),
+            updated_at: Some(at("2025-04-01T00:00:00Z")),
             ..HubPolicy::default()
         };
-        let t = effective_token(&pushed, pushed_at, &policy, false);
+        let t = effective_token(&pushed, pushed_at, pushed_at, &policy, false, now);
         assert_eq!(t["valid"], json!(false));
         assert_eq!(t["whitelist"], json!("NEVER"));
         assert_eq!(t["last_updated"], json!("2025-04-01T00:00:00.000Z"));
-        let untouched = effective_token(&pushed, pushed_at, &HubPolicy::default(), false);
+        let plain = HubPolicy::default();
+        let untouched = effective_token(&pushed, pushed_at, pushed_at, &plain, false, now);
         assert_eq!(untouched, pushed);
-        let suspended = effective_token(&pushed, pushed_at, &HubPolicy::default(), true);
+        let suspended_at = at("2025-04-15T00:00:00Z");
+        let suspended = effective_token(&pushed, pushed_at, suspended_at, &plain, true, now);
         assert_eq!(suspended["valid"], json!(false));
+        assert_eq!(suspended["last_updated"], json!("2025-04-15T00:00:00.000Z"));
+    }
+
+    /// Outside the hub validity window the token is not valid, and `last_updated` is the instant
+    /// the window last opened or closed (`valid_from` included, `valid_until` excluded).
+    #[test]
+    fn effective_token_follows_the_validity_window() {
+        let at = |s: &str| parse_ocpi_datetime("x", s).unwrap();
+        let pushed = sample();
+        let pushed_at = at("2025-03-01T09:15:00Z");
+        let (from, until) = (at("2025-06-01T00:00:00Z"), at("2025-07-01T00:00:00Z"));
+        let policy = HubPolicy {
+            valid_from: Some(from),
+            valid_until: Some(until),
+            ..HubPolicy::default()
+        };
+        let cases = [
+            ("2025-05-31T23:59:59.999Z", false, "2025-03-01T09:15:00Z"),
+            ("2025-06-01T00:00:00Z", true, "2025-06-01T00:00:00.000Z"),
+            ("2025-06-30T23:59:59Z", true, "2025-06-01T00:00:00.000Z"),
+            ("2025-07-01T00:00:00Z", false, "2025-07-01T00:00:00.000Z"),
+        ];
+        for (now, valid, last_updated) in cases {
+            let t = effective_token(&pushed, pushed_at, pushed_at, &policy, false, at(now));
+            assert_eq!(t["valid"], json!(valid), "{now}");
+            assert_eq!(t["last_updated"], json!(last_updated), "{now}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics`: requests and latency per route and status, authorization
-//! decisions by result, pool usage, database errors, stale sessions by CPO, partner liveness checks
-//! and hubclientinfo pushes, forwarded authorizations and circuit breakers.
+//! decisions by result, pool usage, database errors, stale sessions by CPO, partner liveness checks,
+//! hubclientinfo pushes, forwarded authorizations and circuit breakers, and the push outbox
+//! (backlog, oldest age, deliveries and drops per partner).
 
 use std::sync::OnceLock;
 
@@ -126,6 +127,39 @@ pub fn set_breaker_open(partner: &str, open: bool) {
     });
 }
 
+/// Entries delivered to one partner (`partner` is its first party, `CC*PID`: as finite as the
+/// registered partners).
+pub fn record_push_delivered(partner: &str, count: u64) {
+    if count > 0 {
+        metrics::counter!("tokenhub_push_delivered_total", "partner" => partner.to_owned())
+            .increment(count);
+    }
+}
+
+/// The outbox as the database has it (every instance's): pending entries and the age of the
+/// oldest per partner, drops per partner and reason. The drops are counted in the database
+/// (`push_drops`), so the counter is the same on every instance and survives restarts.
+fn record_push_backlog(backlog: &[crate::store::outbox::Backlog]) {
+    let now = chrono::Utc::now();
+    for b in backlog {
+        metrics::gauge!("tokenhub_push_backlog", "partner" => b.partner.clone())
+            .set(b.pending as f64);
+        let age = b
+            .oldest
+            .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!("tokenhub_push_oldest_age_seconds", "partner" => b.partner.clone())
+            .set(age);
+        for (reason, dropped) in &b.dropped {
+            metrics::counter!(
+                "tokenhub_push_dropped_total",
+                "partner" => b.partner.clone(),
+                "reason" => reason.clone(),
+            )
+            .absolute(u64::try_from(*dropped).unwrap_or(0));
+        }
+    }
+}
+
 pub fn record_database_error(kind: &'static str) {
     metrics::counter!("tokenhub_database_errors_total", "kind" => kind).increment(1);
 }
@@ -151,7 +185,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "operations",
     operation_id = "get_metrics",
     summary = "Prometheus metrics",
-    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold; `tokenhub_liveness_checks_total` and `tokenhub_client_info_pushes_total` by result (`ok`, `failed`); `tokenhub_forward_requests_total` by partner (the eMSP) and outcome (answered, unknown_token, timeout, unreachable, failed, malformed; without a call: breaker_open, offline, busy, no_token), `tokenhub_forward_duration_seconds` by partner, and `tokenhub_breaker_open` by partner (1 while this instance's circuit breaker for it is open). No authentication.",
+    description = "Prometheus text exposition: `tokenhub_http_requests_total` and `tokenhub_http_request_duration_seconds` by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or OTHER), route pattern (or `(unmatched)`) and status; `tokenhub_authorization_decisions_total` by result; `tokenhub_ocpi221_tokens_hidden_total` by endpoint (`list`, `authorize`): tokens left out of OCPI 2.2.1 answers because 2.2.1 cannot name their type; `tokenhub_db_pool_connections`, `tokenhub_db_pool_idle_connections`; `tokenhub_database_errors_total` by kind; `tokenhub_credentials_lookups_total` (credentials tokens looked up in the database) by result (found, unknown); `tokenhub_authentication_failures_total` by reason (malformed, unknown, rate_limited); `tokenhub_stale_sessions_total` by CPO and whether the session had taken over a hold; `tokenhub_liveness_checks_total` and `tokenhub_client_info_pushes_total` by result (`ok`, `failed`); `tokenhub_forward_requests_total` by partner (the eMSP) and outcome (answered, unknown_token, timeout, unreachable, failed, malformed; without a call: breaker_open, offline, busy, no_token), `tokenhub_forward_duration_seconds` by partner, and `tokenhub_breaker_open` by partner (1 while this instance's circuit breaker for it is open); `tokenhub_push_backlog` and `tokenhub_push_oldest_age_seconds` (pending pushes of tokens and sessions, and the age of the oldest) by partner, `tokenhub_push_delivered_total` by partner, `tokenhub_push_dropped_total` by partner and reason (`expired`, `offline`, `rejected`). No authentication.",
     responses(
         (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
     )
@@ -160,6 +194,10 @@ async fn render(state: web::Data<AppState>) -> HttpResponse {
     let (connections, idle) = state.store.pool_state();
     metrics::gauge!("tokenhub_db_pool_connections").set(f64::from(connections));
     metrics::gauge!("tokenhub_db_pool_idle_connections").set(f64::from(idle));
+    match state.store.read(crate::store::outbox::backlog).await {
+        Ok(backlog) => record_push_backlog(&backlog),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the push outbox"),
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle().render())

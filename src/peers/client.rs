@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::domain::ids::PartyKey;
 use crate::domain::partner::{InterfaceRole, OcpiVersion, PartnerEndpoint};
 
 use super::policy;
@@ -63,6 +64,13 @@ struct EndpointDoc {
     url: String,
 }
 
+/// The parties a routed request is from and to (`OCPI-from-*`, `OCPI-to-*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    pub from: PartyKey,
+    pub to: PartyKey,
+}
+
 #[derive(Clone)]
 pub struct OcpiClient {
     http: reqwest::Client,
@@ -105,6 +113,19 @@ impl OcpiClient {
         token: &str,
         body: Option<&Value>,
     ) -> Result<Value, PeerError> {
+        self.call_routed(method, url, token, body, None).await
+    }
+
+    /// As [`OcpiClient::call`], with the `OCPI-from-*`/`OCPI-to-*` headers of a functional module's
+    /// request when `routing` is given.
+    pub async fn call_routed(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        token: &str,
+        body: Option<&Value>,
+        routing: Option<&Routing>,
+    ) -> Result<Value, PeerError> {
         self.check_url(url).await?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(token.as_bytes());
         let id = uuid::Uuid::new_v4().to_string();
@@ -114,6 +135,13 @@ impl OcpiClient {
             .header("Authorization", format!("Token {encoded}"))
             .header("X-Request-ID", &id)
             .header("X-Correlation-ID", &id);
+        if let Some(routing) = routing {
+            request = request
+                .header("OCPI-from-country-code", routing.from.country_code.as_str())
+                .header("OCPI-from-party-id", routing.from.party_id.as_str())
+                .header("OCPI-to-country-code", routing.to.country_code.as_str())
+                .header("OCPI-to-party-id", routing.to.party_id.as_str());
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

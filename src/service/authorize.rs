@@ -106,8 +106,10 @@ impl Decided {
         Ok(effective_token(
             &row.pushed()?,
             row.last_updated_utc(),
+            row.effective_updated.and_utc(),
             &row.policy(),
             self.owner_suspended,
+            Utc::now(),
         ))
     }
 }

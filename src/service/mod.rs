@@ -12,8 +12,11 @@ pub mod liveness;
 pub mod oauth;
 pub mod parties;
 pub mod partners;
+pub mod policy;
+pub mod push;
 pub mod sessions;
 pub mod tokens;
+pub mod windows;
 
 use std::time::Duration;
 
@@ -60,6 +63,10 @@ pub struct AppState {
     pub forwarder: forwarding::Forwarder,
     /// The OAuth 2 authorization server: clients, signing keys, revocations.
     pub oauth: oauth::OAuthServer,
+    /// How pushes of tokens and sessions are delivered and retried (`push.*`).
+    pub push: crate::config::PushSettings,
+    /// How long one call to a partner may take (`peers.timeout_ms`).
+    pub peers_timeout: Duration,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -115,6 +122,8 @@ impl AppState {
             max_future_skew: settings.http.max_future_skew,
             oauth,
             keys,
+            push: settings.push.clone(),
+            peers_timeout: settings.peers.timeout,
         })
     }
 }

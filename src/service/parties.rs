@@ -10,7 +10,7 @@ use crate::domain::party::{CredentialsKind, PartySettings, Role};
 use crate::secrets::{hash_token, new_credentials_token};
 use crate::store::connections::{self, Change, InviteOutcome};
 use crate::store::parties::{self, AddOutcome, NewParty};
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{outbox, tokens, Store, StoreError, StoreResult};
 
 use super::AppState;
 
@@ -266,6 +266,14 @@ pub async fn change_settings(
             )?;
             if before.suspended != after.suspended {
                 connections::bump_credentials_epoch(conn)?;
+                if role == Role::Emsp {
+                    // Every token of the eMSP changes `valid` in its effective form: one UPDATE
+                    // of its N tokens, and N rows per CPO receiving tokens in the outbox (rows
+                    // already pending are coalesced, not added).
+                    let now = Utc::now();
+                    tokens::touch_owner(conn, &outcome.key, now)?;
+                    outbox::enqueue_owner_tokens(conn, &outcome.key, now)?;
+                }
             }
             Ok(Ok(outcome))
         })

@@ -39,7 +39,8 @@ impl SessionSettings {
     }
 }
 
-/// Stores the session and brings its token's usage in line with it.
+/// Stores the session, brings its token's usage in line with it, and queues its push to the
+/// token's eMSP.
 fn store_session(
     conn: &mut Conn<'_>,
     existing: Option<&SessionRow>,
@@ -68,6 +69,7 @@ fn store_session(
             unmatched_until: now + authorization.unmatched_session,
         },
     )?;
+    super::push::queue_session_change(conn, session_id, &write.token.owner, now)?;
     Ok(if existing.is_some() {
         WriteOutcome::Updated
     } else {

@@ -12,6 +12,8 @@ use crate::domain::ValidationError;
 use crate::store::tokens;
 use crate::store::{parties, Store, StoreError, StoreResult};
 
+use super::push;
+
 pub use crate::store::tokens::ListFilter;
 
 pub enum PutOutcome {
@@ -28,7 +30,8 @@ pub enum PatchOutcome {
     Invalid(ValidationError),
 }
 
-/// Creates or replaces the token (the hub policy stays). A `last_updated` more than
+/// Creates or replaces the token (the hub policy stays) and queues its push to CPOs in the same
+/// write job. A `last_updated` more than
 /// `max_future_skew` ahead is refused: stored, it would make every later update stale.
 pub async fn put(
     store: &Store,
@@ -44,7 +47,14 @@ pub async fn put(
         return Ok(PutOutcome::Invalid(e));
     }
     let outcome = store
-        .write(move |conn| tokens::put(conn, &write, Utc::now()))
+        .write(move |conn| {
+            let now = Utc::now();
+            let outcome = tokens::put(conn, &write, now)?;
+            if outcome != tokens::PutOutcome::Stale {
+                push::queue_token_change(conn, &write.key, now)?;
+            }
+            Ok(outcome)
+        })
         .await?;
     Ok(match outcome {
         tokens::PutOutcome::Created => PutOutcome::Created,
@@ -53,7 +63,8 @@ pub async fn put(
     })
 }
 
-/// Merges `patch` into the stored token under a lock, so concurrent PATCHes do not lose fields.
+/// Merges `patch` into the stored token under a lock, so concurrent PATCHes do not lose fields,
+/// and queues its push to CPOs in the same write job.
 pub async fn patch(
     store: &Store,
     key: TokenKey,
@@ -79,7 +90,10 @@ pub async fn patch(
             }
             Ok(match tokens::replace(conn, &row, &write)? {
                 tokens::PutOutcome::Stale => PatchOutcome::Stale,
-                tokens::PutOutcome::Created | tokens::PutOutcome::Replaced => PatchOutcome::Applied,
+                tokens::PutOutcome::Created | tokens::PutOutcome::Replaced => {
+                    push::queue_token_change(conn, &key, Utc::now())?;
+                    PatchOutcome::Applied
+                }
             })
         })
         .await
@@ -120,6 +134,7 @@ pub async fn effective_page(
         })
         .await?;
     let suspended: HashSet<(String, String)> = suspended.into_iter().collect();
+    let now = Utc::now();
     let effective = page
         .rows
         .iter()
@@ -129,8 +144,10 @@ pub async fn effective_page(
             Ok(effective_token(
                 &row.pushed()?,
                 row.last_updated_utc(),
+                row.effective_updated.and_utc(),
                 &row.policy(),
                 owner_suspended,
+                now,
             ))
         })
         .collect::<Result<_, StoreError>>()?;

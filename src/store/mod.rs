@@ -10,6 +10,7 @@ pub mod audit;
 pub mod connections;
 pub mod migrate;
 pub mod oauth;
+pub mod outbox;
 pub mod parties;
 pub mod pg_pool;
 pub mod schema;

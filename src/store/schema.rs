@@ -156,6 +156,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    push_outbox (id) {
+        id -> BigInt,
+        platform_id -> BigInt,
+        kind -> Text,
+        object_id -> BigInt,
+        version -> BigInt,
+        first_enqueued_at -> Timestamp,
+        enqueued_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    push_partners (platform_id) {
+        platform_id -> BigInt,
+        lease_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    push_drops (platform_id, reason) {
+        platform_id -> BigInt,
+        reason -> Text,
+        dropped -> BigInt,
+    }
+}
+
 diesel::joinable!(parties -> platforms (platform_id));
 diesel::joinable!(platform_endpoints -> platforms (platform_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -169,6 +199,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     token_usages,
     authorization_audit,
     agreements,
+    push_outbox,
+    push_partners,
+    push_drops,
 );
 
 diesel::table! {

@@ -213,3 +213,14 @@ pub fn list_page(
     });
     Ok(SessionPage { rows, total })
 }
+
+/// The sessions with these row ids (a push batch), in no particular order.
+pub fn find_by_ids(conn: &mut Conn<'_>, ids: &[i64]) -> StoreResult<Vec<SessionRow>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(db_run!(conn => sessions::table
+        .filter(sessions::id.eq_any(ids))
+        .select(SessionRow::as_select())
+        .load(conn))?)
+}

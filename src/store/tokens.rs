@@ -612,3 +612,60 @@ pub fn insert_many(
     }
     Ok(())
 }
+
+/// The tokens with these row ids (a push batch), in no particular order.
+pub fn find_by_ids(conn: &mut Conn<'_>, ids: &[i64]) -> StoreResult<Vec<TokenRow>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(db_run!(conn => tokens::table
+        .filter(tokens::id.eq_any(ids))
+        .select(TokenRow::as_select())
+        .load(conn))?)
+}
+
+/// Moves `effective_updated` of every token of `owner` to `now` (a change of the owner's state
+/// that changes its effective tokens: suspension, resumption). Returns how many rows it wrote.
+pub fn touch_owner(
+    conn: &mut Conn<'_>,
+    owner: &PartyKey,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let now = storage_precision(now);
+    Ok(db_run!(conn => diesel::update(
+        tokens::table
+            .filter(tokens::country_code.eq(owner.country_code.key()))
+            .filter(tokens::party_id.eq(owner.party_id.key()))
+            .filter(tokens::effective_updated.lt(now)),
+    )
+    .set(tokens::effective_updated.eq(now))
+    .execute(conn))?)
+}
+
+/// Replaces the hub policy of the token `row`, changed at `now`: `policy_updated_at` moves to
+/// `now` and `effective_updated` with it (never back), so incremental pulls see the change.
+pub fn set_policy(
+    conn: &mut Conn<'_>,
+    row: &TokenRow,
+    policy: &HubPolicy,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let now = storage_precision(now);
+    let effective = now.max(row.effective_updated);
+    let max_concurrent = policy
+        .max_concurrent
+        .map(|m| i32::try_from(m).unwrap_or(i32::MAX));
+    db_run!(conn => diesel::update(tokens::table.find(row.id))
+        .set((
+            tokens::blocked.eq(policy.blocked),
+            tokens::block_reason.eq(policy.block_reason.as_deref()),
+            tokens::valid_from.eq(policy.valid_from.map(storage_precision)),
+            tokens::valid_until.eq(policy.valid_until.map(storage_precision)),
+            tokens::max_concurrent.eq(max_concurrent),
+            tokens::whitelist_override.eq(policy.whitelist_override.map(Whitelist::as_str)),
+            tokens::policy_updated_at.eq(Some(now)),
+            tokens::effective_updated.eq(effective),
+        ))
+        .execute(conn))?;
+    Ok(())
+}

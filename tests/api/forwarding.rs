@@ -750,3 +750,35 @@ on_both_backends!(
 on_both_backends_with!(short_budget => slow_emsp_is_over_budget);
 on_both_backends_with!(breaker_after_two => breaker_opens_and_closes);
 on_both_backends_with!(one_in_flight => in_flight_bound_refuses_at_once);
+on_both_backends_with!(explicit => unknown_uids_need_an_agreement_under_explicit);
+
+/// Under `hub.agreements = "explicit"` an unknown uid addressed to an eMSP the CPO has no
+/// agreement with is not forwarded: it is unknown to that CPO (404 / 2004, `no_agreement`).
+async fn unknown_uids_need_an_agreement_under_explicit(app: TestApp) {
+    use tokenhub::service::agreements::{change, AgreementChange};
+    let (partner, _pem) =
+        partner_emsp(&app, "2.3.0", AuthorizeMode::Answer("ALLOWED", Some("R-A"))).await;
+    let to_pem = [("OCPI-to-country-code", "BE"), ("OCPI-to-party-id", "PEM")];
+    let refused = ask(&app, "2.3.0", "AGR-NEW", "", None, &to_pem).await;
+    assert_eq!((refused.status, refused.ocpi_status()), (404, 2004));
+    assert_eq!(last_audit(&app).await.reason.as_str(), "no_agreement");
+    assert_eq!(
+        calls(&partner),
+        0,
+        "asked on behalf of a CPO without an agreement"
+    );
+
+    let state = app.app_state_with(explicit);
+    let cpo = PartyKey::parse("DE", "CPO").unwrap();
+    let emsp = PartyKey::parse("BE", "PEM").unwrap();
+    assert!(change(&state, AgreementChange::Add, &cpo, &emsp)
+        .await
+        .unwrap());
+    let answered = ask(&app, "2.3.0", "AGR-NEW", "", None, &to_pem).await;
+    assert_eq!(allowed(&answered), "ALLOWED", "{}", answered.body);
+    assert_eq!(calls(&partner), 1);
+}
+
+fn explicit(config: &mut Config) {
+    config.hub.agreements = tokenhub::domain::agreement::AgreementMode::Explicit;
+}

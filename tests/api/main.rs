@@ -18,6 +18,7 @@ mod ops;
 mod partner_platform;
 mod partners;
 mod postgres_outage;
+mod push;
 mod request_context;
 mod sessions;
 mod sessions_sender;

@@ -2,6 +2,10 @@
 //! other side of the Credentials handshake: it serves versions and version details to whoever
 //! presents the token it expects, and answers the hub's credentials POST like a real partner
 //! (calling the hub's versions with the token the hub sent, before it answers).
+#![allow(
+    dead_code,
+    reason = "compiled into two test binaries (api, processes), each using a different part: an expectation would fail in one of them"
+)]
 
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +40,12 @@ pub struct PartnerState {
     pub authorize: AuthorizeMode,
     /// Each forwarded authorization it received.
     pub authorizations: Vec<SeenAuthorization>,
+    /// What the hub pushed to its Tokens and Sessions receivers and this receiver accepted.
+    pub pushes: Vec<Pushed>,
+    /// Pushes answered HTTP 503 on purpose (counted down, one per push).
+    pub fail_pushes: usize,
+    /// Pushes refused, each counted (failed on purpose included).
+    pub refused_pushes: usize,
 }
 
 /// How the partner eMSP answers `POST .../tokens/{uid}/authorize`.
@@ -63,6 +73,23 @@ pub struct SeenAuthorization {
     pub headers: std::collections::HashMap<String, String>,
     pub token: String,
     pub body: Option<Value>,
+}
+
+/// One PUT the hub made to a Tokens or Sessions receiver.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    /// `tokens` or `sessions`.
+    pub module: String,
+    /// The OCPI version of the URL.
+    pub version: String,
+    /// `CC/PID/ID` of the URL.
+    pub object: String,
+    /// The query string (`type=RFID`).
+    pub query: String,
+    pub body: Value,
+    /// `OCPI-from-*` and `OCPI-to-*` as `CC*PID`.
+    pub from: String,
+    pub to: String,
 }
 
 pub struct Partner {
@@ -272,6 +299,47 @@ async fn authorize(
     }
 }
 
+fn routing(req: &HttpRequest, side: &str) -> String {
+    let header = |name: &str| {
+        req.headers()
+            .get(format!("ocpi-{side}-{name}"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    format!("{}*{}", header("country-code"), header("party-id"))
+}
+
+/// The partner's Tokens and Sessions receivers: record what the hub pushed, or answer 503 while
+/// failing on purpose.
+async fn object_put(
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String, String)>,
+    body: web::Json<Value>,
+    shared: Shared,
+) -> HttpResponse {
+    if let Err(r) = admit(&req, &shared) {
+        return *r;
+    }
+    let (version, module, cc, pid, id) = path.into_inner();
+    let mut state = shared.0.lock().unwrap();
+    if state.fail_pushes > 0 {
+        state.fail_pushes -= 1;
+        state.refused_pushes += 1;
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    state.pushes.push(Pushed {
+        module,
+        version,
+        object: format!("{cc}/{pid}/{id}"),
+        query: req.query_string().to_owned(),
+        body: body.into_inner(),
+        from: routing(&req, "from"),
+        to: routing(&req, "to"),
+    });
+    envelope(Value::Null)
+}
+
 /// Starts a partner on 127.0.0.1 and a random port.
 pub async fn start(state: PartnerState) -> Partner {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -296,6 +364,10 @@ pub async fn start(state: PartnerState) -> Partner {
             .route(
                 "/ocpi/{version}/tokens/{uid}/authorize",
                 web::post().to(authorize),
+            )
+            .route(
+                "/ocpi/{version}/{module}/{country_code}/{party_id}/{id}",
+                web::put().to(object_put),
             )
             .route("/ocpi/{version}", web::get().to(details))
     })
@@ -333,6 +405,9 @@ impl PartnerState {
             client_infos: vec![],
             authorize: AuthorizeMode::Answer("ALLOWED", None),
             authorizations: vec![],
+            pushes: vec![],
+            fail_pushes: 0,
+            refused_pushes: 0,
         }
     }
 
@@ -356,7 +431,9 @@ pub async fn register_partner(
     app: &crate::helpers::TestApp,
     state: PartnerState,
 ) -> (Partner, String) {
-    register_partner_over(app, state, "2.3.0").await
+    // The partner registers over the newest version it speaks.
+    let version = *state.versions.last().unwrap();
+    register_partner_over(app, state, version).await
 }
 
 /// As [`register_partner`], the partner registering over OCPI `version` (one it offers).
@@ -402,6 +479,28 @@ pub async fn register_partner_over(
 impl Partner {
     pub fn versions_url(&self) -> String {
         format!("{}/versions", self.base)
+    }
+
+    /// What the partner's receivers accepted so far.
+    pub fn pushes(&self) -> Vec<Pushed> {
+        self.state.lock().unwrap().pushes.clone()
+    }
+
+    /// Waits (bounded) until the partner accepted a push that `done` says is the one; returns
+    /// every push accepted by then.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&Pushed) -> bool) -> Vec<Pushed> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let got = self.pushes();
+            if got.iter().any(&done) {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no push {what}; got {got:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits (bounded) until the latest hubclientinfo push the partner got for `party`
