@@ -1,5 +1,5 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
-//! suspend|resume|set`, `client add|list|disable`, `keys rotate`, `config check`, `healthcheck`. One module per command group; this one
+//! suspend|resume|set`, `client add|list|disable`, `user add|list|disable|totp`, `keys rotate`, `config check`, `healthcheck`. One module per command group; this one
 //! parses the arguments, loads the configuration and dispatches.
 
 mod client;
@@ -9,6 +9,7 @@ mod keys;
 mod migrate;
 mod party;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     /// Manage the keys that sign access tokens.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage the people who log in on the hub's login page.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -101,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Party(command)) => runtime.block_on(party::run(config, command)),
         Some(Command::Client(command)) => runtime.block_on(client::run(config, command)),
         Some(Command::Keys(command)) => runtime.block_on(keys::run(config, command)),
+        Some(Command::User(command)) => runtime.block_on(user::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
         Some(Command::Healthcheck(args)) => {
             runtime.block_on(healthcheck::healthcheck(&config, args))

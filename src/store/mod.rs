@@ -6,6 +6,7 @@
 //! many decisions and a failing job rolls back only itself).
 
 pub mod audit;
+pub mod login;
 pub mod connections;
 pub mod migrate;
 pub mod oauth;
