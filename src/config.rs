@@ -51,9 +51,10 @@ pub struct OAuthConfig {
     /// A rotated refresh token presented again within this many seconds gets a fresh pair of the
     /// same family (two tabs refreshing at once); later, the whole family is revoked.
     pub refresh_reuse_grace_secs: u64,
-    /// Failed logins allowed per minute per username and per address, after the burst below.
+    /// Failed logins allowed per minute per username, after the burst below (per address, the
+    /// `http.auth_failure*` budget of every authentication applies).
     pub login_failures_per_minute: u32,
-    /// Failed logins in a row before a username (or an address) must wait.
+    /// Failed logins in a row before a username must wait (whoever types it, from wherever).
     pub login_failure_burst: u32,
 }
 

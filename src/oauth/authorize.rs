@@ -403,7 +403,9 @@ impl<'a> Page<'a> {
     /// try again.
     fn check_budgets(&self, req: &HttpRequest, username_key: &str) -> Result<(), RetryAfter> {
         let oauth = &self.state.oauth;
-        oauth.login_failures_by_ip.check_failure_budget(client_ip(self.state, req))?;
+        self.state
+            .auth_failures
+            .check_failure_budget(client_ip(self.state, req))?;
         oauth
             .login_failures_by_user
             .check_key_budget(&username_key.to_owned())
@@ -412,7 +414,10 @@ impl<'a> Page<'a> {
     fn record_failure(&self, req: &HttpRequest, username_key: &str) -> Result<(), RetryAfter> {
         let oauth = &self.state.oauth;
         crate::ops::metrics::record_authentication_failure("login");
-        let by_ip = oauth.login_failures_by_ip.record_failure(client_ip(self.state, req));
+        let by_ip = self
+            .state
+            .auth_failures
+            .record_failure(client_ip(self.state, req));
         let by_user = oauth
             .login_failures_by_user
             .record_key_failure(username_key.to_owned());

@@ -10,6 +10,7 @@ mod credentials;
 mod credentials_epoch;
 mod hubclientinfo;
 mod liveness;
+mod login;
 mod oauth;
 mod openapi;
 mod ops;

@@ -58,9 +58,9 @@ pub struct OAuthServer {
     pub grant_hasher: SecretHasher,
     pub refresh_token_ttl: Duration,
     pub refresh_reuse_grace: Duration,
-    /// Failed logins per username and per address (the login page).
+    /// Failed logins per username (per address: `AppState::auth_failures`, shared with every
+    /// other authentication).
     pub login_failures_by_user: FailureLimiter<String>,
-    pub login_failures_by_ip: FailureLimiter,
 }
 
 /// A token the token endpoint issued.
@@ -101,10 +101,6 @@ impl OAuthServer {
             refresh_token_ttl: settings.oauth.refresh_token_ttl,
             refresh_reuse_grace: settings.oauth.refresh_reuse_grace,
             login_failures_by_user: FailureLimiter::new(
-                settings.oauth.login_failures_per_minute,
-                settings.oauth.login_failure_burst,
-            ),
-            login_failures_by_ip: FailureLimiter::new(
                 settings.oauth.login_failures_per_minute,
                 settings.oauth.login_failure_burst,
             ),
