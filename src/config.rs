@@ -1263,7 +1263,7 @@ mod tests {
             config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 23);
+        assert_eq!(bounds.len(), 27);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));

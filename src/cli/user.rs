@@ -10,9 +10,7 @@ use crate::config::Settings;
 use crate::domain::oauth::{ScopeSet, Username};
 use crate::secrets::load_keys;
 use crate::secrets::passwords::check_password_rules;
-use crate::service::oauth::users::{
-    add_user, disable_totp, disable_user, enable_totp, list_users,
-};
+use crate::service::oauth::users::{add_user, disable_totp, disable_user, enable_totp, list_users};
 use crate::telemetry;
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +190,9 @@ mod tests {
         );
         let err = password_from("short\n".as_bytes()).unwrap_err().to_string();
         assert!(err.starts_with("--password-stdin"), "{err}");
-        assert!(username("Alice").unwrap_err().to_string().starts_with("--username"));
+        assert!(username("Alice")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--username"));
     }
 }

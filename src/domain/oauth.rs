@@ -318,8 +318,18 @@ mod tests {
                 "tokens:read tokens:write audit:read",
                 "tokens:read tokens:write",
             ),
-            (Some("tokens:write"), "tokens:read", "tokens:read tokens:write", ""),
-            (Some("audit:read tokens:read"), "tokens:read audit:read", "audit:read", "audit:read"),
+            (
+                Some("tokens:write"),
+                "tokens:read",
+                "tokens:read tokens:write",
+                "",
+            ),
+            (
+                Some("audit:read tokens:read"),
+                "tokens:read audit:read",
+                "audit:read",
+                "audit:read",
+            ),
             (None, "tokens:read", "audit:read", ""),
         ];
         for (requested, client, user, granted) in cases {
@@ -331,7 +341,10 @@ mod tests {
 
     #[test]
     fn usernames_and_pkce_shapes() {
-        assert_eq!(Username::parse(" ops.alice@hub ").unwrap().as_str(), "ops.alice@hub");
+        assert_eq!(
+            Username::parse(" ops.alice@hub ").unwrap().as_str(),
+            "ops.alice@hub"
+        );
         for bad in ["", "Alice", "a b", "a:b", &"x".repeat(65)] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
@@ -339,8 +352,12 @@ mod tests {
         assert!(!is_pkce_verifier(&"a".repeat(42)));
         assert!(!is_pkce_verifier(&"a".repeat(129)));
         assert!(!is_pkce_verifier(&format!("{}+", "a".repeat(43))));
-        assert!(is_s256_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-        assert!(!is_s256_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM="));
+        assert!(is_s256_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!is_s256_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM="
+        ));
     }
 
     #[test]

@@ -101,7 +101,9 @@ async fn validate(state: &AppState, params: &Params) -> Result<AuthRequest, Refu
         _ => return page("client_id: there is no such client"),
     };
     if client.redirect_uris.is_empty() {
-        return page("this client is not registered for logging people in (it has no redirect URI)");
+        return page(
+            "this client is not registered for logging people in (it has no redirect URI)",
+        );
     }
     let redirect_uri = match params.get("redirect_uri") {
         // RFC 6749 §3.1.2.3 / RFC 9700 §2.1: exact string comparison.
@@ -252,7 +254,11 @@ impl<'a> Page<'a> {
         match refusal {
             Refusal::Page(status, message) => pages::respond(
                 status,
-                pages::error(&self.state.hub_name, "This sign-in request cannot be served", &message),
+                pages::error(
+                    &self.state.hub_name,
+                    "This sign-in request cannot be served",
+                    &message,
+                ),
                 &self.cookies,
             ),
             Refusal::Redirect {
@@ -331,7 +337,11 @@ impl<'a> Page<'a> {
 
     /// The person `username` is logged in: a code straight away when the consent covers the
     /// scopes, else the consent page.
-    async fn proceed(&self, request: &AuthRequest, username: &str) -> Result<HttpResponse, Refusal> {
+    async fn proceed(
+        &self,
+        request: &AuthRequest,
+        username: &str,
+    ) -> Result<HttpResponse, Refusal> {
         let store = &self.state.store;
         let Some(user) = find_enabled_user(store, username).await? else {
             return Ok(self.render(
@@ -343,7 +353,8 @@ impl<'a> Page<'a> {
                 },
             ));
         };
-        let granted = user_grant_scope(request.scope.as_ref(), &request.client.scopes, &user.scopes);
+        let granted =
+            user_grant_scope(request.scope.as_ref(), &request.client.scopes, &user.scopes);
         if granted.is_empty() {
             return Err(no_scope(request));
         }
@@ -550,7 +561,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         let params = parse_params(&body)?;
         page.csrf_checked(&params)?;
         let request = validate(&state, &params).await?;
-        let typed = params.get("username").map(String::as_str).unwrap_or_default();
+        let typed = params
+            .get("username")
+            .map(String::as_str)
+            .unwrap_or_default();
         let key = username_key(typed);
         if let Err(retry) = page.check_budgets(&req, &key) {
             return Ok(page.locked(&request, typed, retry));
@@ -703,7 +717,8 @@ pub async fn consent(
                 },
             ));
         };
-        let granted = user_grant_scope(request.scope.as_ref(), &request.client.scopes, &user.scopes);
+        let granted =
+            user_grant_scope(request.scope.as_ref(), &request.client.scopes, &user.scopes);
         if granted.is_empty() {
             return Err(no_scope(&request));
         }
@@ -719,7 +734,13 @@ pub async fn consent(
                     .and_then(|text| ScopeSet::parse(&text).ok())
                     .unwrap_or_default();
                 let all = before.union(&allowed);
-                rows::save_consent(conn, &name, &client_id, &all.to_string(), Utc::now().naive_utc())
+                rows::save_consent(
+                    conn,
+                    &name,
+                    &client_id,
+                    &all.to_string(),
+                    Utc::now().naive_utc(),
+                )
             })
             .await?;
         page.issue_code(&request, &user.username, granted).await

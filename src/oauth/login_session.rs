@@ -76,7 +76,8 @@ impl Signer {
 
     fn verify(&self, purpose: &str, value: &str, signature: &str) -> bool {
         let expected = self.sign(purpose, value);
-        expected.len() == signature.len() && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+        expected.len() == signature.len()
+            && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
     }
 
     /// A `Set-Cookie` value with the attributes every cookie of the login pages has.
@@ -98,15 +99,13 @@ impl Signer {
     }
 
     pub fn session_value(&self, session: &LoginSession) -> String {
-        let payload = b64(
-            format!(
-                "{}|{}|{}",
-                session.username,
-                session.stage.as_str(),
-                session.expires_at
-            )
-            .as_bytes(),
-        );
+        let payload = b64(format!(
+            "{}|{}|{}",
+            session.username,
+            session.stage.as_str(),
+            session.expires_at
+        )
+        .as_bytes());
         let signature = self.sign("login", &payload);
         format!("{payload}.{signature}")
     }
@@ -199,7 +198,10 @@ mod tests {
         assert!(!s.csrf_ok(Some(&new_csrf_value()), Some(&field)));
         assert!(!s.csrf_ok(None, Some(&field)));
         assert!(!s.csrf_ok(Some(&cookie), None));
-        assert!(!s.csrf_ok(Some(&cookie), Some(&cookie)), "the cookie itself is not the field");
+        assert!(
+            !s.csrf_ok(Some(&cookie), Some(&cookie)),
+            "the cookie itself is not the field"
+        );
         assert!(s.cookie("a", "b", 5).contains("; Secure"));
     }
 }

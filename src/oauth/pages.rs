@@ -182,7 +182,10 @@ mod tests {
 
     #[test]
     fn values_are_escaped_and_pages_carry_their_fields() {
-        assert_eq!(escape("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
+        assert_eq!(
+            escape("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
         let hidden = [("state", "\"><script>".to_owned())];
         let ctx = FormContext {
             hub: "Hub <One>",

@@ -9,9 +9,9 @@ use super::client_auth::{authenticate, Public};
 use super::error::{no_store, OAuthError};
 use super::form::Form;
 use crate::domain::oauth::{grant_scope, is_pkce_verifier};
+use crate::ops::request_context::CallerTag;
 use crate::service::oauth::clients::Client;
 use crate::service::oauth::grants::GrantError;
-use crate::ops::request_context::CallerTag;
 use crate::service::AppState;
 
 /// RFC 6749 §5.1.
@@ -112,7 +112,13 @@ async fn user_grant(
                 ));
             }
             oauth
-                .exchange_code(&state.store, &client.client_id, code, redirect_uri, verifier)
+                .exchange_code(
+                    &state.store,
+                    &client.client_id,
+                    code,
+                    redirect_uri,
+                    verifier,
+                )
                 .await
         }
         Grant::Refresh => {

@@ -58,7 +58,11 @@ mod tests {
     fn argon2id_hashes_verify_only_their_password() {
         let stored = hash_password("correct horse battery");
         assert!(stored.starts_with("$argon2id$"), "{stored}");
-        assert_ne!(stored, hash_password("correct horse battery"), "a fresh salt");
+        assert_ne!(
+            stored,
+            hash_password("correct horse battery"),
+            "a fresh salt"
+        );
         assert!(verify_password("correct horse battery", &stored));
         assert!(!verify_password("correct horse batterY", &stored));
         assert!(!verify_password("correct horse battery", "not a hash"));

@@ -34,7 +34,11 @@ pub fn code_at(secret: &[u8], unix_secs: i64) -> String {
         digest[offset + 2],
         digest[offset + 3],
     ]);
-    format!("{:0width$}", binary % 10u32.pow(DIGITS), width = DIGITS as usize)
+    format!(
+        "{:0width$}",
+        binary % 10u32.pow(DIGITS),
+        width = DIGITS as usize
+    )
 }
 
 /// Whether `code` is the code of the step holding `unix_secs` or of the one before or after:
@@ -44,9 +48,16 @@ pub fn verify(secret: &[u8], code: &str, unix_secs: i64) -> bool {
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    [-STEP_SECS, 0, STEP_SECS].iter().fold(false, |found, drift| {
-        found | bool::from(code_at(secret, unix_secs + drift).as_bytes().ct_eq(code.as_bytes()))
-    })
+    [-STEP_SECS, 0, STEP_SECS]
+        .iter()
+        .fold(false, |found, drift| {
+            found
+                | bool::from(
+                    code_at(secret, unix_secs + drift)
+                        .as_bytes()
+                        .ct_eq(code.as_bytes()),
+                )
+        })
 }
 
 /// RFC 4648 base32 without padding, the form `otpauth://` URIs carry.

@@ -136,8 +136,10 @@ pub fn use_code(
 
 /// Forgets codes expired before `before` (used or not: a replay of one is refused as unknown).
 pub fn purge_codes(conn: &mut Conn<'_>, before: NaiveDateTime) -> StoreResult<usize> {
-    Ok(db_run!(conn => diesel::delete(oauth_codes::table.filter(oauth_codes::expires_at.lt(before)))
-        .execute(conn))?)
+    Ok(
+        db_run!(conn => diesel::delete(oauth_codes::table.filter(oauth_codes::expires_at.lt(before)))
+        .execute(conn))?,
+    )
 }
 
 pub fn insert_refresh(conn: &mut Conn<'_>, row: &RefreshRow) -> StoreResult<()> {
@@ -207,7 +209,11 @@ pub fn purge_refresh_tokens(conn: &mut Conn<'_>, before: NaiveDateTime) -> Store
 }
 
 /// The scopes `username` allowed `client_id` so far.
-pub fn consent(conn: &mut Conn<'_>, username: &str, client_id: &str) -> StoreResult<Option<String>> {
+pub fn consent(
+    conn: &mut Conn<'_>,
+    username: &str,
+    client_id: &str,
+) -> StoreResult<Option<String>> {
     Ok(db_run!(conn => oauth_consents::table
         .find((username, client_id))
         .select(oauth_consents::scopes)

@@ -6,8 +6,8 @@
 //! many decisions and a failing job rolls back only itself).
 
 pub mod audit;
-pub mod login;
 pub mod connections;
+pub mod login;
 pub mod migrate;
 pub mod oauth;
 pub mod parties;

@@ -1022,9 +1022,11 @@ impl TestApp {
         use tokenhub::service::oauth::users::{add_user, enable_totp};
         let name = tokenhub::domain::oauth::Username::parse(username).unwrap();
         let scopes = tokenhub::domain::oauth::ScopeSet::parse(scopes).unwrap();
-        assert!(add_user(&self.store, &name, password.into(), &scopes, "test")
-            .await
-            .unwrap());
+        assert!(
+            add_user(&self.store, &name, password.into(), &scopes, "test")
+                .await
+                .unwrap()
+        );
         if !totp {
             return None;
         }

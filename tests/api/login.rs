@@ -98,7 +98,10 @@ impl Browser {
         let response = request.send().await.unwrap();
         for set in response.headers().get_all(SET_COOKIE) {
             let set = set.to_str().unwrap();
-            assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+                "{set}"
+            );
             let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
             self.cookies.insert(name.to_owned(), value.to_owned());
         }
@@ -116,7 +119,13 @@ impl Browser {
 
     /// Submits the form of `page` to `path`: its fields (hidden ones, the CSRF token), with
     /// `extra` set.
-    async fn submit(&mut self, app: &TestApp, page: &Page, path: &str, extra: &[(&str, &str)]) -> Page {
+    async fn submit(
+        &mut self,
+        app: &TestApp,
+        page: &Page,
+        path: &str,
+        extra: &[(&str, &str)],
+    ) -> Page {
         let mut fields: Vec<(String, String)> = page
             .fields()
             .into_iter()
@@ -143,7 +152,13 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn authorize_url(app: &TestApp, client_id: &str, scope: Option<&str>, challenge: &str, method: &str) -> String {
+fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    scope: Option<&str>,
+    challenge: &str,
+    method: &str,
+) -> String {
     let mut url = url::Url::parse(&app.url("/oauth/authorize")).unwrap();
     {
         let mut q = url.query_pairs_mut();
@@ -258,16 +273,30 @@ impl Introspector {
 }
 
 fn s(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}")).to_owned()
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} in {v}"))
+        .to_owned()
 }
 
 /// Logs `username` in through the pages (and the TOTP step when `totp` is given) up to the
 /// answer after the last step: the consent page, or the redirect when consent is remembered.
-async fn log_in(app: &TestApp, browser: &mut Browser, url: &str, username: &str, totp: Option<&str>) -> Page {
+async fn log_in(
+    app: &TestApp,
+    browser: &mut Browser,
+    url: &str,
+    username: &str,
+    totp: Option<&str>,
+) -> Page {
     let login = browser.get(url).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let after = browser
-        .submit(app, &login, "/oauth/authorize/login", &[("username", username), ("password", PASSWORD)])
+        .submit(
+            app,
+            &login,
+            "/oauth/authorize/login",
+            &[("username", username), ("password", PASSWORD)],
+        )
         .await;
     match totp {
         None => after,
@@ -275,7 +304,12 @@ async fn log_in(app: &TestApp, browser: &mut Browser, url: &str, username: &str,
             assert_eq!(after.status, 200, "{}", after.body);
             assert!(after.body.contains("authentication code"), "{}", after.body);
             browser
-                .submit(app, &after, "/oauth/authorize/totp", &[("code", &totp_now(uri))])
+                .submit(
+                    app,
+                    &after,
+                    "/oauth/authorize/totp",
+                    &[("code", &totp_now(uri))],
+                )
                 .await
         }
     }
@@ -289,63 +323,142 @@ async fn a_person_logs_in_through_the_pages(app: TestApp) {
         .add_oauth_client("tokens:read audit:read clients:write", &[REDIRECT], true)
         .await;
     let uri = app
-        .add_login_user("alice", PASSWORD, "tokens:read audit:read parties:read", true)
+        .add_login_user(
+            "alice",
+            PASSWORD,
+            "tokens:read audit:read parties:read",
+            true,
+        )
         .await
         .unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
     let introspector = Introspector::new(&app).await;
     let (verifier, challenge) = pkce();
-    let url = authorize_url(&app, &client_id, Some("tokens:read audit:read parties:read"), &challenge, "S256");
+    let url = authorize_url(
+        &app,
+        &client_id,
+        Some("tokens:read audit:read parties:read"),
+        &challenge,
+        "S256",
+    );
 
     let mut browser = Browser::new();
     let login = browser.get(&url).await;
     assert_eq!(login.status, 200);
     assert_eq!(login.header("x-frame-options"), Some("DENY"));
-    assert!(login.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    assert!(login
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     assert_eq!(login.header("cache-control"), Some("no-store"));
     assert!(login.body.contains("name=\"viewport\""));
     assert!(login.body.contains("Sign in to continue to test client"));
-    assert!(login.fields().iter().any(|(n, v)| n == "csrf" && !v.is_empty()));
+    assert!(login
+        .fields()
+        .iter()
+        .any(|(n, v)| n == "csrf" && !v.is_empty()));
 
     // Wrong password and unknown user: one answer, naming neither.
     let wrong = browser
-        .submit(&app, &login, "/oauth/authorize/login", &[("username", "alice"), ("password", "not the password")])
+        .submit(
+            &app,
+            &login,
+            "/oauth/authorize/login",
+            &[("username", "alice"), ("password", "not the password")],
+        )
         .await;
     let unknown = browser
-        .submit(&app, &login, "/oauth/authorize/login", &[("username", "bob"), ("password", PASSWORD)])
+        .submit(
+            &app,
+            &login,
+            "/oauth/authorize/login",
+            &[("username", "bob"), ("password", PASSWORD)],
+        )
         .await;
     for page in [&wrong, &unknown] {
         assert_eq!(page.status, 400);
-        assert!(page.body.contains("The username or password is incorrect."), "{}", page.body);
+        assert!(
+            page.body.contains("The username or password is incorrect."),
+            "{}",
+            page.body
+        );
     }
     // A form posted without the CSRF field (another site's form) is refused.
     let forged = browser
-        .submit(&app, &login, "/oauth/authorize/login", &[("csrf", "forged"), ("username", "alice"), ("password", PASSWORD)])
+        .submit(
+            &app,
+            &login,
+            "/oauth/authorize/login",
+            &[
+                ("csrf", "forged"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
 
     // Password, then a wrong TOTP code, then the right one.
     let totp_page = browser
-        .submit(&app, &login, "/oauth/authorize/login", &[("username", "alice"), ("password", PASSWORD)])
+        .submit(
+            &app,
+            &login,
+            "/oauth/authorize/login",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(totp_page.status, 200);
-    let bad_code = if totp_now(&uri) == "000000" { "111111" } else { "000000" };
+    let bad_code = if totp_now(&uri) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     let wrong_code = browser
-        .submit(&app, &totp_page, "/oauth/authorize/totp", &[("code", bad_code)])
+        .submit(
+            &app,
+            &totp_page,
+            "/oauth/authorize/totp",
+            &[("code", bad_code)],
+        )
         .await;
     assert_eq!(wrong_code.status, 400);
     let consent = browser
-        .submit(&app, &totp_page, "/oauth/authorize/totp", &[("code", &totp_now(&uri))])
+        .submit(
+            &app,
+            &totp_page,
+            "/oauth/authorize/totp",
+            &[("code", &totp_now(&uri))],
+        )
         .await;
     assert_eq!(consent.status, 200, "{}", consent.body);
     // requested ∩ client ∩ user: parties:read is not the client's, clients:write not alice's.
-    let listed = consent.body.split("<ul>").nth(1).unwrap().split("</ul>").next().unwrap();
-    assert!(listed.contains("Read the tokens of every party"), "{listed}");
+    let listed = consent
+        .body
+        .split("<ul>")
+        .nth(1)
+        .unwrap()
+        .split("</ul>")
+        .next()
+        .unwrap();
+    assert!(
+        listed.contains("Read the tokens of every party"),
+        "{listed}"
+    );
     assert!(listed.contains("audit:read"));
-    assert!(!listed.contains("parties:read") && !listed.contains("clients:write"), "{listed}");
-    assert!(consent.body.contains("test client wants to access tokenhub"));
+    assert!(
+        !listed.contains("parties:read") && !listed.contains("clients:write"),
+        "{listed}"
+    );
+    assert!(consent
+        .body
+        .contains("test client wants to access tokenhub"));
     let params = browser
-        .submit(&app, &consent, "/oauth/authorize/consent", &[("decision", "allow")])
+        .submit(
+            &app,
+            &consent,
+            "/oauth/authorize/consent",
+            &[("decision", "allow")],
+        )
         .await
         .redirect_params();
     assert_eq!(params["state"], "st&te 1");
@@ -360,7 +473,10 @@ async fn a_person_logs_in_through_the_pages(app: TestApp) {
     assert_eq!(first["scope"], "tokens:read audit:read");
     assert_eq!(first["token_type"], "Bearer");
     let claims = jwt_claims(&s(&first, "access_token"));
-    assert_eq!((claims["sub"].as_str(), claims["client_id"].as_str()), (Some("alice"), Some(client_id.as_str())));
+    assert_eq!(
+        (claims["sub"].as_str(), claims["client_id"].as_str()),
+        (Some("alice"), Some(client_id.as_str()))
+    );
     let me = app
         .client
         .get(app.url("/admin/v1/whoami/audit:read"))
@@ -390,7 +506,13 @@ async fn a_person_logs_in_through_the_pages(app: TestApp) {
     // with a code, and that code works.
     let (verifier, challenge) = pkce();
     let again = browser
-        .get(&authorize_url(&app, &client_id, Some("tokens:read"), &challenge, "S256"))
+        .get(&authorize_url(
+            &app,
+            &client_id,
+            Some("tokens:read"),
+            &challenge,
+            "S256",
+        ))
         .await;
     let code = again.redirect_params()["code"].clone();
     let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
@@ -400,7 +522,12 @@ async fn a_person_logs_in_through_the_pages(app: TestApp) {
 
 fn jwt_claims(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// What the authorization endpoint refuses, and where: an unknown redirect URI on a page (never
@@ -408,7 +535,8 @@ fn jwt_claims(jwt: &str) -> Value {
 /// on the consent page as `access_denied`.
 async fn bad_requests_are_refused_in_the_right_place(app: TestApp) {
     let (client_id, _) = app.add_oauth_client("tokens:read", &[REDIRECT], true).await;
-    app.add_login_user("carol", PASSWORD, "tokens:read", false).await;
+    app.add_login_user("carol", PASSWORD, "tokens:read", false)
+        .await;
     let (_, challenge) = pkce();
     let mut browser = Browser::new();
 
@@ -417,38 +545,70 @@ async fn bad_requests_are_refused_in_the_right_place(app: TestApp) {
     let page = browser.get(&elsewhere).await;
     assert_eq!(page.status, 400);
     assert!(page.header("location").is_none());
-    assert!(page.body.contains("redirect_uri is not registered for this client"), "{}", page.body);
-    let page = browser.get(&app.url("/oauth/authorize?response_type=code&client_id=th_nobody")).await;
+    assert!(
+        page.body
+            .contains("redirect_uri is not registered for this client"),
+        "{}",
+        page.body
+    );
+    let page = browser
+        .get(&app.url("/oauth/authorize?response_type=code&client_id=th_nobody"))
+        .await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("there is no such client"));
 
-    let plain = browser.get(&authorize_url(&app, &client_id, None, &challenge, "plain")).await;
+    let plain = browser
+        .get(&authorize_url(&app, &client_id, None, &challenge, "plain"))
+        .await;
     let params = plain.redirect_params();
     assert_eq!(params["error"], "invalid_request");
     assert!(params["error_description"].contains("plain is refused"));
     assert_eq!(params["state"], "st&te 1");
     let unknown_scope = browser
-        .get(&authorize_url(&app, &client_id, Some("tokens:read nope"), &challenge, "S256"))
+        .get(&authorize_url(
+            &app,
+            &client_id,
+            Some("tokens:read nope"),
+            &challenge,
+            "S256",
+        ))
         .await;
     assert_eq!(unknown_scope.redirect_params()["error"], "invalid_scope");
 
-    let consent = log_in(&app, &mut browser, &authorize_url(&app, &client_id, None, &challenge, "S256"), "carol", None).await;
+    let consent = log_in(
+        &app,
+        &mut browser,
+        &authorize_url(&app, &client_id, None, &challenge, "S256"),
+        "carol",
+        None,
+    )
+    .await;
     assert_eq!(consent.status, 200, "{}", consent.body);
     let params = browser
-        .submit(&app, &consent, "/oauth/authorize/consent", &[("decision", "deny")])
+        .submit(
+            &app,
+            &consent,
+            "/oauth/authorize/consent",
+            &[("decision", "deny")],
+        )
         .await
         .redirect_params();
     assert_eq!(params["error"], "access_denied");
     assert!(!params.contains_key("code"));
     // Refusing remembers nothing: the next visit asks again.
-    let again = browser.get(&authorize_url(&app, &client_id, None, &challenge, "S256")).await;
+    let again = browser
+        .get(&authorize_url(&app, &client_id, None, &challenge, "S256"))
+        .await;
     assert_eq!(again.status, 200);
     assert!(again.body.contains("value=\"allow\""));
 
     // At the token endpoint: a client-credentials client may not exchange codes, and a verifier
     // of the wrong shape is refused as a bad request.
     let (status, body) = exchange(&app, &client_id, "thc_x", "short").await;
-    assert_eq!((status, s(&body, "error").as_str()), (400, "invalid_request"));
+    assert_eq!(
+        (status, s(&body, "error").as_str()),
+        (400, "invalid_request")
+    );
 }
 
 /// Refresh rotation and reuse: within the grace a rotated token gets a fresh pair of the family
@@ -456,7 +616,8 @@ async fn bad_requests_are_refused_in_the_right_place(app: TestApp) {
 /// refresh token at /oauth/revoke revokes its family too.
 async fn reused_refresh_tokens_revoke_the_family(app: TestApp) {
     let (client_id, _) = app.add_oauth_client("tokens:read", &[REDIRECT], true).await;
-    app.add_login_user("dave", PASSWORD, "tokens:read", false).await;
+    app.add_login_user("dave", PASSWORD, "tokens:read", false)
+        .await;
     let introspector = Introspector::new(&app).await;
     let mut browser = Browser::new();
     let first = token_pair(&app, &mut browser, &client_id, "dave").await;
@@ -469,7 +630,10 @@ async fn reused_refresh_tokens_revoke_the_family(app: TestApp) {
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     let (status, body) = refresh(&app, &client_id, &s(&first, "refresh_token")).await;
     assert_eq!((status, s(&body, "error").as_str()), (400, "invalid_grant"));
-    assert!(s(&body, "error_description").contains("family is revoked"), "{body}");
+    assert!(
+        s(&body, "error_description").contains("family is revoked"),
+        "{body}"
+    );
     for live in [&second, &twin] {
         let (status, _) = refresh(&app, &client_id, &s(live, "refresh_token")).await;
         assert_eq!(status, 400);
@@ -482,7 +646,10 @@ async fn reused_refresh_tokens_revoke_the_family(app: TestApp) {
     let revoked = app
         .client
         .post(app.url("/oauth/revoke"))
-        .form(&[("client_id", client_id.as_str()), ("token", &s(&other, "refresh_token"))])
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("token", &s(&other, "refresh_token")),
+        ])
         .send()
         .await
         .unwrap();
@@ -500,7 +667,12 @@ async fn reused_refresh_tokens_revoke_the_family(app: TestApp) {
 
 /// A code for `username` through the pages (login and consent on the first visit, the remembered
 /// consent afterwards), exchanged: the token response.
-async fn token_pair(app: &TestApp, browser: &mut Browser, client_id: &str, username: &str) -> Value {
+async fn token_pair(
+    app: &TestApp,
+    browser: &mut Browser,
+    client_id: &str,
+    username: &str,
+) -> Value {
     let (verifier, challenge) = pkce();
     let url = authorize_url(app, client_id, None, &challenge, "S256");
     let page = if browser.cookies.contains_key("th_login") {
@@ -508,7 +680,12 @@ async fn token_pair(app: &TestApp, browser: &mut Browser, client_id: &str, usern
     } else {
         let consent = log_in(app, browser, &url, username, None).await;
         browser
-            .submit(app, &consent, "/oauth/authorize/consent", &[("decision", "allow")])
+            .submit(
+                app,
+                &consent,
+                "/oauth/authorize/consent",
+                &[("decision", "allow")],
+            )
             .await
     };
     let code = page.redirect_params()["code"].clone();
@@ -526,7 +703,8 @@ fn short_grace(config: &mut tokenhub::config::Config) {
 /// one that does.
 async fn repeated_failures_lock_with_a_clear_message(app: TestApp) {
     let (client_id, _) = app.add_oauth_client("tokens:read", &[REDIRECT], true).await;
-    app.add_login_user("erin", PASSWORD, "tokens:read", false).await;
+    app.add_login_user("erin", PASSWORD, "tokens:read", false)
+        .await;
     let (_, challenge) = pkce();
     let url = authorize_url(&app, &client_id, None, &challenge, "S256");
     for username in ["erin", "nobody"] {
@@ -537,21 +715,35 @@ async fn repeated_failures_lock_with_a_clear_message(app: TestApp) {
             let mut browser = Browser::new();
             let login = browser.get(&url).await;
             let page = browser
-                .submit(&app, &login, "/oauth/authorize/login", &[("username", username), ("password", "wrong password!")])
+                .submit(
+                    &app,
+                    &login,
+                    "/oauth/authorize/login",
+                    &[("username", username), ("password", "wrong password!")],
+                )
                 .await;
             statuses.push(page.status);
             last = Some(page);
         }
         assert_eq!(statuses, [400, 400, 400, 400, 400, 429], "{username}");
         let last = last.unwrap();
-        assert!(last.body.contains("Too many failed sign-ins. Try again in"), "{}", last.body);
+        assert!(
+            last.body.contains("Too many failed sign-ins. Try again in"),
+            "{}",
+            last.body
+        );
         assert!(last.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
     }
     // Locked means locked: the right password waits too.
     let mut browser = Browser::new();
     let login = browser.get(&url).await;
     let page = browser
-        .submit(&app, &login, "/oauth/authorize/login", &[("username", "erin"), ("password", PASSWORD)])
+        .submit(
+            &app,
+            &login,
+            "/oauth/authorize/login",
+            &[("username", "erin"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(page.status, 429);
 }
@@ -577,7 +769,10 @@ async fn metadata_lists_the_code_flow(app: TestApp) {
         .unwrap();
     assert_eq!(doc["authorization_endpoint"], app.url("/oauth/authorize"));
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     let grants = doc["grant_types_supported"].as_array().unwrap();
     for grant in ["authorization_code", "refresh_token", "client_credentials"] {
         assert!(grants.iter().any(|g| g == grant), "{grant}");
@@ -592,8 +787,11 @@ async fn an_independent_client_library_logs_in(app: TestApp) {
         AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
         TokenResponse, TokenUrl,
     };
-    let (client_id, _) = app.add_oauth_client("tokens:read audit:read", &[REDIRECT], true).await;
-    app.add_login_user("frank", PASSWORD, "tokens:read audit:read", false).await;
+    let (client_id, _) = app
+        .add_oauth_client("tokens:read audit:read", &[REDIRECT], true)
+        .await;
+    app.add_login_user("frank", PASSWORD, "tokens:read audit:read", false)
+        .await;
     let client = BasicClient::new(ClientId::new(client_id))
         .set_auth_uri(AuthUrl::new(app.url("/oauth/authorize")).unwrap())
         .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap())
@@ -607,7 +805,12 @@ async fn an_independent_client_library_logs_in(app: TestApp) {
     let mut browser = Browser::new();
     let consent = log_in(&app, &mut browser, url.as_str(), "frank", None).await;
     let redirect = browser
-        .submit(&app, &consent, "/oauth/authorize/consent", &[("decision", "allow")])
+        .submit(
+            &app,
+            &consent,
+            "/oauth/authorize/consent",
+            &[("decision", "allow")],
+        )
         .await;
     let params = redirect.redirect_params();
     assert_eq!(&params["state"], csrf.secret());
@@ -621,7 +824,12 @@ async fn an_independent_client_library_logs_in(app: TestApp) {
         .request_async(&http)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let scopes: Vec<String> = token.scopes().unwrap().iter().map(|s| s.to_string()).collect();
+    let scopes: Vec<String> = token
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(scopes, ["audit:read"]);
     let refreshed = client
         .exchange_refresh_token(token.refresh_token().unwrap())

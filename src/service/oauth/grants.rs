@@ -186,7 +186,9 @@ impl OAuthServer {
                     ));
                 }
                 if !pkce_matches(&verifier, &row.code_challenge) {
-                    return Ok(Outcome::Refused("code_verifier does not match the code_challenge"));
+                    return Ok(Outcome::Refused(
+                        "code_verifier does not match the code_challenge",
+                    ));
                 }
                 if !user_enabled(conn, &row.username)? {
                     return Ok(Outcome::Refused("the user is disabled"));
@@ -217,10 +219,14 @@ impl OAuthServer {
         let token_hash = self.grant_hasher.hash(token);
         let row = {
             let hash = token_hash.clone();
-            store.read(move |conn| rows::find_refresh(conn, &hash)).await?
+            store
+                .read(move |conn| rows::find_refresh(conn, &hash))
+                .await?
         };
         let Some(row) = row else {
-            return Err(GrantError::Invalid("the refresh token is unknown or expired"));
+            return Err(GrantError::Invalid(
+                "the refresh token is unknown or expired",
+            ));
         };
         let original = ScopeSet::parse(&row.scopes).map_err(StoreError::Query)?;
         let scopes = match scope {
@@ -264,7 +270,9 @@ impl OAuthServer {
                     return Ok(Outcome::Refused("the refresh token is unknown or expired"));
                 };
                 if row.client_id != client_id {
-                    return Ok(Outcome::Refused("the refresh token was issued to another client"));
+                    return Ok(Outcome::Refused(
+                        "the refresh token was issued to another client",
+                    ));
                 }
                 if row.revoked_at.is_some() {
                     return Ok(Outcome::Refused("the refresh token is revoked"));
@@ -355,7 +363,11 @@ impl OAuthServer {
             Outcome::Issued => Ok(()),
             Outcome::Refused(why) => Err(GrantError::Invalid(why)),
             Outcome::Revoked(why, jtis) => {
-                tracing::warn!(reason = why, revoked_access_tokens = jtis.len(), "grant replayed");
+                tracing::warn!(
+                    reason = why,
+                    revoked_access_tokens = jtis.len(),
+                    "grant replayed"
+                );
                 self.remember_revoked(jtis);
                 Err(GrantError::Invalid(why))
             }

@@ -224,7 +224,11 @@ fn open_totp(keys: &Keys, username: &str, sealed: &str) -> StoreResult<Vec<u8>> 
 }
 
 /// The TOTP secret of an enabled user who has one (the login page's second step).
-pub async fn totp_secret(store: &Store, keys: &Keys, username: &str) -> StoreResult<Option<Vec<u8>>> {
+pub async fn totp_secret(
+    store: &Store,
+    keys: &Keys,
+    username: &str,
+) -> StoreResult<Option<Vec<u8>>> {
     let name = username.to_owned();
     let row = store.read(move |conn| rows::find_user(conn, &name)).await?;
     match row.filter(|r| !r.disabled) {
