@@ -22,10 +22,10 @@ use crate::domain::oauth::{is_client_id_shaped, is_s256_challenge, user_grant_sc
 use crate::ops::limits::RetryAfter;
 use crate::secrets::totp;
 use crate::service::oauth::clients::{Client, ClientLookup};
+use crate::service::oauth::consents;
 use crate::service::oauth::grants::CodeGrant;
 use crate::service::oauth::users::{check_password, find_enabled_user, totp_secret};
 use crate::service::AppState;
-use crate::store::login as rows;
 use crate::store::StoreError;
 
 /// A validated authorization request.
@@ -358,12 +358,7 @@ impl<'a> Page<'a> {
         if granted.is_empty() {
             return Err(no_scope(request));
         }
-        let (name, client_id) = (user.username.clone(), request.client.client_id.clone());
-        let consented = store
-            .read(move |conn| rows::consent(conn, &name, &client_id))
-            .await?
-            .and_then(|text| ScopeSet::parse(&text).ok());
-        if consented.is_some_and(|c| granted.is_subset(&c)) {
+        if consents::covers(store, &user.username, &request.client.client_id, &granted).await? {
             return self.issue_code(request, &user.username, granted).await;
         }
         Ok(self.render(
@@ -722,27 +717,13 @@ pub async fn consent(
         if granted.is_empty() {
             return Err(no_scope(&request));
         }
-        let (name, client_id, allowed) = (
-            user.username.clone(),
-            request.client.client_id.clone(),
-            granted.clone(),
-        );
-        state
-            .store
-            .write(move |conn| {
-                let before = rows::consent(conn, &name, &client_id)?
-                    .and_then(|text| ScopeSet::parse(&text).ok())
-                    .unwrap_or_default();
-                let all = before.union(&allowed);
-                rows::save_consent(
-                    conn,
-                    &name,
-                    &client_id,
-                    &all.to_string(),
-                    Utc::now().naive_utc(),
-                )
-            })
-            .await?;
+        consents::remember(
+            &state.store,
+            &user.username,
+            &request.client.client_id,
+            &granted,
+        )
+        .await?;
         page.issue_code(&request, &user.username, granted).await
     }
     .await;

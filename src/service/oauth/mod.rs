@@ -8,6 +8,7 @@
 //! time, and verifying a token never queries the database.
 
 pub mod clients;
+pub mod consents;
 pub mod external;
 pub mod grants;
 pub mod keys;
