@@ -14,6 +14,8 @@
 //! * with `--oauth-only` instead: the OAuth token endpoint (client credentials, the secret checked
 //!   against its stored keyed hash), a management route behind a bearer token, and the
 //!   in-process cost of validating one access token;
+//! * with `--login-only` instead: a person's round trip from the login page to an access token
+//!   (Argon2id included), and refresh-token rotation under load;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -36,6 +38,7 @@
 mod hub;
 mod list;
 mod load;
+mod login;
 mod oauth;
 mod report;
 mod scratch;
@@ -87,6 +90,10 @@ struct Args {
     /// with a bearer token, and the in-process cost of validating one JWT.
     #[arg(long)]
     oauth_only: bool,
+    /// Run the login phases only: a person's round trip from the login page to an access token,
+    /// and refresh-token rotation under load.
+    #[arg(long)]
+    login_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -168,6 +175,7 @@ async fn run(
         uuid::Uuid::new_v4().simple()
     );
     let client = oauth::seed_client(database_url, &master_key).await?;
+    let login_seed = login::seed(database_url).await?;
     let start = Instant::now();
     let hub = Hub::start(hub_binary, database_url, work_dir, &master_key)?;
     println!("== hub ==");
@@ -182,6 +190,11 @@ async fn run(
     println!();
 
     let duration = Duration::from_secs(args.duration_secs);
+    if args.login_only {
+        login::phases(&hub, &login_seed, args.connections, duration).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     if args.oauth_only {
         oauth::phases(&hub, &client, args.connections, duration).await?;
         print_hub_log(&hub);

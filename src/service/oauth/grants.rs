@@ -106,9 +106,10 @@ impl OAuthServer {
         };
         store
             .write(move |conn| {
-                // Codes live minutes: forgetting the expired ones here keeps the table small
-                // without a sweeper of its own.
+                // Codes live minutes: forgetting the expired ones (and expired refresh tokens)
+                // at each new login keeps both tables small without a sweeper of their own.
                 rows::purge_codes(conn, row.expires_at - CODE_TTL - TimeDelta::hours(1))?;
+                rows::purge_refresh_tokens(conn, row.expires_at - CODE_TTL - TimeDelta::days(1))?;
                 rows::insert_code(conn, &row)
             })
             .await?;
