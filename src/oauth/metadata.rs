@@ -16,7 +16,8 @@ pub const JWKS_PATH: &str = "/oauth/jwks.json";
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 
 const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
-/// Public clients (no secret) authenticate with `none` at the token endpoint.
+/// Public clients (no secret) authenticate with `none` at the token and revocation endpoints
+/// (introspection is for confidential clients).
 const TOKEN_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 /// The authorization server's metadata (RFC 8414).
@@ -46,7 +47,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": true,
             "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
-            "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "scopes_supported": scopes,
             "access_token_signing_alg_values_supported": [crate::service::oauth::keys::ALGORITHM],
