@@ -189,6 +189,29 @@ pub fn user_grant_scope(
     }
 }
 
+/// What a rotated refresh token presented again gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Within the grace: the same client refreshing twice at once (two tabs, a retry after a lost
+    /// answer). Like Auth0's reuse interval and Okta's grace period, a fresh pair of the same
+    /// family, not the pair already issued: only its hash is kept, and one secret handed out
+    /// twice could not be revoked alone.
+    FreshPair,
+    /// Past the grace the old token was stolen, or the new one was (RFC 9700 §4.14.2): the whole
+    /// family goes, access tokens included.
+    RevokeFamily,
+}
+
+/// The verdict on reuse of a token rotated `since_rotation` ago (negative: clocks of two
+/// instances apart, counted as no time).
+pub fn refresh_reuse(since_rotation: chrono::TimeDelta, grace: chrono::TimeDelta) -> Reuse {
+    if since_rotation <= grace {
+        Reuse::FreshPair
+    } else {
+        Reuse::RevokeFamily
+    }
+}
+
 /// A person's login name: 1 to 64 characters of `a-z 0-9 . _ - @`, lowercase so that `Alice`
 /// and `alice` are one person, and safe as a rate-limit key, a log field and a JWT `sub`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -336,6 +359,22 @@ mod tests {
             let requested = requested.map(set);
             let got = user_grant_scope(requested.as_ref(), &set(client), &set(user));
             assert_eq!(got.to_string(), granted, "{requested:?} {client} {user}");
+        }
+    }
+
+    #[test]
+    fn refresh_reuse_table() {
+        use chrono::TimeDelta as T;
+        for (since, grace, verdict) in [
+            (T::zero(), T::seconds(10), Reuse::FreshPair),
+            (T::seconds(-2), T::seconds(10), Reuse::FreshPair),
+            (T::seconds(10), T::seconds(10), Reuse::FreshPair),
+            (T::milliseconds(10_001), T::seconds(10), Reuse::RevokeFamily),
+            (T::days(3), T::seconds(10), Reuse::RevokeFamily),
+            (T::zero(), T::zero(), Reuse::FreshPair),
+            (T::milliseconds(1), T::zero(), Reuse::RevokeFamily),
+        ] {
+            assert_eq!(refresh_reuse(since, grace), verdict, "{since} {grace}");
         }
     }
 

@@ -850,8 +850,102 @@ async fn an_independent_client_library_logs_in(app: TestApp) {
     assert_eq!(me.status(), 200);
 }
 
+/// A confidential client (secret and redirect URI) exchanges its code with HTTP Basic; the code
+/// is bound to its client and redirect URI; without the secret, or for another client, nothing.
+async fn a_confidential_client_exchanges_with_its_secret(app: TestApp) {
+    let (client_id, secret) = app
+        .add_oauth_client("tokens:read", &[REDIRECT], false)
+        .await;
+    let secret = secret.unwrap();
+    let (other_id, _) = app.add_oauth_client("tokens:read", &[REDIRECT], true).await;
+    app.add_login_user("grace", PASSWORD, "tokens:read", false)
+        .await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new();
+    let consent = log_in(
+        &app,
+        &mut browser,
+        &authorize_url(&app, &client_id, None, &challenge, "S256"),
+        "grace",
+        None,
+    )
+    .await;
+    let code = browser
+        .submit(
+            &app,
+            &consent,
+            "/oauth/authorize/consent",
+            &[("decision", "allow")],
+        )
+        .await
+        .redirect_params()["code"]
+        .clone();
+    let form = |redirect: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.clone()),
+            ("redirect_uri", redirect.to_owned()),
+            ("code_verifier", verifier.clone()),
+        ]
+    };
+    let post = |params: Vec<(&'static str, String)>, basic: Option<(&str, &str)>| {
+        let mut request = app.client.post(app.url("/oauth/token")).form(&params);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    // Without its secret the client is not authenticated.
+    let mut without = form(REDIRECT);
+    without.push(("client_id", client_id.clone()));
+    let (status, body) = post(without, None).await;
+    assert_eq!(
+        (status, s(&body, "error").as_str()),
+        (401, "invalid_client")
+    );
+    // Another client, or another redirect URI: the code is not theirs.
+    let mut other = form(REDIRECT);
+    other.push(("client_id", other_id.clone()));
+    let (status, body) = post(other, None).await;
+    assert_eq!(
+        (status, s(&body, "error").as_str()),
+        (400, "invalid_grant"),
+        "{body}"
+    );
+    let (status, body) = post(
+        form("http://127.0.0.1:9/other"),
+        Some((&client_id, &secret)),
+    )
+    .await;
+    assert_eq!((status, s(&body, "error").as_str()), (400, "invalid_grant"));
+    assert!(
+        s(&body, "error_description").contains("redirect_uri"),
+        "{body}"
+    );
+    let (status, body) = post(form(REDIRECT), Some((&client_id, &secret))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].as_str().unwrap().starts_with("thr_"));
+    // The code-flow client may not use client_credentials (DESIGN §3).
+    let (status, body) = post(
+        vec![("grant_type", "client_credentials".to_owned())],
+        Some((&client_id, &secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, s(&body, "error").as_str()),
+        (400, "unauthorized_client")
+    );
+}
+
 on_both_backends!(
     a_person_logs_in_through_the_pages,
+    a_confidential_client_exchanges_with_its_secret,
     bad_requests_are_refused_in_the_right_place,
     metadata_lists_the_code_flow,
     an_independent_client_library_logs_in,

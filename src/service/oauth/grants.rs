@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{IssuedToken, OAuthServer};
-use crate::domain::oauth::ScopeSet;
+use crate::domain::oauth::{refresh_reuse, Reuse, ScopeSet};
 use crate::store::login::{self as rows, CodeRow, RefreshRow};
 use crate::store::{Conn, Store, StoreError, StoreResult};
 
@@ -286,15 +286,11 @@ impl OAuthServer {
                     return Ok(Outcome::Refused("the user is disabled"));
                 }
                 let fresh = rows::rotate_refresh(conn, &token_hash, now)?;
+                // Not rotated now: rotated before, or by a concurrent refresh a moment ago
+                // (whose commit this statement waited for).
                 if !fresh {
-                    // Reuse of a rotated token. Within the grace it is the same client refreshing
-                    // twice at once (two tabs, a retry after a lost answer): like Auth0's reuse
-                    // interval and Okta's grace period it gets a fresh pair of the same family,
-                    // not the pair already issued (only its hash is kept, and handing one secret
-                    // out twice would make it unrevocable alone). Past the grace the old token
-                    // was stolen or the new one was (RFC 9700 §4.14.2): the whole family goes.
-                    let rotated_at = row.rotated_at.unwrap_or(now);
-                    if now - rotated_at > grace {
+                    let since = now - row.rotated_at.unwrap_or(now);
+                    if refresh_reuse(since, grace) == Reuse::RevokeFamily {
                         let revoked = rows::revoke_family(conn, &row.family_id, now)?;
                         return Ok(Outcome::Revoked(
                             "the refresh token was used already; its family is revoked",
