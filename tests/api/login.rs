@@ -620,6 +620,16 @@ async fn reused_refresh_tokens_revoke_the_family(app: TestApp) {
         .await;
     let introspector = Introspector::new(&app).await;
     let mut browser = Browser::new();
+    // Two tabs refreshing with one token at the same moment: both get a pair.
+    let racing = token_pair(&app, &mut browser, &client_id, "dave").await;
+    let token = s(&racing, "refresh_token");
+    let (a, b) = tokio::join!(
+        refresh(&app, &client_id, &token),
+        refresh(&app, &client_id, &token)
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    assert_ne!(a.1["refresh_token"], b.1["refresh_token"]);
+
     let first = token_pair(&app, &mut browser, &client_id, "dave").await;
     let (status, second) = refresh(&app, &client_id, &s(&first, "refresh_token")).await;
     assert_eq!(status, 200);
