@@ -705,13 +705,10 @@ async fn metadata_lists_every_endpoint(app: TestApp) {
             "{key}"
         );
     }
-    for key in ["introspection_endpoint_auth_methods_supported"] {
-        assert_eq!(
-            m[key],
-            json!(["client_secret_basic", "client_secret_post"]),
-            "{key}"
-        );
-    }
+    assert_eq!(
+        m["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
     let scopes: Vec<&str> = m["scopes_supported"]
         .as_array()
         .unwrap()
