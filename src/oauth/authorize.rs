@@ -20,11 +20,10 @@ use super::login_session::{
 use super::pages::{self, FormContext};
 use crate::domain::oauth::{is_client_id_shaped, is_s256_challenge, user_grant_scope, ScopeSet};
 use crate::ops::limits::RetryAfter;
-use crate::secrets::totp;
 use crate::service::oauth::clients::{Client, ClientLookup};
 use crate::service::oauth::consents;
 use crate::service::oauth::grants::CodeGrant;
-use crate::service::oauth::users::{check_password, find_enabled_user, totp_secret};
+use crate::service::oauth::users::{check_password, check_totp, find_enabled_user};
 use crate::service::AppState;
 use crate::store::StoreError;
 
@@ -629,10 +628,8 @@ pub async fn totp_step(
         if let Err(retry) = page.check_budgets(&req, &session.username) {
             return Ok(page.locked(&request, &session.username, retry));
         }
-        let secret = totp_secret(&state.store, &state.keys, &session.username).await?;
         let code = params.get("code").map(String::as_str).unwrap_or_default();
-        let valid = secret.is_some_and(|s| totp::verify(&s, code, Utc::now().timestamp()));
-        if !valid {
+        if !check_totp(&state.store, &state.keys, &session.username, code).await? {
             if let Err(retry) = page.record_failure(&req, &session.username) {
                 return Ok(page.locked(&request, &session.username, retry));
             }
@@ -640,7 +637,7 @@ pub async fn totp_step(
                 &request,
                 StatusCode::BAD_REQUEST,
                 Render::Totp {
-                    error: Some("That code is not right. Check your authenticator app's clock and try the current code."),
+                    error: Some("That code is not right, or was used already. Wait for the next code in your authenticator app and type it."),
                 },
             ));
         }

@@ -41,23 +41,23 @@ pub fn code_at(secret: &[u8], unix_secs: i64) -> String {
     )
 }
 
-/// Whether `code` is the code of the step holding `unix_secs` or of the one before or after:
-/// RFC 6238 §5.2 recommends one step of tolerance for clock drift and typing time.
-pub fn verify(secret: &[u8], code: &str, unix_secs: i64) -> bool {
+/// The step (`unix_secs / 30`) whose code `code` is: the one holding `unix_secs` or the one
+/// before or after (RFC 6238 §5.2 recommends one step of tolerance for clock drift and typing
+/// time). The caller refuses a step used before.
+pub fn verify(secret: &[u8], code: &str, unix_secs: i64) -> Option<i64> {
     let code = code.trim();
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
-    [-STEP_SECS, 0, STEP_SECS]
-        .iter()
-        .fold(false, |found, drift| {
-            found
-                | bool::from(
-                    code_at(secret, unix_secs + drift)
-                        .as_bytes()
-                        .ct_eq(code.as_bytes()),
-                )
-        })
+    // Every candidate is computed and compared in constant time, whichever matches.
+    let mut found = None;
+    for drift in [-STEP_SECS, 0, STEP_SECS] {
+        let at = unix_secs + drift;
+        if bool::from(code_at(secret, at).as_bytes().ct_eq(code.as_bytes())) {
+            found = Some(at.div_euclid(STEP_SECS));
+        }
+    }
+    found
 }
 
 /// RFC 4648 base32 without padding, the form `otpauth://` URIs carry.
@@ -118,11 +118,19 @@ mod tests {
     fn one_step_of_drift_is_accepted_not_two() {
         let secret = new_secret();
         let now = 1_700_000_000;
-        assert!(verify(&secret, &code_at(&secret, now - 30), now));
-        assert!(verify(&secret, &code_at(&secret, now + 30), now));
-        assert!(!verify(&secret, &code_at(&secret, now - 90), now));
-        assert!(!verify(&secret, "12345", now));
-        assert!(!verify(&secret, "abcdef", now));
+        let step = now / STEP_SECS;
+        assert_eq!(verify(&secret, &code_at(&secret, now), now), Some(step));
+        assert_eq!(
+            verify(&secret, &code_at(&secret, now - 30), now),
+            Some(step - 1)
+        );
+        assert_eq!(
+            verify(&secret, &code_at(&secret, now + 30), now),
+            Some(step + 1)
+        );
+        assert_eq!(verify(&secret, &code_at(&secret, now - 90), now), None);
+        assert_eq!(verify(&secret, "12345", now), None);
+        assert_eq!(verify(&secret, "abcdef", now), None);
     }
 
     #[test]

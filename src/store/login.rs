@@ -16,6 +16,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub scopes: String,
     pub totp_secret_sealed: Option<String>,
+    pub totp_last_step: Option<i64>,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
 }
@@ -95,9 +96,27 @@ pub fn disable_user(conn: &mut Conn<'_>, username: &str, now: NaiveDateTime) -> 
 /// Sets or clears the sealed TOTP secret; false when there is no such user.
 pub fn set_totp(conn: &mut Conn<'_>, username: &str, sealed: Option<&str>) -> StoreResult<bool> {
     let changed = db_run!(conn => diesel::update(users::table.find(username))
-        .set(users::totp_secret_sealed.eq(sealed))
+        .set((
+            users::totp_secret_sealed.eq(sealed),
+            users::totp_last_step.eq(None::<i64>),
+        ))
         .execute(conn))?;
     Ok(changed > 0)
+}
+
+/// Records that the code of `step` was accepted; false when that step (or a later one) was used
+/// already: a replayed code, also by a concurrent login.
+pub fn use_totp_step(conn: &mut Conn<'_>, username: &str, step: i64) -> StoreResult<bool> {
+    let changed = db_run!(conn => diesel::update(
+        users::table.find(username).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(Some(step)))
+    .execute(conn))?;
+    Ok(changed == 1)
 }
 
 pub fn insert_code(conn: &mut Conn<'_>, row: &CodeRow) -> StoreResult<()> {

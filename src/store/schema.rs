@@ -193,6 +193,7 @@ diesel::table! {
         password_hash -> Text,
         scopes -> Text,
         totp_secret_sealed -> Nullable<Text>,
+        totp_last_step -> Nullable<BigInt>,
         disabled -> Bool,
         created_at -> Timestamp,
     }

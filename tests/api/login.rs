@@ -178,6 +178,10 @@ fn authorize_url(
 /// RFC 6238 computed here, from the URI `user totp enable` printed: the base32 secret, HMAC-SHA1,
 /// dynamic truncation, 6 digits.
 fn totp_now(uri: &str) -> String {
+    totp_at(uri, chrono::Utc::now().timestamp())
+}
+
+fn totp_at(uri: &str, unix_secs: i64) -> String {
     let secret_b32 = url::Url::parse(uri)
         .unwrap()
         .query_pairs()
@@ -197,7 +201,7 @@ fn totp_now(uri: &str) -> String {
             count -= 8;
         }
     }
-    let step = chrono::Utc::now().timestamp() / 30;
+    let step = unix_secs / 30;
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&secret).unwrap();
     mac.update(&(step as u64).to_be_bytes());
     let digest = mac.finalize().into_bytes();
@@ -408,11 +412,16 @@ async fn a_person_logs_in_through_the_pages(app: TestApp) {
         )
         .await;
     assert_eq!(totp_page.status, 200);
-    let bad_code = if totp_now(&uri) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    // A code of none of the three steps the hub accepts around now.
+    let now = chrono::Utc::now().timestamp();
+    let window: Vec<String> = [-60, -30, 0, 30, 60]
+        .iter()
+        .map(|d| totp_at(&uri, now + d))
+        .collect();
+    let bad_code = ["000000", "111111", "222222", "333333", "444444", "555555"]
+        .into_iter()
+        .find(|c| !window.iter().any(|w| w == c))
+        .unwrap();
     let wrong_code = browser
         .submit(
             &app,
@@ -422,15 +431,38 @@ async fn a_person_logs_in_through_the_pages(app: TestApp) {
         )
         .await;
     assert_eq!(wrong_code.status, 400);
+    let code_used = totp_now(&uri);
     let consent = browser
         .submit(
             &app,
             &totp_page,
             "/oauth/authorize/totp",
-            &[("code", &totp_now(&uri))],
+            &[("code", &code_used)],
         )
         .await;
     assert_eq!(consent.status, 200, "{}", consent.body);
+    // The same code a second time (another browser, the password known): refused, also within
+    // its 30 seconds (RFC 6238 §5.2).
+    let mut thief = Browser::new();
+    let thief_login = thief.get(&url).await;
+    let thief_totp = thief
+        .submit(
+            &app,
+            &thief_login,
+            "/oauth/authorize/login",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    let replayed = thief
+        .submit(
+            &app,
+            &thief_totp,
+            "/oauth/authorize/totp",
+            &[("code", &code_used)],
+        )
+        .await;
+    assert_eq!(replayed.status, 400, "{}", replayed.body);
+    assert!(replayed.body.contains("used already"));
     // requested ∩ client ∩ user: parties:read is not the client's, clients:write not alice's.
     let listed = consent
         .body

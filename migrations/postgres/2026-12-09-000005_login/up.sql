@@ -8,6 +8,8 @@ CREATE TABLE users (
     scopes TEXT NOT NULL,
     -- The RFC 6238 secret, sealed with a key derived from the master key; NULL: no second factor.
     totp_secret_sealed TEXT,
+    -- The last 30-second step whose code was accepted: a code is good once (RFC 6238 §5.2).
+    totp_last_step BIGINT,
     disabled BOOLEAN NOT NULL DEFAULT FALSE,
     created_at TIMESTAMP NOT NULL
 );

@@ -58,6 +58,7 @@ pub async fn add_user(
         password_hash,
         scopes: scopes.to_string(),
         totp_secret_sealed: None,
+        totp_last_step: None,
         disabled: false,
         created_at: Utc::now().naive_utc(),
     };
@@ -223,22 +224,32 @@ fn open_totp(keys: &Keys, username: &str, sealed: &str) -> StoreResult<Vec<u8>> 
         .ok_or_else(|| StoreError::Query(format!("user {username}: the TOTP secret does not open")))
 }
 
-/// The TOTP secret of an enabled user who has one (the login page's second step).
-pub async fn totp_secret(
+/// Whether `code` is a good TOTP code of `username` (enabled, second factor on) now, used for
+/// the first time: a code accepted once is refused afterwards, within its window too.
+pub async fn check_totp(
     store: &Store,
     keys: &Keys,
     username: &str,
-) -> StoreResult<Option<Vec<u8>>> {
+    code: &str,
+) -> StoreResult<bool> {
     let name = username.to_owned();
     let row = store.read(move |conn| rows::find_user(conn, &name)).await?;
-    match row.filter(|r| !r.disabled) {
-        Some(UserRow {
-            totp_secret_sealed: Some(sealed),
-            username,
-            ..
-        }) => Ok(Some(open_totp(keys, &username, &sealed)?)),
-        _ => Ok(None),
-    }
+    let Some(UserRow {
+        totp_secret_sealed: Some(sealed),
+        disabled: false,
+        ..
+    }) = row
+    else {
+        return Ok(false);
+    };
+    let secret = open_totp(keys, username, &sealed)?;
+    let Some(step) = totp::verify(&secret, code, Utc::now().timestamp()) else {
+        return Ok(false);
+    };
+    let name = username.to_owned();
+    store
+        .write(move |conn| rows::use_totp_step(conn, &name, step))
+        .await
 }
 
 /// An enabled user, as the consent step reads it again (its scopes may have changed).
