@@ -48,6 +48,16 @@ pub struct OAuthConfig {
     pub poll_ms: u64,
     /// An external identity provider whose access tokens the management API accepts as well.
     pub external: Option<ExternalIdpConfig>,
+    /// Lifetime of a refresh token (authorization-code grant), in seconds; each use rotates it.
+    pub refresh_token_ttl_secs: u64,
+    /// A rotated refresh token presented again within this many seconds gets a fresh pair of the
+    /// same family (two tabs refreshing at once); later, the whole family is revoked.
+    pub refresh_reuse_grace_secs: u64,
+    /// Failed logins allowed per minute per username, after the burst below (per address, the
+    /// `http.auth_failure*` budget of every authentication applies).
+    pub login_failures_per_minute: u32,
+    /// Failed logins in a row before a username must wait (whoever types it, from wherever).
+    pub login_failure_burst: u32,
 }
 
 impl Default for OAuthConfig {
@@ -57,6 +67,10 @@ impl Default for OAuthConfig {
             audience: None,
             poll_ms: 250,
             external: None,
+            refresh_token_ttl_secs: 30 * 86_400,
+            refresh_reuse_grace_secs: 10,
+            login_failures_per_minute: 2,
+            login_failure_burst: 5,
         }
     }
 }
@@ -545,7 +559,7 @@ impl Config {
     /// Every numeric setting, with the range it must lie in. The upper bounds keep date arithmetic
     /// (`now + hold`, `now - retention`) and durations far from overflow, which panicked before,
     /// and catch a unit mistaken (milliseconds given for seconds).
-    fn bounds(&self) -> [(&'static str, u64, u64, u64); 34] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64); 38] {
         let (h, d, a) = (&self.http, &self.database, &self.authorization);
         let (p, r) = (&self.pagination, &self.retention);
         [
@@ -697,6 +711,30 @@ impl Config {
                 self.push.window_check_secs,
                 1,
                 86_400,
+            ),
+            (
+                "oauth.refresh_token_ttl_secs",
+                self.oauth.refresh_token_ttl_secs,
+                60,
+                365 * 86_400,
+            ),
+            (
+                "oauth.refresh_reuse_grace_secs",
+                self.oauth.refresh_reuse_grace_secs,
+                0,
+                60,
+            ),
+            (
+                "oauth.login_failures_per_minute",
+                self.oauth.login_failures_per_minute.into(),
+                1,
+                1_000,
+            ),
+            (
+                "oauth.login_failure_burst",
+                self.oauth.login_failure_burst.into(),
+                1,
+                1_000,
             ),
         ]
     }
@@ -853,6 +891,10 @@ pub struct OAuthSettings {
     pub audience: Option<String>,
     pub poll: Duration,
     pub external: Option<ExternalIdpSettings>,
+    pub refresh_token_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+    pub login_failures_per_minute: NonZeroU32,
+    pub login_failure_burst: NonZeroU32,
 }
 
 #[derive(Clone, Debug)]
@@ -1153,6 +1195,13 @@ impl Settings {
                 audience: config.oauth.audience.clone(),
                 poll: Duration::from_millis(config.oauth.poll_ms),
                 external,
+                refresh_token_ttl: Duration::from_secs(config.oauth.refresh_token_ttl_secs),
+                refresh_reuse_grace: Duration::from_secs(config.oauth.refresh_reuse_grace_secs),
+                // The bounds above keep both at 1 or more.
+                login_failures_per_minute: NonZeroU32::new(config.oauth.login_failures_per_minute)
+                    .unwrap_or(NonZeroU32::MIN),
+                login_failure_burst: NonZeroU32::new(config.oauth.login_failure_burst)
+                    .unwrap_or(NonZeroU32::MIN),
             },
             push: PushSettings {
                 retry_window: Duration::from_secs(config.push.retry_window_secs),
@@ -1358,7 +1407,7 @@ mod tests {
             config.validate().map(drop).map_err(|e| e.0)
         };
         let bounds = base.bounds();
-        assert_eq!(bounds.len(), 34);
+        assert_eq!(bounds.len(), 38);
         for (name, _, min, max) in bounds {
             with(name, min).unwrap_or_else(|e| panic!("{name} = {min}: {e}"));
             with(name, max).unwrap_or_else(|e| panic!("{name} = {max}: {e}"));

@@ -1905,3 +1905,143 @@ fn outbox_json(url: &str) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("outbox --json prints JSON")
 }
+
+/// Runs `tokenhub ARGS` with `stdin` piped in: (success, stdout, stderr).
+fn tokenhub_with_stdin(url: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut command = Command::new(BIN);
+    master_key_env(&mut command, url);
+    let mut child = command
+        .args(args)
+        .env("DATABASE_URL", url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tokenhub");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `user add|list|disable` and `user totp enable|disable`: the password comes from stdin and is
+/// never printed, the otpauth URI is printed once, every bad argument names its flag.
+#[test]
+fn users_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    let password = "a long enough passphrase";
+    let add = |name: &str, stdin: &str| {
+        tokenhub_with_stdin(
+            &url,
+            &[
+                "user",
+                "add",
+                "--username",
+                name,
+                "--password-stdin",
+                "--scopes",
+                "tokens:read audit:read",
+            ],
+            stdin,
+        )
+    };
+    let (ok, stdout, stderr) = add("alice", &format!("{password}\n"));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.is_empty() && !stderr.contains(password),
+        "{stdout}{stderr}"
+    );
+    assert!(stderr.contains("user alice added"), "{stderr}");
+    let first_error = |stderr: &str| {
+        stderr
+            .lines()
+            .find(|l| !l.starts_with("using database "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (name, stdin, start) in [
+        (
+            "alice",
+            "another long passphrase\n",
+            "error: --username: alice exists already",
+        ),
+        ("bob", "short\n", "error: --password-stdin: at least 12"),
+        ("Bob", "a long enough passphrase\n", "error: --username"),
+    ] {
+        let (ok, _, stderr) = add(name, stdin);
+        assert!(!ok, "{name}");
+        assert!(first_error(&stderr).starts_with(start), "{name}: {stderr}");
+    }
+    let (ok, _, stderr) = tokenhub(
+        &url,
+        &[
+            "user",
+            "add",
+            "--username",
+            "carol",
+            "--scopes",
+            "tokens:read",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        first_error(&stderr).starts_with("error: --password-stdin"),
+        "{stderr}"
+    );
+
+    let (ok, stdout, stderr) = tokenhub(&url, &["user", "totp", "enable", "--username", "alice"]);
+    assert!(ok, "{stderr}");
+    let uri = stdout.trim();
+    assert!(
+        uri.starts_with("otpauth://totp/tokenhub%3Aalice?secret=")
+            && uri.contains("&digits=6&period=30"),
+        "{uri}"
+    );
+    assert!(stderr.contains("shown this once"), "{stderr}");
+    let (ok, stdout, _) = tokenhub(&url, &["user", "list", "--json"]);
+    assert!(ok);
+    let listed: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["username"], "alice");
+    assert_eq!(listed[0]["totp"], true);
+    assert_eq!(listed[0]["disabled"], false);
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    assert!(
+        !stdout.contains(secret) && !stdout.contains("argon2"),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = tokenhub(&url, &["user", "totp", "disable", "--username", "alice"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = tokenhub(&url, &["user", "disable", "--username", "alice"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = tokenhub(&url, &["user", "disable", "--username", "nobody"]);
+    assert!(!ok);
+    assert!(
+        first_error(&stderr).starts_with("error: --username: there is no user nobody"),
+        "{stderr}"
+    );
+    let (_, stdout, _) = tokenhub(&url, &["user", "list"]);
+    assert!(
+        stdout.starts_with(
+            "USERNAME\tTOTP\tDISABLED\tSCOPES\nalice\tfalse\ttrue\ttokens:read audit:read"
+        ),
+        "{stdout}"
+    );
+}

@@ -18,6 +18,8 @@
 //!   in-process cost of validating one access token;
 //! * with `--push-only`, instead of the above: pushes of effective tokens to one CPO receiver
 //!   (tokens/s end to end, see `push.rs`);
+//! * with `--login-only` instead: a person's round trip from the login page to an access token
+//!   (Argon2id included), and refresh-token rotation under load;
 //!
 //! then a summary table against the targets (2-core machine shared by client and hub). It only
 //! reports figures; it never fails because of a timing.
@@ -41,6 +43,7 @@ mod forward;
 mod hub;
 mod list;
 mod load;
+mod login;
 mod oauth;
 mod push;
 mod report;
@@ -107,6 +110,10 @@ struct Args {
     /// receiver served by the bench (tokens/s end to end).
     #[arg(long)]
     push_only: bool,
+    /// Run the login phases only: a person's round trip from the login page to an access token,
+    /// and refresh-token rotation under load.
+    #[arg(long)]
+    login_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -245,6 +252,7 @@ async fn run(
     // A PostgreSQL hub needs a master key; the run's hub lives no longer than its database.
     let master_key = crate::hub::random_master_key();
     let client = oauth::seed_client(database_url, &master_key).await?;
+    let login_seed = login::seed(database_url).await?;
     let start = Instant::now();
     let hub = Hub::start_with(hub_binary, database_url, work_dir, &master_key, &[])?;
     println!("== hub ==");
@@ -259,6 +267,11 @@ async fn run(
     println!();
 
     let duration = Duration::from_secs(args.duration_secs);
+    if args.login_only {
+        login::phases(&hub, &login_seed, args.connections, duration).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     if args.oauth_only {
         oauth::phases(&hub, &client, args.connections, duration).await?;
         print_hub_log(&hub);

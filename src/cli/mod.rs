@@ -1,7 +1,7 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
-//! suspend|resume|set`, `agreement add|remove|list`, `client add|list|disable`, `keys rotate`,
-//! `outbox`, `config check`, `healthcheck`. One module per command group; this one parses the
-//! arguments, loads the configuration and dispatches.
+//! suspend|resume|set`, `agreement add|remove|list`, `client add|list|disable`,
+//! `user add|list|disable|totp`, `keys rotate`, `outbox`, `config check`, `healthcheck`. One module
+//! per command group; this one parses the arguments, loads the configuration and dispatches.
 
 mod agreement;
 mod client;
@@ -12,6 +12,7 @@ mod migrate;
 mod outbox;
 mod party;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,9 @@ enum Command {
     Keys(keys::KeysCommand),
     /// What the hub still has to push, per partner (pending, oldest age, drops).
     Outbox(outbox::OutboxArgs),
+    /// Manage the people who log in on the hub's login page.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Agreement(command)) => runtime.block_on(agreement::run(config, command)),
         Some(Command::Client(command)) => runtime.block_on(client::run(config, command)),
         Some(Command::Keys(command)) => runtime.block_on(keys::run(config, command)),
+        Some(Command::User(command)) => runtime.block_on(user::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
         Some(Command::Outbox(args)) => runtime.block_on(outbox::run(config, args)),
         Some(Command::Healthcheck(args)) => {

@@ -39,6 +39,19 @@ impl Scope {
             Scope::ClientsWrite => "clients:write",
         }
     }
+
+    /// What the scope lets a client do, in words for the consent page.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scope::TokensRead => "Read the tokens of every party",
+            Scope::TokensWrite => "Change tokens and their policies",
+            Scope::PartiesRead => "See the parties and their platforms",
+            Scope::PartiesWrite => "Add, suspend and change parties",
+            Scope::SessionsRead => "Read charging sessions",
+            Scope::AuditRead => "Read the authorization audit and the change log",
+            Scope::ClientsWrite => "Register and disable OAuth clients",
+        }
+    }
 }
 
 impl fmt::Display for Scope {
@@ -141,6 +154,111 @@ pub fn grant_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeS
     Ok(requested)
 }
 
+impl ScopeSet {
+    /// The scopes in both sets.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).copied().collect())
+    }
+
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.union(&other.0).copied().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The scope a person's token is granted through a client: what was asked (everything when
+/// nothing was), within what the client may have and what the person may have. Scopes beyond
+/// either are dropped, not refused: the person sees on the consent page what the client gets,
+/// and the token response names it (RFC 6749 §3.3). An empty result is refused by the caller.
+pub fn user_grant_scope(
+    requested: Option<&ScopeSet>,
+    client: &ScopeSet,
+    user: &ScopeSet,
+) -> ScopeSet {
+    let allowed = client.intersection(user);
+    match requested {
+        Some(requested) => requested.intersection(&allowed),
+        None => allowed,
+    }
+}
+
+/// What a rotated refresh token presented again gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Within the grace: the same client refreshing twice at once (two tabs, a retry after a lost
+    /// answer). Like Auth0's reuse interval and Okta's grace period, a fresh pair of the same
+    /// family, not the pair already issued: only its hash is kept, and one secret handed out
+    /// twice could not be revoked alone.
+    FreshPair,
+    /// Past the grace the old token was stolen, or the new one was (RFC 9700 §4.14.2): the whole
+    /// family goes, access tokens included.
+    RevokeFamily,
+}
+
+/// The verdict on reuse of a token rotated `since_rotation` ago (negative: clocks of two
+/// instances apart, counted as no time).
+pub fn refresh_reuse(since_rotation: chrono::TimeDelta, grace: chrono::TimeDelta) -> Reuse {
+    if since_rotation <= grace {
+        Reuse::FreshPair
+    } else {
+        Reuse::RevokeFamily
+    }
+}
+
+/// A person's login name: 1 to 64 characters of `a-z 0-9 . _ - @`, lowercase so that `Alice`
+/// and `alice` are one person, and safe as a rate-limit key, a log field and a JWT `sub`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(text: &str) -> Result<Username, String> {
+        let text = text.trim();
+        if !(1..=64).contains(&text.len()) {
+            return Err("1 to 64 characters".into());
+        }
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
+        {
+            return Err("only lowercase letters, digits and . _ - @".into());
+        }
+        Ok(Username(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// PKCE (RFC 7636 §4.1): a verifier is 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
+pub fn is_pkce_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// An S256 challenge is base64url(SHA-256) without padding: 43 characters of that alphabet.
+pub fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+}
+
 /// What may be an OAuth client id: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, so that it can be a
 /// rate-limit key and a log field as is.
 pub fn is_client_id_shaped(id: &str) -> bool {
@@ -210,6 +328,75 @@ mod tests {
                 (got, want) => panic!("{requested:?}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    /// Granted = requested ∩ client ∩ user: (requested, client, user, granted).
+    #[test]
+    fn user_grant_table() {
+        let cases: [(Option<&str>, &str, &str, &str); 5] = [
+            (None, "tokens:read audit:read", "tokens:read", "tokens:read"),
+            (
+                Some("tokens:read tokens:write"),
+                "tokens:read tokens:write",
+                "tokens:read tokens:write audit:read",
+                "tokens:read tokens:write",
+            ),
+            (
+                Some("tokens:write"),
+                "tokens:read",
+                "tokens:read tokens:write",
+                "",
+            ),
+            (
+                Some("audit:read tokens:read"),
+                "tokens:read audit:read",
+                "audit:read",
+                "audit:read",
+            ),
+            (None, "tokens:read", "audit:read", ""),
+        ];
+        for (requested, client, user, granted) in cases {
+            let requested = requested.map(set);
+            let got = user_grant_scope(requested.as_ref(), &set(client), &set(user));
+            assert_eq!(got.to_string(), granted, "{requested:?} {client} {user}");
+        }
+    }
+
+    #[test]
+    fn refresh_reuse_table() {
+        use chrono::TimeDelta as T;
+        for (since, grace, verdict) in [
+            (T::zero(), T::seconds(10), Reuse::FreshPair),
+            (T::seconds(-2), T::seconds(10), Reuse::FreshPair),
+            (T::seconds(10), T::seconds(10), Reuse::FreshPair),
+            (T::milliseconds(10_001), T::seconds(10), Reuse::RevokeFamily),
+            (T::days(3), T::seconds(10), Reuse::RevokeFamily),
+            (T::zero(), T::zero(), Reuse::FreshPair),
+            (T::milliseconds(1), T::zero(), Reuse::RevokeFamily),
+        ] {
+            assert_eq!(refresh_reuse(since, grace), verdict, "{since} {grace}");
+        }
+    }
+
+    #[test]
+    fn usernames_and_pkce_shapes() {
+        assert_eq!(
+            Username::parse(" ops.alice@hub ").unwrap().as_str(),
+            "ops.alice@hub"
+        );
+        for bad in ["", "Alice", "a b", "a:b", &"x".repeat(65)] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_pkce_verifier(&"a-._~".repeat(9)));
+        assert!(!is_pkce_verifier(&"a".repeat(42)));
+        assert!(!is_pkce_verifier(&"a".repeat(129)));
+        assert!(!is_pkce_verifier(&format!("{}+", "a".repeat(43))));
+        assert!(is_s256_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!is_s256_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM="
+        ));
     }
 
     #[test]

@@ -13,8 +13,12 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 pub const JWKS_PATH: &str = "/oauth/jwks.json";
+pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 
 const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+/// Public clients (no secret) authenticate with `none` at the token and revocation endpoints
+/// (introspection is for confidential clients).
+const TOKEN_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 /// The authorization server's metadata (RFC 8414).
 #[utoipa::path(
@@ -31,15 +35,19 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(serde_json::json!({
             "issuer": state.oauth.issuer,
+            "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
             "token_endpoint": format!("{base}{TOKEN_PATH}"),
             "jwks_uri": format!("{base}{JWKS_PATH}"),
             "revocation_endpoint": format!("{base}{REVOKE_PATH}"),
             "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),
-            "grant_types_supported": ["client_credentials"],
-            // No authorization endpoint yet: no response type is served.
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-            "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            // PKCE is required, and only S256 (RFC 9700 §2.1.1).
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true,
+            "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
             "scopes_supported": scopes,
             "access_token_signing_alg_values_supported": [crate::service::oauth::keys::ALGORITHM],

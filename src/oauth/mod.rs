@@ -1,12 +1,16 @@
-//! The OAuth 2 authorization server's HTTP surface: token (client credentials), revocation,
+//! The OAuth 2 authorization server's HTTP surface: authorization (login, TOTP and consent
+//! pages), token (client credentials, authorization code, refresh token), revocation,
 //! introspection, metadata and JWKS, with client authentication and RFC 6749's error table. The
 //! work is done in `service::oauth`.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod introspect;
+pub mod login_session;
 pub mod metadata;
+pub mod pages;
 pub mod revoke;
 pub mod token;
 
@@ -32,6 +36,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/oauth/introspect")
             .app_data(form())
             .route(web::post().to(introspect::introspect)),
+    )
+    .service(web::resource("/oauth/authorize").route(web::get().to(authorize::authorize)))
+    .service(
+        web::resource("/oauth/authorize/login")
+            .app_data(form())
+            .route(web::post().to(authorize::login)),
+    )
+    .service(
+        web::resource("/oauth/authorize/totp")
+            .app_data(form())
+            .route(web::post().to(authorize::totp_step)),
+    )
+    .service(
+        web::resource("/oauth/authorize/consent")
+            .app_data(form())
+            .route(web::post().to(authorize::consent)),
     )
     .service(web::resource("/oauth/jwks.json").route(web::get().to(metadata::jwks)))
     .service(

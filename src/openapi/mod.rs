@@ -49,6 +49,10 @@ pub const DOCS_PATH: &str = "/docs";
         crate::oauth::introspect::introspect,
         crate::oauth::metadata::metadata,
         crate::oauth::metadata::jwks,
+        crate::oauth::authorize::authorize,
+        crate::oauth::authorize::login,
+        crate::oauth::authorize::totp_step,
+        crate::oauth::authorize::consent,
         crate::admin::whoami::whoami,
         crate::admin::whoami::whoami_tokens_read,
         crate::admin::whoami::whoami_tokens_write,
@@ -90,7 +94,7 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "sessions", description = "OCPI sessions module (receiver interface): CPOs push sessions, which move token usage."),
         (name = "operations", description = "Liveness, readiness and Prometheus metrics for orchestrators and monitoring."),
         (name = "documentation", description = "This OpenAPI document and its rendering."),
-        (name = "oauth", description = "OAuth 2 authorization server: client-credentials tokens (JWTs, RFC 9068), revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and signing keys (JWKS). Errors per RFC 6749 §5.2: `{error, error_description}`."),
+        (name = "oauth", description = "OAuth 2 authorization server: client-credentials tokens (JWTs, RFC 9068), people's tokens through the authorization-code grant with PKCE S256 (login, TOTP and consent pages, server-rendered HTML) and rotating refresh tokens, revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and signing keys (JWKS). Errors per RFC 6749 §5.2: `{error, error_description}`."),
         (name = "admin", description = "Management API: an OAuth 2 bearer token with the route's scope (RFC 6750 errors in `WWW-Authenticate` and the body)."),
     )
 )]

@@ -41,7 +41,13 @@ pub struct SecretHasher {
 
 impl SecretHasher {
     pub fn new(keys: &Keys) -> Self {
-        let key = zeroize::Zeroizing::new(keys.derive(Purpose::CLIENT_SECRET_HASH));
+        Self::for_purpose(keys, Purpose::CLIENT_SECRET_HASH)
+    }
+
+    /// A hasher under another purpose's key: refresh tokens and authorization codes are as
+    /// random as client secrets, and a leaked table of them must not verify client secrets.
+    pub fn for_purpose(keys: &Keys, purpose: Purpose) -> Self {
+        let key = zeroize::Zeroizing::new(keys.derive(purpose));
         Self {
             mac: <Hmac<Sha256> as Mac>::new_from_slice(&key[..])
                 .expect("HMAC takes a key of any length"),

@@ -23,16 +23,22 @@ impl Purpose {
     pub const JWT_SIGNING_KEYS: Purpose = Purpose("tokenhub jwt signing key encryption v1");
     /// Keys the hashes of OAuth client secrets (`secrets::client_secrets`).
     pub const CLIENT_SECRET_HASH: Purpose = Purpose("tokenhub client secret hash v1");
-    /// Planned: keys the hashes of refresh tokens.
+    /// Keys the hashes of refresh tokens and authorization codes (`service::oauth::grants`).
     pub const REFRESH_TOKEN_HASH: Purpose = Purpose("tokenhub refresh token hash v1");
+    /// Encrypts people's TOTP secrets at rest (`service::oauth::users`).
+    pub const TOTP_SECRET_ENCRYPTION: Purpose = Purpose("tokenhub totp secret encryption v1");
+    /// Signs the login session and CSRF cookies of the login pages (`oauth::login_session`).
+    pub const LOGIN_SESSION: Purpose = Purpose("tokenhub login session mac v1");
 
     /// Every purpose, so a test can prove that no two share a key.
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::LOG_FINGERPRINT,
         Purpose::TOKEN_B_ENCRYPTION,
         Purpose::JWT_SIGNING_KEYS,
         Purpose::CLIENT_SECRET_HASH,
         Purpose::REFRESH_TOKEN_HASH,
+        Purpose::TOTP_SECRET_ENCRYPTION,
+        Purpose::LOGIN_SESSION,
     ];
 
     pub fn label(self) -> &'static str {

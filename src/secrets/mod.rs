@@ -4,6 +4,8 @@
 pub mod client_secrets;
 pub mod keys;
 pub mod master_key;
+pub mod passwords;
+pub mod totp;
 
 pub use keys::{Keys, Purpose};
 pub use master_key::{describe_master_key, load_keys, MasterKey, SecretString};

@@ -8,6 +8,7 @@
 pub mod agreements;
 pub mod audit;
 pub mod connections;
+pub mod login;
 pub mod migrate;
 pub mod oauth;
 pub mod outbox;

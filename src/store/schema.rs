@@ -234,3 +234,55 @@ diesel::table! {
         revoked_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    users (username) {
+        username -> Text,
+        password_hash -> Text,
+        scopes -> Text,
+        totp_secret_sealed -> Nullable<Text>,
+        totp_last_step -> Nullable<BigInt>,
+        disabled -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        username -> Text,
+        redirect_uri -> Text,
+        scopes -> Text,
+        code_challenge -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family_id -> Text,
+        parent_hash -> Nullable<Text>,
+        client_id -> Text,
+        username -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        access_jti -> Text,
+        access_expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_consents (username, client_id) {
+        username -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        granted_at -> Timestamp,
+    }
+}

@@ -1015,3 +1015,38 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// People who log in (tests/api/login.rs).
+impl TestApp {
+    /// Adds a user as `tokenhub user add` does; with `totp`, enables the second factor as `user
+    /// totp enable` does and returns the otpauth:// URI it prints.
+    pub async fn add_login_user(
+        &self,
+        username: &str,
+        password: &str,
+        scopes: &str,
+        totp: bool,
+    ) -> Option<String> {
+        use tokenhub::service::oauth::users::{add_user, enable_totp};
+        let name = tokenhub::domain::oauth::Username::parse(username).unwrap();
+        let scopes = tokenhub::domain::oauth::ScopeSet::parse(scopes).unwrap();
+        assert!(
+            add_user(&self.store, &name, password.into(), &scopes, "test")
+                .await
+                .unwrap()
+        );
+        if !totp {
+            return None;
+        }
+        enable_totp(&self.store, &self.keys(), "tokenhub", username, "test")
+            .await
+            .unwrap()
+    }
+
+    /// Disables a user as `tokenhub user disable` does.
+    pub async fn disable_login_user(&self, username: &str) -> bool {
+        tokenhub::service::oauth::users::disable_user(&self.store, username, "test")
+            .await
+            .unwrap()
+    }
+}

@@ -12,6 +12,7 @@ mod credentials_epoch;
 mod forwarding;
 mod hubclientinfo;
 mod liveness;
+mod login;
 mod oauth;
 mod openapi;
 mod ops;

@@ -689,18 +689,26 @@ async fn metadata_lists_every_endpoint(app: TestApp) {
         };
         assert_ne!(status, StatusCode::NOT_FOUND, "{key}");
     }
-    assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        json!(["client_credentials", "authorization_code", "refresh_token"])
+    );
+    // Public clients (authorization code with PKCE) authenticate with `none` at the token and
+    // revocation endpoints, not at introspection.
     for key in [
         "token_endpoint_auth_methods_supported",
         "revocation_endpoint_auth_methods_supported",
-        "introspection_endpoint_auth_methods_supported",
     ] {
         assert_eq!(
             m[key],
-            json!(["client_secret_basic", "client_secret_post"]),
+            json!(["client_secret_basic", "client_secret_post", "none"]),
             "{key}"
         );
     }
+    assert_eq!(
+        m["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
     let scopes: Vec<&str> = m["scopes_supported"]
         .as_array()
         .unwrap()

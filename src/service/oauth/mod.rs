@@ -8,10 +8,13 @@
 //! time, and verifying a token never queries the database.
 
 pub mod clients;
+pub mod consents;
 pub mod external;
+pub mod grants;
 pub mod keys;
 pub mod revocations;
 pub mod tokens;
+pub mod users;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -52,6 +55,13 @@ pub struct OAuthServer {
     /// Failed client authentications per client id (per address: `AppState::auth_failures`).
     pub client_failures: FailureLimiter<String>,
     external: Option<ExternalIssuer>,
+    /// Hashes refresh tokens and authorization codes (`grants`).
+    pub grant_hasher: SecretHasher,
+    pub refresh_token_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+    /// Failed logins per username (per address: `AppState::auth_failures`, shared with every
+    /// other authentication).
+    pub login_failures_by_user: FailureLimiter<String>,
 }
 
 /// A token the token endpoint issued.
@@ -59,6 +69,9 @@ pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: u64,
     pub scope: ScopeSet,
+    /// Its `jti` and `exp`: refresh tokens remember the access token issued with them.
+    pub jti: String,
+    pub expires_at: i64,
 }
 
 impl OAuthServer {
@@ -85,6 +98,13 @@ impl OAuthServer {
                 .external
                 .clone()
                 .map(|e| ExternalIssuer::new(e, settings.peers.timeout)),
+            grant_hasher: SecretHasher::for_purpose(keys, Purpose::REFRESH_TOKEN_HASH),
+            refresh_token_ttl: settings.oauth.refresh_token_ttl,
+            refresh_reuse_grace: settings.oauth.refresh_reuse_grace,
+            login_failures_by_user: FailureLimiter::new(
+                settings.oauth.login_failures_per_minute,
+                settings.oauth.login_failure_burst,
+            ),
         }
     }
 
@@ -148,15 +168,27 @@ impl OAuthServer {
         client: &Client,
         scope: ScopeSet,
     ) -> StoreResult<IssuedToken> {
+        // A client acting for itself is its own subject (RFC 9068 §2.2).
+        self.issue_for(store, &client.client_id, &client.client_id, scope)
+            .await
+    }
+
+    /// Issues an access token for `subject` (a client, or a person through `client_id`).
+    pub async fn issue_for(
+        &self,
+        store: &Store,
+        client_id: &str,
+        subject: &str,
+        scope: ScopeSet,
+    ) -> StoreResult<IssuedToken> {
         let ring = self.key_ring(store).await?;
         let now = Utc::now().timestamp();
         let ttl = self.access_token_ttl.as_secs();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            // A client acting for itself is its own subject (RFC 9068 §2.2).
-            sub: client.client_id.clone(),
+            sub: subject.to_owned(),
             aud: self.audience.clone(),
-            client_id: client.client_id.clone(),
+            client_id: client_id.to_owned(),
             scope: scope.to_string(),
             exp: now + ttl as i64,
             iat: now,
@@ -168,6 +200,8 @@ impl OAuthServer {
             access_token,
             expires_in: ttl,
             scope,
+            jti: claims.jti,
+            expires_at: claims.exp,
         })
     }
 
