@@ -154,23 +154,7 @@ async fn list(config: Settings, args: ListArgs) -> anyhow::Result<()> {
             ]
         }))
         .collect();
-    let widths: Vec<usize> = (0..3)
-        .map(|i| {
-            table
-                .iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in table {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
+    super::print_table(&table);
     Ok(())
 }
 

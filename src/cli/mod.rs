@@ -143,6 +143,30 @@ async fn open_store(config: &Settings) -> anyhow::Result<Store> {
 
 /// A command line clap refuses, as one line and a pointer to the help of the command at fault,
 /// instead of clap's usage block: the line says what is wrong, `--help` says the rest.
+/// Prints `rows` (the first one a header, if any) as left-aligned columns two spaces apart, as
+/// every listing command does.
+fn print_table<Row: AsRef<[String]>>(rows: &[Row]) {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = row
+            .as_ref()
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
 fn usage_error(err: clap::Error) -> ExitCode {
     if matches!(
         err.kind(),

@@ -335,17 +335,7 @@ async fn list(config: Settings, args: PartyListArgs) -> anyhow::Result<()> {
             p.name.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..9)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
+    super::print_table(&rows);
     Ok(())
 }
 
