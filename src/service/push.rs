@@ -354,7 +354,9 @@ pub async fn deliver_partner(
                         };
                         out.insert(
                             row.id,
-                            agreed.then(|| session_request(&receiver, stored)).flatten(),
+                            agreed
+                                .then(|| session_request(&receiver, version.session_for(stored)))
+                                .flatten(),
                         );
                     }
                 }

@@ -380,6 +380,8 @@ async fn sessions_reach_the_emsp_of_their_token(app: TestApp) {
         let mut session = crate::helpers::session_json(&format!("S-{pid}"), "X1", "ACTIVE", None);
         session["cdr_token"]["country_code"] = json!("BE");
         session["cdr_token"]["party_id"] = json!(pid);
+        session["total_cost"] =
+            json!({"before_taxes": 10.0, "taxes": [{"name": "VAT", "amount": 2.1}]});
         let put = app
             .call(
                 Method::PUT,
@@ -400,6 +402,16 @@ async fn sessions_reach_the_emsp_of_their_token(app: TestApp) {
             ("DE*CPO", &*format!("BE*{pid}"))
         );
         assert_eq!(push.body["status"], "ACTIVE");
+        // Each eMSP gets its own version's Price.
+        let cost = &push.body["total_cost"];
+        match version {
+            "2.2.1" => assert_eq!(
+                (cost["excl_vat"].as_f64(), cost["incl_vat"].as_f64()),
+                (Some(10.0), Some(12.1)),
+                "{cost}"
+            ),
+            _ => assert_eq!(cost["before_taxes"].as_f64(), Some(10.0), "{cost}"),
+        }
     }
     // A session of a token whose eMSP takes no sessions queues nothing.
     drained(&app).await;
