@@ -8,6 +8,7 @@
 pub mod agreements;
 pub mod audit;
 pub mod connections;
+pub mod decision_pg;
 pub mod migrate;
 pub mod oauth;
 pub mod outbox;
@@ -468,6 +469,21 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Query(format!("store task failed: {e}")))?
             }
+        }
+    }
+
+    /// PostgreSQL: runs `job` on a pooled connection without a transaction, so each statement
+    /// commits by itself and is durable when it returns (`synchronous_commit` stays on). A job
+    /// that writes makes each write one statement that is atomic on its own (an optimistic
+    /// authorization: `decision_pg`). SQLite: the same as [`Store::write`].
+    pub async fn write_autocommit<R, F>(&self, job: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite { writer, .. } => writer.submit(job).await,
+            Backend::Pg { .. } => self.read(job).await,
         }
     }
 
