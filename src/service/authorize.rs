@@ -246,18 +246,23 @@ async fn decide(
         }
     }
     let settings = settings.clone();
+    // A job that forwards wrote nothing; the eMSP is asked at once instead of after the group
+    // commit's fsync (the second job loads the token again before it writes anything).
     store
-        .write(move |conn| {
-            run(
-                conn,
-                request,
-                &settings,
-                Utc::now(),
-                fresh_reference,
-                asked.as_deref(),
-                Mode::Locked,
-            )
-        })
+        .write_releasing(
+            move |conn| {
+                run(
+                    conn,
+                    request,
+                    &settings,
+                    Utc::now(),
+                    fresh_reference,
+                    asked.as_deref(),
+                    Mode::Locked,
+                )
+            },
+            |step| matches!(step, Step::Forward { .. }),
+        )
         .await
 }
 

@@ -472,6 +472,24 @@ impl Store {
         }
     }
 
+    /// As [`Store::write`], but on SQLite an outcome for which `wrote_nothing` is true leaves
+    /// before the group commit's fsync (see `SqliteWriter::submit_releasing` for who may use it).
+    /// PostgreSQL: the same as `write`.
+    pub async fn write_releasing<R, F>(
+        &self,
+        job: F,
+        wrote_nothing: fn(&R) -> bool,
+    ) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite { writer, .. } => writer.submit_releasing(job, wrote_nothing).await,
+            Backend::Pg { .. } => self.write(job).await,
+        }
+    }
+
     /// PostgreSQL: runs `job` on a pooled connection without a transaction, so each statement
     /// commits by itself and is durable when it returns (`synchronous_commit` stays on). A job
     /// that writes makes each write one statement that is atomic on its own (an optimistic
