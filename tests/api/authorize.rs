@@ -484,8 +484,15 @@ async fn a_stale_optimistic_decision_writes_nothing() {
         }
     };
     let (written, uses, audited) = write(Vec::new(), &seen[0].row).await;
-    assert!(!written, "the hold taken meanwhile makes the decision stale");
-    assert_eq!((uses, audited), (1, 1), "neither hold nor audit entry written");
+    assert!(
+        !written,
+        "the hold taken meanwhile makes the decision stale"
+    );
+    assert_eq!(
+        (uses, audited),
+        (1, 1),
+        "neither hold nor audit entry written"
+    );
 
     let current = app
         .store
@@ -495,5 +502,9 @@ async fn a_stale_optimistic_decision_writes_nothing() {
     assert_eq!(current[0].use_ids.len(), 1, "the other decision's hold");
     let (written, uses, audited) = write(current[0].use_ids.clone(), &current[0].row).await;
     assert!(written, "unchanged since it was read");
-    assert_eq!((uses, audited), (2, 2), "hold and audit entry written together");
+    assert_eq!(
+        (uses, audited),
+        (2, 2),
+        "hold and audit entry written together"
+    );
 }
