@@ -32,22 +32,12 @@ pub struct Guard {
     pub use_ids: Vec<i64>,
 }
 
-const HOLD_AND_RECORD: &str = "\
-WITH guard AS MATERIALIZED (
-    SELECT tokenhub_hold_guard($1, $2, $3, $4, $5, $6) AS ok
-), hold AS (
-    INSERT INTO token_usages (token_id, kind, authorization_reference, cpo_country_code,
-        cpo_party_id, location_key, evse_set, created_at, counts_until)
-    SELECT $1, $7, $8, $9, $10, $11, $12, $13, $14 FROM guard WHERE ok
-), audit AS (
-    INSERT INTO authorization_audit (decided_at, token_id, token_country_code, token_party_id,
-        token_uid, token_type, requester_country_code, requester_party_id, location_id,
-        evse_uids, result, reason, authorization_reference, request_id, forwarded_to,
-        forward_ms, forward_outcome)
-    SELECT $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31
-    FROM guard WHERE ok
-)
-SELECT ok FROM guard";
+/// One call: `tokenhub_hold_and_record` runs the guard, then the two inserts (its plans are
+/// cached per connection; a raw two-insert CTE was planned again on every decision).
+const HOLD_AND_RECORD: &str =
+    "SELECT tokenhub_hold_and_record($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
+     $28, $29, $30, $31) AS ok";
 
 #[derive(QueryableByName)]
 struct Guarded {
