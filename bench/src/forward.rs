@@ -195,7 +195,7 @@ pub async fn seed_emsp(
 }
 
 /// Median and spread (min..max).
-fn stats(values: &[f64]) -> (f64, f64, f64) {
+pub fn stats(values: &[f64]) -> (f64, f64, f64) {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();

@@ -16,6 +16,9 @@
 //! * with `--oauth-only` instead: the OAuth token endpoint (client credentials, the secret checked
 //!   against its stored keyed hash), a management route behind a bearer token, and the
 //!   in-process cost of validating one access token;
+//! * with `--sizes 100000,1000000` instead: authorize only, at each registry size (one database
+//!   each), the sizes alternating over `--rounds` rounds, and the growth ratio of p99 and req/s
+//!   from the smallest to the largest size (`sizes.rs`);
 //! * with `--push-only`, instead of the above: pushes of effective tokens to one CPO receiver
 //!   (tokens/s end to end, see `push.rs`);
 //! * with `--login-only` instead: a person's round trip from the login page to an access token
@@ -49,6 +52,7 @@ mod push;
 mod report;
 mod scratch;
 mod seed;
+mod sizes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -96,7 +100,11 @@ struct Args {
     /// authorization, and local authorize throughput beside a dead eMSP, over `--rounds` rounds.
     #[arg(long)]
     forward: bool,
-    /// Rounds of the `--forward` measurements (median and spread are reported).
+    /// Authorize only, at each of these registry sizes (comma-separated token counts, smallest
+    /// first), alternating over `--rounds` rounds; prints the growth ratio (`sizes.rs`).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    sizes: Vec<u64>,
+    /// Rounds of the `--forward` and `--sizes` measurements (median and spread are reported).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// The fake eMSP's own answer time in `--forward`, in milliseconds.
@@ -186,6 +194,9 @@ fn main() -> anyhow::Result<()> {
 
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let work_dir = TempDir::create(&format!("tokenhub-bench-{suffix}"))?;
+    if !args.sizes.is_empty() {
+        return run_sizes(&args, &hub_binary, &work_dir.path, &suffix);
+    }
     // Dropped after the runtime (and so after the hub), at the end of main.
     let mut pg_database = None;
     let database_url = match args.backend {
@@ -209,6 +220,55 @@ fn main() -> anyhow::Result<()> {
     drop(runtime);
     drop(pg_database);
     drop(work_dir);
+    result
+}
+
+/// `--sizes`: one database per size (see `sizes.rs`), dropped at the end.
+fn run_sizes(args: &Args, hub_binary: &Path, work_dir: &Path, suffix: &str) -> anyhow::Result<()> {
+    if args.sizes.iter().any(|&n| n < PAGE_SIZE) || args.rounds == 0 {
+        bail!("--sizes must each be at least {PAGE_SIZE}, and --rounds at least 1");
+    }
+    println!(
+        "tokenhub-bench --sizes: backend {:?}, sizes {:?}, {} rounds, {} connections, {} s per run",
+        args.backend, args.sizes, args.rounds, args.connections, args.duration_secs
+    );
+    println!("  hub binary {}", hub_binary.display());
+    let mut databases = Vec::new();
+    let mut sizes = Vec::new();
+    for &tokens in &args.sizes {
+        let dir = work_dir.join(format!("size-{tokens}"));
+        std::fs::create_dir_all(&dir)?;
+        let database_url = match args.backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.join("bench.db").display()),
+            Backend::Postgres => {
+                let admin = args.database_url.clone().ok_or_else(|| {
+                    anyhow!("--backend postgres needs --database-url postgres://USER@HOST:PORT/DB")
+                })?;
+                let db = PgDatabase::create(&admin, &format!("tokenhub_bench_{suffix}_{tokens}"))?;
+                let url = db.url.clone();
+                databases.push(db);
+                url
+            }
+        };
+        sizes.push(sizes::Sized {
+            tokens,
+            database_url,
+            work_dir: dir,
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(sizes::run(
+        hub_binary,
+        &sizes,
+        args.rounds,
+        args.connections,
+        Duration::from_secs(args.duration_secs),
+    ));
+    drop(runtime);
+    drop(databases);
     result
 }
 

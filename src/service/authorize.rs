@@ -8,12 +8,22 @@
 //! (`service::forwarding`), and writes in a second job that loads the token and its usage again:
 //! whatever was committed meanwhile, by this instance or another, is seen before a hold is taken,
 //! so an eMSP's ALLOWED for a token that is in use by then is NOT_ALLOWED (the audit keeps both).
+//!
+//! On PostgreSQL a job is first tried optimistically, outside a transaction: the inputs are read
+//! in two statements (the tokens with their uses, the owner), and a new hold is written with its
+//! audit entry in one statement that checks, once it holds the token's row lock, that the token
+//! and its uses are still what the decision saw (`store::decision_pg`). Three round trips instead
+//! of seven; a job that lost the race decides again, and after [`OPTIMISTIC_TRIES`] lost races
+//! runs the classic way (one transaction, the token locked before its uses are read).
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::config::AuthorizationSettings;
 use crate::domain::agreement::AgreementMode;
+use crate::domain::authorization::ActiveUse;
 use crate::domain::authorization::{
     emaid_provider, AllowedType, AuditResult, LocationRequest, Reason,
 };
@@ -25,8 +35,9 @@ use crate::domain::version::OcpiVersion;
 use crate::peers::forward::EmspAnswer;
 use crate::registry::{self, Decision, DecisionInput, KnownToken, Route, UnknownRoute, UnknownUid};
 use crate::store::audit::{self, AuditEntry};
+use crate::store::decision_pg::{self, Guard};
 use crate::store::tokens::TokenRow;
-use crate::store::{agreements, parties, tokens, usage, Conn, Store, StoreResult};
+use crate::store::{agreements, parties, tokens, usage, BackendKind, Conn, Store, StoreResult};
 
 use super::forwarding::{ForwardRequest, Forwarded, Forwarder};
 
@@ -114,7 +125,23 @@ impl Decided {
     }
 }
 
-/// What the first write job found.
+/// How many times a PostgreSQL job decides optimistically before it takes the token's lock
+/// first: only requests for one token at the same moment lose the race, and each loss means
+/// another decision on that token was committed.
+const OPTIMISTIC_TRIES: usize = 3;
+
+/// How a job keeps the decision atomic (docs/design.md §4 "Atomicity").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Inside one transaction (PostgreSQL) or writer job (SQLite), the token locked before its
+    /// uses are read.
+    Locked,
+    /// PostgreSQL, outside a transaction: a new hold is written only if the token and its uses
+    /// are unchanged (`store::decision_pg`).
+    Optimistic,
+}
+
+/// What a write job found.
 enum Step {
     Done(AuthorizeOutcome),
     /// The owner eMSP decides; nothing was written yet.
@@ -123,6 +150,9 @@ enum Step {
         endpoint: Box<RealtimeEndpoint>,
         request: Box<AuthorizeRequest>,
     },
+    /// Optimistic only: another decision on the token was committed after this one read it;
+    /// nothing was written, decide again.
+    Conflict(Box<AuthorizeRequest>),
 }
 
 /// What asking the eMSP gave, for the second job.
@@ -141,11 +171,7 @@ pub async fn authorize(
     // Generated here, not by the decision, which stays pure; upper-case so that the
     // case-insensitive match against sessions' references is a plain equality.
     let fresh_reference = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let first_settings = settings.clone();
-    let reference = fresh_reference.clone();
-    let step = store
-        .write(move |conn| run(conn, request, &first_settings, Utc::now(), reference, None))
-        .await?;
+    let step = decide(store, settings, request, fresh_reference.clone(), None).await?;
     let (to, endpoint, request) = match step {
         Step::Done(outcome) => return Ok(outcome),
         Step::Forward {
@@ -153,6 +179,7 @@ pub async fn authorize(
             endpoint,
             request,
         } => (to, endpoint, request),
+        Step::Conflict(_) => return Err(conflict_escaped()),
     };
     // Outside any transaction or writer job: a slow eMSP holds no connection and no writer.
     let forwarded = forwarder
@@ -168,27 +195,75 @@ pub async fn authorize(
             },
         )
         .await;
-    let settings = settings.clone();
-    let asked = Asked { to, forwarded };
-    let step = store
-        .write(move |conn| {
-            run(
-                conn,
-                *request,
-                &settings,
-                Utc::now(),
-                fresh_reference,
-                Some(&asked),
-            )
-        })
-        .await?;
+    let asked = Arc::new(Asked { to, forwarded });
+    let step = decide(store, settings, *request, fresh_reference, Some(asked)).await?;
     match step {
         Step::Done(outcome) => Ok(outcome),
         // `run` forwards only when it has not asked yet.
         Step::Forward { .. } => Err(crate::store::StoreError::Query(
             "the second authorization job asked to forward again".into(),
         )),
+        Step::Conflict(_) => Err(conflict_escaped()),
     }
+}
+
+fn conflict_escaped() -> crate::store::StoreError {
+    crate::store::StoreError::Query("an optimistic authorization conflict escaped `decide`".into())
+}
+
+/// Runs one job of the flow: on PostgreSQL optimistically up to [`OPTIMISTIC_TRIES`] times, then
+/// (or on SQLite, whose single writer serializes decisions anyway) in one locked job. Never
+/// returns [`Step::Conflict`].
+async fn decide(
+    store: &Store,
+    settings: &AuthorizationSettings,
+    mut request: AuthorizeRequest,
+    fresh_reference: String,
+    asked: Option<Arc<Asked>>,
+) -> StoreResult<Step> {
+    if store.kind() == BackendKind::Postgres {
+        for _ in 0..OPTIMISTIC_TRIES {
+            let settings = settings.clone();
+            let reference = fresh_reference.clone();
+            let asked = asked.clone();
+            let step = store
+                .write_autocommit(move |conn| {
+                    run(
+                        conn,
+                        request,
+                        &settings,
+                        Utc::now(),
+                        reference,
+                        asked.as_deref(),
+                        Mode::Optimistic,
+                    )
+                })
+                .await?;
+            match step {
+                Step::Conflict(back) => request = *back,
+                step => return Ok(step),
+            }
+        }
+    }
+    let settings = settings.clone();
+    // A job that forwards wrote nothing; the eMSP is asked at once instead of after the group
+    // commit's fsync (the second job loads the token again before it writes anything).
+    store
+        .write_releasing(
+            move |conn| {
+                run(
+                    conn,
+                    request,
+                    &settings,
+                    Utc::now(),
+                    fresh_reference,
+                    asked.as_deref(),
+                    Mode::Locked,
+                )
+            },
+            |step| matches!(step, Step::Forward { .. }),
+        )
+        .await
 }
 
 /// Runs inside one write job: load the inputs, route, and (unless forwarded) write the outcome.
@@ -201,9 +276,31 @@ fn run(
     now: DateTime<Utc>,
     fresh_reference: String,
     asked: Option<&Asked>,
+    mode: Mode,
 ) -> StoreResult<Step> {
-    let candidates =
-        tokens::find_by_uid(conn, request.uid.key(), request.token_type.as_str(), true)?;
+    // Optimistic: the uses come with the tokens (one round trip) and are checked again at the
+    // write. Locked: they are read after the lock, below.
+    let (candidates, mut preloaded) = match mode {
+        Mode::Locked => (
+            tokens::find_by_uid(conn, request.uid.key(), request.token_type.as_str(), true)?,
+            Vec::new(),
+        ),
+        Mode::Optimistic => {
+            let found = usage::candidates_with_uses(
+                conn,
+                request.uid.key(),
+                request.token_type.as_str(),
+                now,
+            )?;
+            let mut rows = Vec::with_capacity(found.len());
+            let mut uses = Vec::with_capacity(found.len());
+            for f in found {
+                uses.push((f.row.id, f.uses, f.use_ids));
+                rows.push(f.row);
+            }
+            (rows, uses)
+        }
+    };
     if !candidates.is_empty() && !request.version.knows_token_type(&request.token_type) {
         record(
             conn,
@@ -263,7 +360,14 @@ fn run(
 
     let owner = PartyKey::parse(&row.country_code, &row.party_id)?;
     let found = parties::owner(conn, &owner)?.unwrap_or_default();
-    let uses = usage::active_for_token(conn, row.id, now)?;
+    let (uses, use_ids): (Vec<ActiveUse>, Vec<i64>) =
+        match preloaded.iter().position(|(id, ..)| *id == row.id) {
+            Some(at) => {
+                let (_, uses, ids) = preloaded.swap_remove(at);
+                (uses, ids)
+            }
+            None => (usage::active_for_token(conn, row.id, now)?, Vec::new()),
+        };
     let policy = row.policy();
     let input = DecisionInput {
         token: Some(KnownToken {
@@ -331,18 +435,47 @@ fn run(
                 .as_ref()
                 .map(LocationRequest::evse_set)
                 .unwrap_or_default();
-            usage::insert_hold(
-                conn,
-                &usage::NewHold {
+            let hold = usage::NewHold {
+                token_id: row.id,
+                reference: &reference.to_ascii_uppercase(),
+                cpo: &request.requester,
+                location_key: request.location.as_ref().map(|l| l.location_id.key()),
+                evse_set: &evse_set,
+                now,
+                until: now + settings.hold,
+            };
+            if mode == Mode::Optimistic {
+                let guard = Guard {
                     token_id: row.id,
-                    reference: &reference.to_ascii_uppercase(),
-                    cpo: &request.requester,
-                    location_key: request.location.as_ref().map(|l| l.location_id.key()),
-                    evse_set: &evse_set,
+                    last_updated: row.last_updated,
+                    effective_updated: row.effective_updated,
+                    policy_updated_at: row.policy_updated_at,
+                    now: storage_precision(now),
+                    use_ids,
+                };
+                let entry = audit_entry(
+                    &request,
+                    Some(&row),
+                    AuditResult::Answered(AllowedType::Allowed),
+                    reason,
+                    Some(&reference),
                     now,
-                    until: now + settings.hold,
-                },
-            )?;
+                    asked,
+                );
+                if !decision_pg::hold_and_record(conn, &guard, &hold, &entry)? {
+                    return Ok(Step::Conflict(Box::new(request)));
+                }
+                return Ok(decided(
+                    AllowedType::Allowed,
+                    reason,
+                    owner,
+                    Some(reference),
+                    emsp_answer,
+                    row,
+                    found.state.suspended,
+                ));
+            }
+            usage::insert_hold(conn, &hold)?;
             Some(reference)
         }
         _ => None,
@@ -358,15 +491,35 @@ fn run(
         now,
         asked,
     )?;
-    Ok(Step::Done(AuthorizeOutcome::Decided(Box::new(Decided {
+    Ok(decided(
+        allowed,
+        reason,
+        owner,
+        reference,
+        emsp_answer,
+        row,
+        found.state.suspended,
+    ))
+}
+
+fn decided(
+    allowed: AllowedType,
+    reason: Reason,
+    owner: PartyKey,
+    reference: Option<String>,
+    emsp_answer: Option<EmspAnswer>,
+    row: TokenRow,
+    owner_suspended: bool,
+) -> Step {
+    Step::Done(AuthorizeOutcome::Decided(Box::new(Decided {
         allowed,
         reason,
         owner,
         reference,
         emsp_answer,
         row: Some(row),
-        owner_suspended: found.state.suspended,
-    }))))
+        owner_suspended,
+    })))
 }
 
 /// Splits `candidates` into the tokens whose eMSP may deal with `cpo` under `mode` and the
@@ -555,40 +708,52 @@ fn record(
 ) -> StoreResult<()> {
     audit::record(
         conn,
-        &AuditEntry {
-            decided_at: storage_precision(now),
-            token_id: row.map(|r| r.id),
-            token_country_code: row.map(|r| r.country_code.clone()).or_else(|| {
-                request
-                    .owner
-                    .as_ref()
-                    .map(|o| o.country_code.key().to_owned())
-            }),
-            token_party_id: row
-                .map(|r| r.party_id.clone())
-                .or_else(|| request.owner.as_ref().map(|o| o.party_id.key().to_owned())),
-            token_uid: request.uid.as_str().to_owned(),
-            token_type: request.token_type.as_str().to_owned(),
-            requester_country_code: request.requester.country_code.key().to_owned(),
-            requester_party_id: request.requester.party_id.key().to_owned(),
-            location_id: request
-                .location
-                .as_ref()
-                .map(|l| l.location_id.as_str().to_owned()),
-            evse_uids: request.location.as_ref().map(|l| {
-                l.evse_uids
-                    .iter()
-                    .map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
-            result,
-            reason,
-            authorization_reference: reference.map(str::to_owned),
-            request_id: request.request_id.clone(),
-            forwarded_to: asked.map(|a| a.to.to_string()),
-            forward_ms: asked.and_then(|a| a.forwarded.elapsed_ms()),
-            forward_outcome: asked.map(|a| a.forwarded.audit()),
-        },
+        &audit_entry(request, row, result, reason, reference, now, asked),
     )
+}
+
+fn audit_entry(
+    request: &AuthorizeRequest,
+    row: Option<&TokenRow>,
+    result: AuditResult,
+    reason: Reason,
+    reference: Option<&str>,
+    now: DateTime<Utc>,
+    asked: Option<&Asked>,
+) -> AuditEntry {
+    AuditEntry {
+        decided_at: storage_precision(now),
+        token_id: row.map(|r| r.id),
+        token_country_code: row.map(|r| r.country_code.clone()).or_else(|| {
+            request
+                .owner
+                .as_ref()
+                .map(|o| o.country_code.key().to_owned())
+        }),
+        token_party_id: row
+            .map(|r| r.party_id.clone())
+            .or_else(|| request.owner.as_ref().map(|o| o.party_id.key().to_owned())),
+        token_uid: request.uid.as_str().to_owned(),
+        token_type: request.token_type.as_str().to_owned(),
+        requester_country_code: request.requester.country_code.key().to_owned(),
+        requester_party_id: request.requester.party_id.key().to_owned(),
+        location_id: request
+            .location
+            .as_ref()
+            .map(|l| l.location_id.as_str().to_owned()),
+        evse_uids: request.location.as_ref().map(|l| {
+            l.evse_uids
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        result,
+        reason,
+        authorization_reference: reference.map(str::to_owned),
+        request_id: request.request_id.clone(),
+        forwarded_to: asked.map(|a| a.to.to_string()),
+        forward_ms: asked.and_then(|a| a.forwarded.elapsed_ms()),
+        forward_outcome: asked.map(|a| a.forwarded.audit()),
+    }
 }

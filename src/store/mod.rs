@@ -8,6 +8,7 @@
 pub mod agreements;
 pub mod audit;
 pub mod connections;
+pub mod decision_pg;
 pub mod login;
 pub mod migrate;
 pub mod oauth;
@@ -469,6 +470,39 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Query(format!("store task failed: {e}")))?
             }
+        }
+    }
+
+    /// As [`Store::write`], but on SQLite an outcome for which `wrote_nothing` is true leaves
+    /// before the group commit's fsync (see `SqliteWriter::submit_releasing` for who may use it).
+    /// PostgreSQL: the same as `write`.
+    pub async fn write_releasing<R, F>(
+        &self,
+        job: F,
+        wrote_nothing: fn(&R) -> bool,
+    ) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite { writer, .. } => writer.submit_releasing(job, wrote_nothing).await,
+            Backend::Pg { .. } => self.write(job).await,
+        }
+    }
+
+    /// PostgreSQL: runs `job` on a pooled connection without a transaction, so each statement
+    /// commits by itself and is durable when it returns (`synchronous_commit` stays on). A job
+    /// that writes makes each write one statement that is atomic on its own (an optimistic
+    /// authorization: `decision_pg`). SQLite: the same as [`Store::write`].
+    pub async fn write_autocommit<R, F>(&self, job: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite { writer, .. } => writer.submit(job).await,
+            Backend::Pg { .. } => self.read(job).await,
         }
     }
 

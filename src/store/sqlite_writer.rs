@@ -88,6 +88,23 @@ impl SqliteWriter {
         R: Send + 'static,
         F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
     {
+        self.submit_releasing(job, |_| false).await
+    }
+
+    /// As [`SqliteWriter::submit`], but an outcome for which `wrote_nothing` is true is answered
+    /// as soon as the job has run, without waiting for the batch's commit and fsync: there is
+    /// nothing of its own to make durable. What it read may still be lost with that batch, so
+    /// only a caller that reads it again before acting on it durably may use this (the first
+    /// job of a forwarded authorization: the second job loads the token again).
+    pub async fn submit_releasing<R, F>(
+        &self,
+        job: F,
+        wrote_nothing: fn(&R) -> bool,
+    ) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<StoreResult<R>>();
         let boxed: Job = Box::new(move |conn: &mut SqliteConnection| {
             // A job that panics would take the writer thread, and so every later write, with it:
@@ -96,6 +113,10 @@ impl SqliteWriter {
                 panic::catch_unwind(AssertUnwindSafe(|| job(&mut Conn::Sqlite(c))))
                     .unwrap_or_else(|payload| Err(panicked(payload.as_ref())))
             });
+            if outcome.as_ref().is_ok_and(wrote_nothing) {
+                let _ = reply.send(outcome);
+                return Box::new(|_: StoreResult<()>| {});
+            }
             Box::new(move |committed: StoreResult<()>| {
                 let _ = reply.send(committed.and(outcome));
             })

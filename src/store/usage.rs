@@ -4,24 +4,26 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::token_usages;
+use super::schema::{token_usages, tokens};
+use super::tokens::TokenRow;
 use super::{db_run, Conn, StoreResult};
 use crate::domain::authorization::{ActiveUse, UseKind};
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::PartyKey;
 
-const HOLD: &str = "HOLD";
+pub(super) const HOLD: &str = "HOLD";
 /// A session that took over a hold (the hub authorized it).
 const SESSION: &str = "SESSION";
 /// A session that took over no hold: it counts only while its CPO keeps updating it.
 const UNMATCHED_SESSION: &str = "UNMATCHED_SESSION";
 
 /// EVSE sets are stored as one text: `\n` cannot occur inside a CiString.
-const EVSE_SEPARATOR: &str = "\n";
+pub(super) const EVSE_SEPARATOR: &str = "\n";
 
 #[derive(Queryable, Selectable, Debug, Clone)]
 #[diesel(table_name = token_usages)]
 struct UsageRow {
+    id: i64,
     kind: String,
     authorization_reference: Option<String>,
     cpo_country_code: String,
@@ -67,6 +69,56 @@ pub fn active_for_token(
         .select(UsageRow::as_select())
         .load(conn))?;
     Ok(rows.iter().filter_map(UsageRow::to_active_use).collect())
+}
+
+/// A token the authorization may decide on, with the uses that count at the decision's `now`.
+pub struct TokenUses {
+    pub row: TokenRow,
+    pub uses: Vec<ActiveUse>,
+    /// The ids of those uses, ascending: what the PostgreSQL guard compares
+    /// (`store::decision_pg`).
+    pub use_ids: Vec<i64>,
+}
+
+/// The tokens `uid_key` and `token_type` name, each with its uses that count at `now`: one query
+/// (a left join), so an optimistic PostgreSQL authorization reads its inputs in one round trip.
+/// Nothing is locked: the decision's write checks that nothing changed (`store::decision_pg`).
+pub fn candidates_with_uses(
+    conn: &mut Conn<'_>,
+    uid_key: &str,
+    token_type: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<TokenUses>> {
+    let now = storage_precision(now);
+    let rows: Vec<(TokenRow, Option<UsageRow>)> = db_run!(conn => tokens::table
+        .left_join(
+            token_usages::table.on(token_usages::token_id
+                .eq(tokens::id)
+                .and(token_usages::counts_until.gt(now))),
+        )
+        .filter(tokens::uid_key.eq(uid_key))
+        .filter(tokens::token_type.eq(token_type))
+        .order((tokens::id, token_usages::id))
+        .select((TokenRow::as_select(), Option::<UsageRow>::as_select()))
+        .load(conn))?;
+    let mut found: Vec<TokenUses> = Vec::new();
+    for (row, usage) in rows {
+        if found.last().is_none_or(|last| last.row.id != row.id) {
+            found.push(TokenUses {
+                row,
+                uses: Vec::new(),
+                use_ids: Vec::new(),
+            });
+        }
+        if let (Some(usage), Some(last)) = (usage, found.last_mut()) {
+            // Same filter as `active_for_token`: a row whose CPO no longer parses is skipped.
+            if let Some(active) = usage.to_active_use() {
+                last.uses.push(active);
+            }
+            last.use_ids.push(usage.id);
+        }
+    }
+    Ok(found)
 }
 
 pub struct NewHold<'a> {

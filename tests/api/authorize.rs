@@ -402,3 +402,109 @@ on_both_backends!(
     shared_uid_is_2002_without_to_headers,
     to_headers_pick_the_owner_of_a_shared_uid,
 );
+
+/// The PostgreSQL guard of an optimistic decision (`store::decision_pg`): a decision that read
+/// its token before another decision took a hold writes nothing (neither hold nor audit entry),
+/// and the same write with what is current goes through. SQLite decides in its single writer
+/// and has no guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_optimistic_decision_writes_nothing() {
+    use tokenhub::domain::authorization::{AllowedType, AuditResult, Reason};
+    use tokenhub::domain::datetime::storage_precision;
+    use tokenhub::domain::ids::PartyKey;
+    use tokenhub::store::decision_pg::{self, Guard};
+    use tokenhub::store::{audit, usage};
+
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(app.put_token(&token_json("GUARD1")).await.status, 201);
+    let now = chrono::Utc::now();
+    // What a decision reads before another instance decides.
+    let seen = app
+        .store
+        .read(move |c| usage::candidates_with_uses(c, "GUARD1", "RFID", now))
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].use_ids.is_empty(), "no use yet");
+    let first = app.authorize("GUARD1", None).await;
+    assert_eq!(first.body["data"]["allowed"], "ALLOWED");
+
+    let write = |use_ids: Vec<i64>, row: &tokenhub::store::tokens::TokenRow| {
+        let guard = Guard {
+            token_id: row.id,
+            last_updated: row.last_updated,
+            effective_updated: row.effective_updated,
+            policy_updated_at: row.policy_updated_at,
+            now: storage_precision(now),
+            use_ids,
+        };
+        let row_id = row.id;
+        let store = app.store.clone();
+        async move {
+            store
+                .read(move |c| {
+                    let cpo = PartyKey::parse("DE", "CPO").unwrap();
+                    let hold = usage::NewHold {
+                        token_id: row_id,
+                        reference: "STALE-REF",
+                        cpo: &cpo,
+                        location_key: None,
+                        evse_set: &[],
+                        now,
+                        until: now + chrono::Duration::seconds(60),
+                    };
+                    let entry = audit::AuditEntry {
+                        decided_at: storage_precision(now),
+                        token_id: Some(row_id),
+                        token_country_code: Some("NL".into()),
+                        token_party_id: Some("ABC".into()),
+                        token_uid: "GUARD1".into(),
+                        token_type: "RFID".into(),
+                        requester_country_code: "DE".into(),
+                        requester_party_id: "CPO".into(),
+                        location_id: None,
+                        evse_uids: None,
+                        result: AuditResult::Answered(AllowedType::Allowed),
+                        reason: Reason::Allowed,
+                        authorization_reference: Some("STALE-REF".into()),
+                        request_id: None,
+                        forwarded_to: None,
+                        forward_ms: None,
+                        forward_outcome: None,
+                    };
+                    let written = decision_pg::hold_and_record(c, &guard, &hold, &entry)?;
+                    let uses = usage::active_for_token(c, row_id, now)?.len();
+                    let audited = audit::recent(c, 100)?.len();
+                    Ok((written, uses, audited))
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let (written, uses, audited) = write(Vec::new(), &seen[0].row).await;
+    assert!(
+        !written,
+        "the hold taken meanwhile makes the decision stale"
+    );
+    assert_eq!(
+        (uses, audited),
+        (1, 1),
+        "neither hold nor audit entry written"
+    );
+
+    let current = app
+        .store
+        .read(move |c| usage::candidates_with_uses(c, "GUARD1", "RFID", now))
+        .await
+        .unwrap();
+    assert_eq!(current[0].use_ids.len(), 1, "the other decision's hold");
+    let (written, uses, audited) = write(current[0].use_ids.clone(), &current[0].row).await;
+    assert!(written, "unchanged since it was read");
+    assert_eq!(
+        (uses, audited),
+        (2, 2),
+        "hold and audit entry written together"
+    );
+}
