@@ -57,6 +57,13 @@ pub const DOCS_PATH: &str = "/docs";
         crate::admin::whoami::whoami_sessions_read,
         crate::admin::whoami::whoami_audit_read,
         crate::admin::whoami::whoami_clients_write,
+        crate::admin::tokens::search,
+        crate::admin::tokens::get_token,
+        crate::admin::tokens::set_token_policy,
+        crate::admin::tokens::clear_token_policy,
+        crate::admin::tokens::bulk_policy,
+        crate::admin::audit::decisions,
+        crate::admin::audit::changes,
     ),
     components(
         schemas(
@@ -65,6 +72,12 @@ pub const DOCS_PATH: &str = "/docs";
             crate::oauth::token::TokenResponse,
             crate::oauth::introspect::Introspection,
             crate::admin::whoami::WhoAmI,
+            crate::admin::tokens::TokenSearch,
+            crate::admin::tokens::TokenPage,
+            crate::admin::tokens::PolicyBody,
+            crate::admin::tokens::BulkPolicy,
+            crate::admin::tokens::BulkAnswer,
+            crate::admin::audit::AuditPage,
         ),
         responses(
             NotJson,
@@ -91,7 +104,7 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "operations", description = "Liveness, readiness and Prometheus metrics for orchestrators and monitoring."),
         (name = "documentation", description = "This OpenAPI document and its rendering."),
         (name = "oauth", description = "OAuth 2 authorization server: client-credentials tokens (JWTs, RFC 9068), revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and signing keys (JWKS). Errors per RFC 6749 §5.2: `{error, error_description}`."),
-        (name = "admin", description = "Management API: an OAuth 2 bearer token with the route's scope (RFC 6750 errors in `WWW-Authenticate` and the body)."),
+        (name = "admin", description = "Management API: an OAuth 2 bearer token with the route's scope (named in each route's 403). Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` (`urn:tokenhub:problem:<kind>`: `unauthenticated`, `invalid-request`, `invalid-token`, `insufficient-scope`, `invalid-parameter` with `field`, `not-found`, `conflict`, `unavailable`, `internal`); a refused bearer token also per RFC 6750 (`WWW-Authenticate`, `error`, `error_description`)."),
     )
 )]
 pub struct ApiDoc;

@@ -106,6 +106,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/v1/whoami/sessions:read"),
     ("get", "/admin/v1/whoami/audit:read"),
     ("get", "/admin/v1/whoami/clients:write"),
+    ("get", "/admin/v1/tokens"),
+    ("post", "/admin/v1/tokens/policy"),
+    ("get", "/admin/v1/tokens/{country_code}/{party_id}/{uid}"),
+    ("put", "/admin/v1/tokens/{country_code}/{party_id}/{uid}/policy"),
+    ("delete", "/admin/v1/tokens/{country_code}/{party_id}/{uid}/policy"),
+    ("get", "/admin/v1/audit/decisions"),
+    ("get", "/admin/v1/audit/changes"),
 ];
 
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
