@@ -150,7 +150,10 @@ pub async fn changes(
         ("action", &q.action),
         ("subject", &q.subject),
     ] {
-        if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > 255) {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 255)
+        {
             return Err(invalid(field, "must be 1 to 255 characters"));
         }
     }

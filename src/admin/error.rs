@@ -241,7 +241,11 @@ mod tests {
     #[test]
     fn the_problem_table() {
         let rows: [(AdminError, &str, serde_json::Value); 9] = [
-            (AdminError::NoToken, "unauthenticated", serde_json::json!({})),
+            (
+                AdminError::NoToken,
+                "unauthenticated",
+                serde_json::json!({}),
+            ),
             (
                 AdminError::InvalidRequest("empty".into()),
                 "invalid-request",
@@ -262,10 +266,26 @@ mod tests {
                 "invalid-parameter",
                 serde_json::json!({"field": "limit", "detail": "limit: must be 1 to 1000"}),
             ),
-            (AdminError::NotFound("unknown token".into()), "not-found", serde_json::json!({"detail": "unknown token"})),
-            (AdminError::Conflict("exists".into()), "conflict", serde_json::json!({})),
-            (AdminError::Unavailable, "unavailable", serde_json::json!({})),
-            (AdminError::Internal, "internal", serde_json::json!({"detail": "internal error"})),
+            (
+                AdminError::NotFound("unknown token".into()),
+                "not-found",
+                serde_json::json!({"detail": "unknown token"}),
+            ),
+            (
+                AdminError::Conflict("exists".into()),
+                "conflict",
+                serde_json::json!({}),
+            ),
+            (
+                AdminError::Unavailable,
+                "unavailable",
+                serde_json::json!({}),
+            ),
+            (
+                AdminError::Internal,
+                "internal",
+                serde_json::json!({"detail": "internal error"}),
+            ),
         ];
         for (error, kind, extra) in rows {
             let response = error.error_response();
@@ -274,13 +294,20 @@ mod tests {
                 "application/problem+json",
                 "{error:?}"
             );
-            let body = match response.into_body().try_into_bytes() {
+            let body = match actix_web::body::MessageBody::try_into_bytes(response.into_body()) {
                 Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
                 Err(_) => panic!("{error:?}: a streamed body"),
             };
-            assert_eq!(body["type"], format!("urn:tokenhub:problem:{kind}"), "{error:?}");
+            assert_eq!(
+                body["type"],
+                format!("urn:tokenhub:problem:{kind}"),
+                "{error:?}"
+            );
             assert_eq!(body["status"], error.codes().0.as_u16(), "{error:?}");
-            assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{error:?}");
+            assert!(
+                body["title"].as_str().is_some_and(|t| !t.is_empty()),
+                "{error:?}"
+            );
             assert_eq!(body["detail"], error.to_string(), "{error:?}");
             for (k, v) in extra.as_object().unwrap() {
                 assert_eq!(&body[k], v, "{error:?}: {k}");

@@ -19,8 +19,8 @@ pub fn query<T: DeserializeOwned>(query_string: &str) -> Result<T, AdminError> {
     actix_web::web::Query::<T>::from_query(query_string)
         .map(actix_web::web::Query::into_inner)
         .map_err(|e| {
-        AdminError::Invalid(ValidationError::new("query", format!("is malformed: {e}")))
-    })
+            AdminError::Invalid(ValidationError::new("query", format!("is malformed: {e}")))
+        })
 }
 
 pub fn limit(value: Option<&str>) -> Result<i64, AdminError> {
@@ -29,7 +29,10 @@ pub fn limit(value: Option<&str>) -> Result<i64, AdminError> {
     };
     match value.parse::<i64>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(invalid("limit", format!("must be a number from 1 to {MAX_LIMIT}"))),
+        _ => Err(invalid(
+            "limit",
+            format!("must be a number from 1 to {MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -60,9 +63,8 @@ pub fn datetime(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>
 pub fn whitelist(field: &str, value: Option<&str>) -> Result<Option<Whitelist>, AdminError> {
     value
         .map(|v| {
-            Whitelist::from_db(v).ok_or_else(|| {
-                invalid(field, "must be ALWAYS, ALLOWED, ALLOWED_OFFLINE or NEVER")
-            })
+            Whitelist::from_db(v)
+                .ok_or_else(|| invalid(field, "must be ALWAYS, ALLOWED, ALLOWED_OFFLINE or NEVER"))
         })
         .transpose()
 }

@@ -51,10 +51,9 @@ impl TokenSearch {
     fn filter(&self) -> Result<TokenFilter, AdminError> {
         let text = |field: &str, v: &Option<String>, max: usize| -> Result<_, AdminError> {
             match v {
-                Some(v) if v.is_empty() || v.len() > max => Err(invalid(
-                    field,
-                    format!("must be 1 to {max} characters"),
-                )),
+                Some(v) if v.is_empty() || v.len() > max => {
+                    Err(invalid(field, format!("must be 1 to {max} characters")))
+                }
                 _ => Ok(v.clone()),
             }
         };
@@ -93,12 +92,47 @@ pub struct Paging {
     pub limit: Option<String>,
 }
 
+/// [`TokenSearch`] and [`Paging`] in one query string (written out: serde's `flatten` would
+/// accept unknown parameters).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SearchQuery {
-    #[serde(flatten)]
-    search: TokenSearch,
+    uid: Option<String>,
+    contract_id: Option<String>,
+    group_id: Option<String>,
+    party: Option<String>,
+    #[serde(rename = "type")]
+    token_type: Option<String>,
+    valid: Option<String>,
+    whitelist: Option<String>,
+    blocked: Option<String>,
+    expiring_before: Option<String>,
+    changed_since: Option<String>,
     cursor: Option<String>,
     limit: Option<String>,
+}
+
+impl SearchQuery {
+    fn split(self) -> (TokenSearch, Paging) {
+        (
+            TokenSearch {
+                uid: self.uid,
+                contract_id: self.contract_id,
+                group_id: self.group_id,
+                party: self.party,
+                token_type: self.token_type,
+                valid: self.valid,
+                whitelist: self.whitelist,
+                blocked: self.blocked,
+                expiring_before: self.expiring_before,
+                changed_since: self.changed_since,
+            },
+            Paging {
+                cursor: self.cursor,
+                limit: self.limit,
+            },
+        )
+    }
 }
 
 /// The hub policy as the API reads and writes it.
@@ -194,10 +228,10 @@ pub async fn search(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
-    let q: SearchQuery = params::query(req.query_string())?;
-    let filter = q.search.filter()?;
-    let limit = params::limit(q.limit.as_deref())?;
-    let after = params::cursor(q.cursor.as_deref())?.unwrap_or(0);
+    let (search, paging) = params::query::<SearchQuery>(req.query_string())?.split();
+    let filter = search.filter()?;
+    let limit = params::limit(paging.limit.as_deref())?;
+    let after = params::cursor(paging.cursor.as_deref())?.unwrap_or(0);
     let page = token_admin::search(&state.store, filter, after, limit).await?;
     Ok(HttpResponse::Ok().json(TokenPage {
         tokens: page.tokens.iter().map(summary_json).collect(),
@@ -412,8 +446,8 @@ pub async fn bulk_policy(
 
 /// The body as `T`, a refusal naming the field that breaks it.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid("body", format!("is not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| invalid("body", format!("is not JSON: {e}")))?;
     Ok(crate::domain::from_json(value)?)
 }
 

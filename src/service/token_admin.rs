@@ -143,7 +143,10 @@ pub async fn detail(store: &Store, key: TokenKey) -> StoreResult<Option<TokenDet
 pub enum BulkOutcome {
     /// `matched` tokens hold the policy now; `changed` of them did not before (only those were
     /// written, logged and pushed).
-    Applied { matched: usize, changed: usize },
+    Applied {
+        matched: usize,
+        changed: usize,
+    },
     Invalid(ValidationError),
 }
 

@@ -91,9 +91,11 @@ macro_rules! filtered {
         }
         if let Some(w) = f.whitelist {
             q = q.filter(
-                tokens::whitelist_override.eq(w.as_str()).or(tokens::whitelist_override
-                    .is_null()
-                    .and(tokens::whitelist.eq(w.as_str()))),
+                tokens::whitelist_override
+                    .eq(w.as_str())
+                    .or(tokens::whitelist_override
+                        .is_null()
+                        .and(tokens::whitelist.eq(w.as_str()))),
             );
         }
         if let Some(blocked) = f.blocked {
@@ -137,7 +139,10 @@ pub fn search(
         .then(|| rows.last().map(|r| r.id))
         .flatten();
     Ok(SearchPage {
-        rows: rows.into_iter().filter(|r| filter.body_matches(r)).collect(),
+        rows: rows
+            .into_iter()
+            .filter(|r| filter.body_matches(r))
+            .collect(),
         next_after,
     })
 }
@@ -145,7 +150,10 @@ pub fn search(
 /// Every token matching `filter`, locked (PostgreSQL) until the write job ends: the set a bulk
 /// policy change applies to. A boxed query cannot lock, so the matching ids come first and their
 /// rows are then read again under the lock.
-pub fn matching_for_update(conn: &mut Conn<'_>, filter: &TokenFilter) -> StoreResult<Vec<TokenRow>> {
+pub fn matching_for_update(
+    conn: &mut Conn<'_>,
+    filter: &TokenFilter,
+) -> StoreResult<Vec<TokenRow>> {
     let ids: Vec<i64> = db_run!(conn => filtered!(filter)
         .order(tokens::id)
         .select(tokens::id)
@@ -168,7 +176,10 @@ pub fn matching_for_update(conn: &mut Conn<'_>, filter: &TokenFilter) -> StoreRe
         };
         rows.append(&mut part);
     }
-    Ok(rows.into_iter().filter(|r| filter.body_matches(r)).collect())
+    Ok(rows
+        .into_iter()
+        .filter(|r| filter.body_matches(r))
+        .collect())
 }
 
 /// Whether `policy` differs from what `row` holds (the change time aside).

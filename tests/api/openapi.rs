@@ -109,8 +109,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/v1/tokens"),
     ("post", "/admin/v1/tokens/policy"),
     ("get", "/admin/v1/tokens/{country_code}/{party_id}/{uid}"),
-    ("put", "/admin/v1/tokens/{country_code}/{party_id}/{uid}/policy"),
-    ("delete", "/admin/v1/tokens/{country_code}/{party_id}/{uid}/policy"),
+    (
+        "put",
+        "/admin/v1/tokens/{country_code}/{party_id}/{uid}/policy",
+    ),
+    (
+        "delete",
+        "/admin/v1/tokens/{country_code}/{party_id}/{uid}/policy",
+    ),
     ("get", "/admin/v1/audit/decisions"),
     ("get", "/admin/v1/audit/changes"),
 ];
