@@ -4,8 +4,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod error;
 pub mod params;
+pub mod parties;
 pub mod tokens;
 pub mod whoami;
 
@@ -13,4 +15,6 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     whoami::routes(cfg);
     tokens::routes(cfg);
     audit::routes(cfg);
+    parties::routes(cfg);
+    clients::routes(cfg);
 }

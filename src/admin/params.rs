@@ -71,15 +71,14 @@ pub fn whitelist(field: &str, value: Option<&str>) -> Result<Option<Whitelist>, 
 
 /// A party named `CC*PID` (e.g. `NL*ABC`), as the rest of the API writes parties.
 pub fn party(field: &str, value: Option<&str>) -> Result<Option<PartyKey>, AdminError> {
-    value
-        .map(|v| {
-            let (cc, pid) = v
-                .split_once('*')
-                .ok_or_else(|| invalid(field, "must be a party as COUNTRY*PARTY, e.g. NL*ABC"))?;
-            PartyKey::parse(cc, pid)
-                .map_err(|e| invalid(field, format!("{}: {}", e.field, e.message)))
-        })
-        .transpose()
+    value.map(|v| party_named(field, v)).transpose()
+}
+
+pub fn party_named(field: &str, value: &str) -> Result<PartyKey, AdminError> {
+    let (cc, pid) = value
+        .split_once('*')
+        .ok_or_else(|| invalid(field, "must be a party as COUNTRY*PARTY, e.g. NL*ABC"))?;
+    PartyKey::parse(cc, pid).map_err(|e| invalid(field, format!("{}: {}", e.field, e.message)))
 }
 
 pub fn invalid(field: &str, message: impl Into<String>) -> AdminError {

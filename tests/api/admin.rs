@@ -24,6 +24,8 @@ fn fast_push(config: &mut Config) {
 
 on_both_backends!(
     every_route_refuses_every_wrong_caller,
+    parties_and_agreements,
+    clients_are_created_listed_and_disabled,
     search_filters_and_cursor_pages,
     bulk_policy_is_one_atomic_change,
     bad_input_is_a_problem_naming_the_field,
@@ -106,9 +108,12 @@ fn problem_type(reply: &Reply) -> &str {
 /// right scope}. (Party-restricted tokens are not built yet: no "other party" column.)
 async fn every_route_refuses_every_wrong_caller(app: TestApp) {
     assert_eq!(app.put_token(&token_json("ROUTE1")).await.status, 201);
+    let (victim, _) = app.add_oauth_client("tokens:read", &[], false).await;
+    let disable_path = format!("/admin/v1/clients/{victim}/disable");
     let policy = json!({"blocked": true, "block_reason": "lost"});
     let bulk = json!({"filter": {"uid": "ROUTE1"}, "policy": {"max_concurrent": 2}});
-    let routes: [(Method, &str, &str, Option<Value>, u16); 7] = [
+    let agreement = json!({"cpo": "DE*CPO", "emsp": "NL*ABC"});
+    let routes: [(Method, &str, &str, Option<Value>, u16); 16] = [
         (Method::GET, "/admin/v1/tokens", "tokens:read", None, 200),
         (
             Method::GET,
@@ -149,6 +154,59 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             Method::GET,
             "/admin/v1/audit/changes",
             "audit:read",
+            None,
+            200,
+        ),
+        (Method::GET, "/admin/v1/parties", "parties:read", None, 200),
+        (
+            Method::POST,
+            "/admin/v1/parties",
+            "parties:write",
+            Some(
+                json!({"country_code": "FR", "party_id": "NEW", "role": "CPO", "name": "New CPO"}),
+            ),
+            201,
+        ),
+        (
+            Method::PATCH,
+            "/admin/v1/parties/NL/ABC/settings",
+            "parties:write",
+            Some(json!({"max_concurrent": 3})),
+            200,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/agreements",
+            "parties:read",
+            None,
+            200,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/agreements",
+            "parties:write",
+            Some(agreement.clone()),
+            200,
+        ),
+        (
+            Method::DELETE,
+            "/admin/v1/agreements",
+            "parties:write",
+            Some(agreement),
+            200,
+        ),
+        (Method::GET, "/admin/v1/clients", "clients:write", None, 200),
+        (
+            Method::POST,
+            "/admin/v1/clients",
+            "clients:write",
+            Some(json!({"name": "support desk", "scopes": "tokens:read"})),
+            201,
+        ),
+        (
+            Method::POST,
+            disable_path.as_str(),
+            "clients:write",
             None,
             200,
         ),
@@ -689,4 +747,274 @@ async fn all_entries(app: &TestApp, token: &str) -> Value {
     )
     .await
     .body
+}
+
+async fn parties_and_agreements(app: TestApp) {
+    let write = bearer(&app, "parties:write parties:read tokens:read audit:read").await;
+    let listed = call(&app, Method::GET, "/admin/v1/parties", Some(&write), None).await;
+    let names: Vec<String> = listed.body["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}*{} {}",
+                p["country_code"].as_str().unwrap(),
+                p["party_id"].as_str().unwrap(),
+                p["role"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(names.contains(&"NL*ABC EMSP".to_owned()), "{names:?}");
+    assert!(names.contains(&"DE*CPO CPO".to_owned()), "{names:?}");
+
+    // Invite: token A shown once, the party PLANNED; a second invitation replaces it.
+    let invite =
+        json!({"country_code": "FR", "party_id": "INV", "role": "EMSP", "name": "Invited eMSP"});
+    let invited = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties",
+        Some(&write),
+        Some(invite.clone()),
+    )
+    .await;
+    assert_eq!(invited.status, 201, "{:?}", invited.body);
+    let token_a = invited.body["token"].as_str().unwrap().to_owned();
+    assert!(token_a.len() >= 32);
+    let versions = app
+        .call(Method::GET, "/ocpi/versions", &token_a, None)
+        .await;
+    assert_eq!(versions.status, 200, "token A opens the versions module");
+    let again = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties",
+        Some(&write),
+        Some(invite),
+    )
+    .await;
+    assert_eq!(again.body["reinvited"], true);
+    assert_ne!(again.body["token"], token_a.as_str());
+    let registered = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties",
+        Some(&write),
+        Some(json!({"country_code": "NL", "party_id": "ABC", "role": "EMSP", "name": "x"})),
+    )
+    .await;
+    assert_eq!(registered.status, 409);
+    assert_eq!(problem_type(&registered), "urn:tokenhub:problem:conflict");
+
+    // Suspend: the eMSP's tokens are refused and listed invalid; resume undoes it.
+    assert_eq!(app.put_token(&token_json("SUSP1")).await.status, 201);
+    let suspend = call(
+        &app,
+        Method::PATCH,
+        "/admin/v1/parties/NL/ABC/settings",
+        Some(&write),
+        Some(json!({"suspended": true})),
+    )
+    .await;
+    assert_eq!(suspend.status, 200, "{:?}", suspend.body);
+    assert_eq!(suspend.body["after"]["suspended"], true);
+    assert_eq!(
+        app.authorize("SUSP1", None).await.body["data"]["allowed"],
+        "NOT_ALLOWED"
+    );
+    let one = call(
+        &app,
+        Method::GET,
+        "/admin/v1/tokens/NL/ABC/SUSP1",
+        Some(&write),
+        None,
+    )
+    .await;
+    assert_eq!(one.body["effective"]["valid"], false);
+    let resume = call(
+        &app,
+        Method::PATCH,
+        "/admin/v1/parties/NL/ABC/settings",
+        Some(&write),
+        Some(json!({"suspended": false, "max_concurrent": 2, "time_budget_ms": null})),
+    )
+    .await;
+    assert_eq!(resume.body["after"]["suspended"], false);
+    assert_eq!(resume.body["after"]["max_concurrent"], 2);
+    assert_eq!(
+        app.authorize("SUSP1", None).await.body["data"]["allowed"],
+        "ALLOWED"
+    );
+    // Settings only eMSPs have, on a CPO: refused naming the setting; an unknown party: 404.
+    let cpo = call(
+        &app,
+        Method::PATCH,
+        "/admin/v1/parties/DE/CPO/settings",
+        Some(&write),
+        Some(json!({"forward_allowed": true})),
+    )
+    .await;
+    assert_eq!(cpo.status, 400);
+    assert_eq!(cpo.body["field"], "forward_allowed");
+    let nobody = call(
+        &app,
+        Method::PATCH,
+        "/admin/v1/parties/XX/NOP/settings",
+        Some(&write),
+        Some(json!({"suspended": true})),
+    )
+    .await;
+    assert_eq!(nobody.status, 404);
+
+    // Agreements: add (idempotent), list, remove.
+    let pair = json!({"cpo": "DE*CPO", "emsp": "NL*ABC"});
+    let added = call(
+        &app,
+        Method::POST,
+        "/admin/v1/agreements",
+        Some(&write),
+        Some(pair.clone()),
+    )
+    .await;
+    assert_eq!(added.body["changed"], true, "{:?}", added.body);
+    let twice = call(
+        &app,
+        Method::POST,
+        "/admin/v1/agreements",
+        Some(&write),
+        Some(pair.clone()),
+    )
+    .await;
+    assert_eq!(twice.body["changed"], false);
+    let list = call(
+        &app,
+        Method::GET,
+        "/admin/v1/agreements",
+        Some(&write),
+        None,
+    )
+    .await;
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert_eq!(list.body[0]["cpo"], "DE*CPO");
+    let not_emsp = call(
+        &app,
+        Method::POST,
+        "/admin/v1/agreements",
+        Some(&write),
+        Some(json!({"cpo": "DE*CPO", "emsp": "DE*CPO"})),
+    )
+    .await;
+    assert_eq!(not_emsp.status, 404);
+    let removed = call(
+        &app,
+        Method::DELETE,
+        "/admin/v1/agreements",
+        Some(&write),
+        Some(pair),
+    )
+    .await;
+    assert_eq!(removed.body["changed"], true);
+
+    // Every change names this client.
+    let changes = call(
+        &app,
+        Method::GET,
+        "/admin/v1/audit/changes?actor=client:th_admin",
+        Some(&write),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = changes.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "party.invite",
+        "party.suspend",
+        "party.resume",
+        "agreement.add",
+        "agreement.remove",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+async fn clients_are_created_listed_and_disabled(app: TestApp) {
+    let admin = bearer(&app, "clients:write").await;
+    let created = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients",
+        Some(&admin),
+        Some(json!({"name": "support desk", "scopes": "tokens:read audit:read"})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["client_id"].as_str().unwrap().to_owned();
+    let secret = created.body["client_secret"].as_str().unwrap().to_owned();
+
+    // The secret works at the token endpoint, and is never listed.
+    let issued = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 200);
+    let listed = call(&app, Method::GET, "/admin/v1/clients", Some(&admin), None).await;
+    let text = listed.body.to_string();
+    assert!(text.contains(&id) && !text.contains(&secret));
+    let mine = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(mine["scopes"], "tokens:read audit:read");
+    assert_eq!(mine["disabled"], false);
+
+    let bad = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients",
+        Some(&admin),
+        Some(json!({"name": "x", "scopes": "tokens:everything"})),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["field"], "scopes");
+
+    let disabled = call(
+        &app,
+        Method::POST,
+        &format!("/admin/v1/clients/{id}/disable"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(disabled.status, 200);
+    let refused = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let unknown = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients/th_nobody/disable",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
 }
