@@ -48,7 +48,7 @@ pub struct TokenSearch {
 }
 
 impl TokenSearch {
-    fn filter(&self) -> Result<TokenFilter, AdminError> {
+    pub fn filter(&self) -> Result<TokenFilter, AdminError> {
         let text = |field: &str, v: &Option<String>, max: usize| -> Result<_, AdminError> {
             match v {
                 Some(v) if v.is_empty() || v.len() > max => {

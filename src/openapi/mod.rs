@@ -62,6 +62,8 @@ pub const DOCS_PATH: &str = "/docs";
         crate::admin::tokens::set_token_policy,
         crate::admin::tokens::clear_token_policy,
         crate::admin::tokens::bulk_policy,
+        crate::admin::token_files::export,
+        crate::admin::token_files::import,
         crate::admin::audit::decisions,
         crate::admin::audit::changes,
         crate::admin::parties::list,

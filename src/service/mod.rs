@@ -17,6 +17,7 @@ pub mod policy;
 pub mod push;
 pub mod sessions;
 pub mod token_admin;
+pub mod token_import;
 pub mod tokens;
 pub mod windows;
 

@@ -24,6 +24,8 @@ fn fast_push(config: &mut Config) {
 
 on_both_backends!(
     every_route_refuses_every_wrong_caller,
+    import_stores_every_good_line_and_reports_the_bad,
+    export_then_import_changes_nothing,
     parties_and_agreements,
     clients_are_created_listed_and_disabled,
     search_filters_and_cursor_pages,
@@ -113,7 +115,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
     let policy = json!({"blocked": true, "block_reason": "lost"});
     let bulk = json!({"filter": {"uid": "ROUTE1"}, "policy": {"max_concurrent": 2}});
     let agreement = json!({"cpo": "DE*CPO", "emsp": "NL*ABC"});
-    let routes: [(Method, &str, &str, Option<Value>, u16); 16] = [
+    let routes: [(Method, &str, &str, Option<Value>, u16); 17] = [
         (Method::GET, "/admin/v1/tokens", "tokens:read", None, 200),
         (
             Method::GET,
@@ -154,6 +156,13 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             Method::GET,
             "/admin/v1/audit/changes",
             "audit:read",
+            None,
+            200,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/tokens/export",
+            "tokens:read",
             None,
             200,
         ),
@@ -1017,4 +1026,185 @@ async fn clients_are_created_listed_and_disabled(app: TestApp) {
     )
     .await;
     assert_eq!(unknown.status, 404);
+}
+
+async fn post_ndjson(app: &TestApp, token: &str, query: &str, body: String) -> Reply {
+    let response = app
+        .client
+        .post(app.url(&format!("/admin/v1/tokens/import{query}")))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.json().await.unwrap();
+    Reply {
+        status,
+        content_type,
+        challenge: None,
+        body,
+    }
+}
+
+async fn import_stores_every_good_line_and_reports_the_bad(app: TestApp) {
+    // The stored IMP2 is newer than its line: the line is stale.
+    let mut newer = token_json("IMP2");
+    newer["last_updated"] = json!("2026-06-01T00:00:00Z");
+    assert_eq!(app.put_token(&newer).await.status, 201);
+    let mut no_uid = token_json("X");
+    no_uid.as_object_mut().unwrap().remove("uid");
+    let mut bad_whitelist = token_json("IMP5");
+    bad_whitelist["whitelist"] = json!("SOMETIMES");
+    let lines = [
+        token_json("IMP1").to_string(),
+        token_json("IMP2").to_string(),
+        "{not json".to_owned(),
+        no_uid.to_string(),
+        String::new(),
+        bad_whitelist.to_string(),
+        token_json("IMP6").to_string(),
+    ];
+    let file = lines.join("\n");
+    let write = bearer(&app, "tokens:write tokens:read audit:read").await;
+
+    let dry = post_ndjson(&app, &write, "?dry_run=true", file.clone()).await;
+    assert_eq!(dry.status, 200, "{:?}", dry.body);
+    assert_eq!(
+        dry.body["counts"],
+        json!({"created": 2, "replaced": 0, "unchanged": 0, "stale": 1, "invalid": 3})
+    );
+    assert_eq!(
+        crawl(&app, &write, "&uid=IMP1", 100).await.len(),
+        0,
+        "a dry run stores nothing"
+    );
+
+    let done = post_ndjson(&app, &write, "", file).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(
+        done.body["counts"],
+        json!({"created": 2, "replaced": 0, "unchanged": 0, "stale": 1, "invalid": 3})
+    );
+    assert_eq!(done.body["stale_lines"], json!([2]));
+    let errors = done.body["errors"].as_array().unwrap();
+    let where_: Vec<(i64, &str)> = errors
+        .iter()
+        .map(|e| (e["line"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    // A missing field is named by the message (as the OCPI PUT names it).
+    assert_eq!(where_, [(3, ""), (4, ""), (6, "whitelist")], "{errors:?}");
+    assert!(errors[1]["message"].as_str().unwrap().contains("`uid`"));
+    assert!(errors[0]["message"].as_str().unwrap().contains("JSON"));
+    assert_eq!(crawl(&app, &write, "&uid=IMP1", 100).await, ["IMP1"]);
+    assert_eq!(crawl(&app, &write, "&uid=IMP6", 100).await, ["IMP6"]);
+    let kept = call(
+        &app,
+        Method::GET,
+        "/admin/v1/tokens/NL/ABC/IMP2",
+        Some(&write),
+        None,
+    )
+    .await;
+    assert_eq!(
+        kept.body["pushed"]["last_updated"], "2026-06-01T00:00:00Z",
+        "the stale line changed nothing"
+    );
+    let decision = app.authorize("IMP1", None).await;
+    assert_eq!(decision.body["data"]["allowed"], "ALLOWED");
+
+    // One change-log entry for the import, with its counts.
+    let changes = call(
+        &app,
+        Method::GET,
+        "/admin/v1/audit/changes?action=token.import",
+        Some(&write),
+        None,
+    )
+    .await;
+    let entries = changes.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["after"]["created"], 2);
+    assert_eq!(entries[0]["actor"], "client:th_admin");
+
+    let bad = post_ndjson(&app, &write, "?dry_run=maybe", String::new()).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["field"], "dry_run");
+}
+
+async fn export_then_import_changes_nothing(app: TestApp) {
+    app.seed_tokens("NL", "ABC", "R", 1200).await;
+    let mut odd = token_json("ODD1");
+    odd["group_id"] = json!("G1");
+    odd["x_extension"] = json!({"kept": [1, 2]});
+    assert_eq!(app.put_token(&odd).await.status, 201);
+    let token = bearer(&app, "tokens:read tokens:write audit:read").await;
+    let response = app
+        .client
+        .get(app.url("/admin/v1/tokens/export"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1201, "over two export pages");
+    assert_eq!(lines[1200]["x_extension"], json!({"kept": [1, 2]}));
+    let before = call(
+        &app,
+        Method::GET,
+        "/admin/v1/audit/changes",
+        Some(&token),
+        None,
+    )
+    .await;
+
+    let again = post_ndjson(&app, &token, "", text).await;
+    assert_eq!(
+        again.body["counts"],
+        json!({"created": 0, "replaced": 0, "unchanged": 1201, "stale": 0, "invalid": 0})
+    );
+    let one = call(
+        &app,
+        Method::GET,
+        "/admin/v1/tokens/NL/ABC/ODD1",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(one.body["pushed"], odd);
+
+    // Filtered export.
+    let response = app
+        .client
+        .get(app.url("/admin/v1/tokens/export?group_id=G1"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap().lines().count(), 1);
+    // Only the import's own entry was added to the change log.
+    let after = call(
+        &app,
+        Method::GET,
+        "/admin/v1/audit/changes",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        after.body["entries"].as_array().unwrap().len(),
+        before.body["entries"].as_array().unwrap().len() + 1
+    );
 }

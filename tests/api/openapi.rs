@@ -108,6 +108,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/v1/whoami/clients:write"),
     ("get", "/admin/v1/tokens"),
     ("post", "/admin/v1/tokens/policy"),
+    ("get", "/admin/v1/tokens/export"),
+    ("post", "/admin/v1/tokens/import"),
     ("get", "/admin/v1/tokens/{country_code}/{party_id}/{uid}"),
     (
         "put",
