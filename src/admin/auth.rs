@@ -55,6 +55,17 @@ pub struct Bearer<S: ScopeRequirement> {
     _scope: PhantomData<S>,
 }
 
+impl<S: ScopeRequirement> Bearer<S> {
+    /// Who the change log names for what this caller changes: `client:<id>` or `user:<subject>`.
+    pub fn actor(&self) -> String {
+        match &self.principal.client_id {
+            Some(client) if *client == self.principal.subject => format!("client:{client}"),
+            Some(client) => format!("user:{} via client:{client}", self.principal.subject),
+            None => format!("user:{}", self.principal.subject),
+        }
+    }
+}
+
 /// The token of `Authorization: Bearer <token>`; anything else is "no token" (RFC 6750 §3.1).
 fn bearer_token(req: &HttpRequest) -> Result<String, AdminError> {
     let value = req

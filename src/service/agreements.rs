@@ -69,7 +69,19 @@ pub async fn change(
     cpo: &PartyKey,
     emsp: &PartyKey,
 ) -> Result<bool, AgreementError> {
+    change_as(state, change, cpo, emsp, "operator").await
+}
+
+/// [`change`] by `actor` (the management API names its caller in the change log).
+pub async fn change_as(
+    state: &AppState,
+    change: AgreementChange,
+    cpo: &PartyKey,
+    emsp: &PartyKey,
+    actor: &str,
+) -> Result<bool, AgreementError> {
     let (cpo, emsp) = (cpo.clone(), emsp.clone());
+    let actor = actor.to_owned();
     let (c, e) = (cpo.clone(), emsp.clone());
     let changed = state
         .store
@@ -95,7 +107,7 @@ pub async fn change(
             connections::record_change(
                 conn,
                 &Change {
-                    actor: "operator",
+                    actor: &actor,
                     action: change.action(),
                     subject: &format!("agreement:{c}:{e}"),
                     before,

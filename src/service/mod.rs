@@ -4,6 +4,7 @@
 //! builds no SQL itself: it composes `registry` and `store`.
 
 pub mod agreements;
+pub mod audit_trail;
 pub mod authorize;
 pub mod client_info;
 pub mod credentials;
@@ -15,6 +16,8 @@ pub mod partners;
 pub mod policy;
 pub mod push;
 pub mod sessions;
+pub mod token_admin;
+pub mod token_import;
 pub mod tokens;
 pub mod windows;
 

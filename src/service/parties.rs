@@ -56,9 +56,20 @@ pub async fn invite_party(
     role: Role,
     name: &str,
 ) -> StoreResult<(InviteOutcome, String)> {
+    invite_party_as(store, key, role, name, "operator").await
+}
+
+/// [`invite_party`] by `actor` (the management API names its caller in the change log).
+pub async fn invite_party_as(
+    store: &Store,
+    key: &PartyKey,
+    role: Role,
+    name: &str,
+    actor: &str,
+) -> StoreResult<(InviteOutcome, String)> {
     let token = new_credentials_token();
     let hash = hash_token(&token);
-    let (key, name) = (key.clone(), name.to_owned());
+    let (key, name, actor) = (key.clone(), name.to_owned(), actor.to_owned());
     let outcome = store
         .write(move |conn| {
             let now = Utc::now().naive_utc();
@@ -67,7 +78,7 @@ pub async fn invite_party(
                 connections::record_change(
                     conn,
                     &Change {
-                        actor: "operator",
+                        actor: &actor,
                         action: "party.invite",
                         subject: &format!("party:{key}:{role}"),
                         before: None,
@@ -207,7 +218,20 @@ pub async fn change_settings(
     change: SettingsChange,
     action: &'static str,
 ) -> Result<SettingsOutcome, SettingsError> {
+    change_settings_as(state, key, role, change, action, "operator").await
+}
+
+/// [`change_settings`] by `actor` (the management API names its caller in the change log).
+pub async fn change_settings_as(
+    state: &AppState,
+    key: &PartyKey,
+    role: Option<Role>,
+    change: SettingsChange,
+    action: &'static str,
+    actor: &str,
+) -> Result<SettingsOutcome, SettingsError> {
     let key = key.clone();
+    let actor = actor.to_owned();
     let outcome = state
         .store
         .write(move |conn| {
@@ -256,7 +280,7 @@ pub async fn change_settings(
             connections::record_change(
                 conn,
                 &Change {
-                    actor: "operator",
+                    actor: &actor,
                     action,
                     subject: &format!("party:{}:{}", outcome.key, outcome.role),
                     before: Some(serde_json::to_value(before).unwrap_or_default()),

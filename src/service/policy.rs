@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::domain::token::{HubPolicy, TokenKey};
 use crate::domain::ValidationError;
 use crate::store::connections::{self, Change};
-use crate::store::{tokens, Store, StoreResult};
+use crate::store::{tokens, Conn, Store, StoreResult};
 
 use super::push;
 
@@ -84,32 +84,46 @@ pub async fn set_policy(
                 return Ok(PolicyOutcome::Unknown);
             };
             let now = Utc::now();
-            let before = row.policy();
-            let after = HubPolicy {
-                blocked: change.blocked,
-                block_reason: change.block_reason.clone().filter(|_| change.blocked),
-                valid_from: change.valid_from,
-                valid_until: change.valid_until,
-                max_concurrent: change.max_concurrent,
-                whitelist_override: change.whitelist_override,
-                updated_at: Some(now),
-            };
-            tokens::set_policy(conn, &row, &after, now)?;
-            connections::record_change(
-                conn,
-                &Change {
-                    actor: &actor,
-                    action: "token.policy",
-                    subject: &format!("token:{}:{}:{}", key.owner, row.id, key.token_type.as_str()),
-                    before: Some(policy_json(&before)),
-                    after: Some(policy_json(&after)),
-                },
-                now.naive_utc(),
-            )?;
-            let pushes = push::queue_token_change(conn, &key, now)?;
+            let pushes = apply(conn, &row, &key, &change, &actor, now)?;
             Ok(PolicyOutcome::Set { pushes })
         })
         .await
+}
+
+/// Inside a write job: sets `change` on the token `row` (whose key is `key`), records the change
+/// and queues its pushes; returns how many pushes were queued. The one place a policy is written,
+/// for one token or for a bulk change.
+pub fn apply(
+    conn: &mut Conn<'_>,
+    row: &tokens::TokenRow,
+    key: &TokenKey,
+    change: &PolicyChange,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let before = row.policy();
+    let after = HubPolicy {
+        blocked: change.blocked,
+        block_reason: change.block_reason.clone().filter(|_| change.blocked),
+        valid_from: change.valid_from,
+        valid_until: change.valid_until,
+        max_concurrent: change.max_concurrent,
+        whitelist_override: change.whitelist_override,
+        updated_at: Some(now),
+    };
+    tokens::set_policy(conn, row, &after, now)?;
+    connections::record_change(
+        conn,
+        &Change {
+            actor,
+            action: "token.policy",
+            subject: &format!("token:{}:{}:{}", key.owner, row.id, key.token_type.as_str()),
+            before: Some(policy_json(&before)),
+            after: Some(policy_json(&after)),
+        },
+        now.naive_utc(),
+    )?;
+    push::queue_token_change(conn, key, now)
 }
 
 /// The change log's view of a policy (no token uid: logs and the change log show none).

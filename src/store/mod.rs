@@ -7,6 +7,7 @@
 
 pub mod agreements;
 pub mod audit;
+pub mod audit_search;
 pub mod connections;
 pub mod decision_pg;
 pub mod login;
@@ -18,6 +19,7 @@ pub mod pg_pool;
 pub mod schema;
 pub mod sessions;
 pub mod sqlite_writer;
+pub mod token_search;
 pub mod tokens;
 pub mod usage;
 

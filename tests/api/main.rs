@@ -4,6 +4,7 @@
 mod helpers;
 
 mod abuse;
+mod admin;
 mod agreements;
 mod authentication;
 mod authorize;
