@@ -73,12 +73,16 @@ pub const DOCS_PATH: &str = "/docs";
         crate::admin::parties::list,
         crate::admin::parties::invite,
         crate::admin::parties::settings,
+        crate::admin::parties::rotate,
         crate::admin::parties::list_agreements,
         crate::admin::parties::add_agreement,
         crate::admin::parties::remove_agreement,
         crate::admin::clients::add,
         crate::admin::clients::list,
         crate::admin::clients::disable,
+        crate::admin::users::add,
+        crate::admin::users::list,
+        crate::admin::users::disable,
     ),
     components(
         schemas(
@@ -101,6 +105,8 @@ pub const DOCS_PATH: &str = "/docs";
             crate::admin::parties::AgreementBody,
             crate::admin::clients::NewClientBody,
             crate::admin::clients::ClientView,
+            crate::admin::users::NewUserBody,
+            crate::admin::users::UserView,
         ),
         responses(
             NotJson,

@@ -25,6 +25,8 @@ fn fast_push(config: &mut Config) {
 on_both_backends!(
     every_route_refuses_every_wrong_caller,
     a_restricted_caller_sees_and_changes_only_its_parties,
+    users_are_created_listed_and_disabled,
+    a_rotated_credentials_token_is_refused_at_once,
     import_stores_every_good_line_and_reports_the_bad,
     export_then_import_changes_nothing,
     parties_and_agreements,
@@ -149,10 +151,17 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
     assert_eq!(app.authorize("ROUTE1", None).await.status, 200);
     let (victim, _) = app.add_oauth_client("tokens:read", &[], false).await;
     let disable_path = format!("/admin/v1/clients/{victim}/disable");
+    app.add_login_user(
+        "victim",
+        "correct horse battery staple",
+        "tokens:read",
+        false,
+    )
+    .await;
     let policy = json!({"blocked": true, "block_reason": "lost"});
     let bulk = json!({"filter": {"uid": "ROUTE1"}, "policy": {"max_concurrent": 2}});
     let agreement = json!({"cpo": "DE*CPO", "emsp": "NL*ABC"});
-    let routes: [Route; 17] = [
+    let routes: [Route; 21] = [
         (
             Method::GET,
             "/admin/v1/tokens",
@@ -287,6 +296,39 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             Method::POST,
             disable_path.as_str(),
             "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/users",
+            "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users",
+            "clients:write",
+            Some(json!({"username": "support", "scopes": "tokens:read"})),
+            201,
+            OTHER,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users/victim/disable",
+            "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
+        // Last: it replaces NL*ABC's credentials token, which the test app's eMSP uses.
+        (
+            Method::POST,
+            "/admin/v1/parties/NL/ABC/rotate",
+            "parties:write",
             None,
             200,
             OTHER,
@@ -591,6 +633,198 @@ async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
         settings("/admin/v1/parties/BE/EMP/settings").await.status,
         200
     );
+}
+
+/// Users over the API: a generated password shown once (it logs in), an admin's password checked
+/// by the rules, a party restriction kept, a taken name refused, disable revokes.
+async fn users_are_created_listed_and_disabled(app: TestApp) {
+    let admin = bearer(&app, "clients:write").await;
+    let post = |body: Value| {
+        call(
+            &app,
+            Method::POST,
+            "/admin/v1/users",
+            Some(&admin),
+            Some(body),
+        )
+    };
+    let made =
+        post(json!({"username": "Desk.Anna", "scopes": "tokens:read", "parties": ["be*emp"]}))
+            .await;
+    assert_eq!(made.status, 400, "uppercase: {:?}", made.body);
+    assert_eq!(made.body["field"], "username");
+    let made =
+        post(json!({"username": "desk.anna", "scopes": "tokens:read", "parties": ["be*emp"]}))
+            .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let password = made.body["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 40, "{password}");
+    let keys = app.keys();
+    let logged_in = tokenhub::service::oauth::users::check_password(
+        &app.store,
+        &keys,
+        "desk.anna",
+        password.clone(),
+    )
+    .await
+    .unwrap()
+    .expect("the generated password logs in");
+    assert_eq!(
+        logged_in.user.parties.to_claim(),
+        Some(vec!["BE*EMP".to_owned()])
+    );
+
+    let chosen = post(json!({"username": "desk.bob", "scopes": "tokens:read audit:read", "password": "correct horse battery"})).await;
+    assert_eq!(chosen.status, 201, "{:?}", chosen.body);
+    assert_eq!(chosen.body["password"], Value::Null, "not echoed");
+    for (body, field) in [
+        (
+            json!({"username": "desk.cy", "scopes": "tokens:read", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "desk.cy", "scopes": "tokens:nope"}),
+            "scopes",
+        ),
+        (
+            json!({"username": "desk.cy", "scopes": "tokens:read", "parties": ["NLABC"]}),
+            "parties",
+        ),
+    ] {
+        let refused = post(body).await;
+        assert_eq!(refused.status, 400, "{field}: {:?}", refused.body);
+        assert_eq!(refused.body["field"], field);
+    }
+    let taken = post(json!({"username": "desk.bob", "scopes": "tokens:read"})).await;
+    assert_eq!(
+        (taken.status, problem_type(&taken)),
+        (409, "urn:tokenhub:problem:conflict")
+    );
+
+    let listed = get(&app, &admin, "/admin/v1/users").await;
+    let users = listed.body.as_array().unwrap();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert!(!listed.body.to_string().contains(&password));
+    assert_eq!(users[0]["username"], "desk.anna");
+    assert_eq!(users[0]["parties"], json!(["BE*EMP"]));
+    assert_eq!(users[1]["parties"], Value::Null);
+
+    let disabled = call(
+        &app,
+        Method::POST,
+        "/admin/v1/users/desk.anna/disable",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(disabled.status, 200);
+    assert!(tokenhub::service::oauth::users::check_password(
+        &app.store,
+        &keys,
+        "desk.anna",
+        password
+    )
+    .await
+    .unwrap()
+    .is_none());
+    let unknown = call(
+        &app,
+        Method::POST,
+        "/admin/v1/users/nobody/disable",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let changes = get(
+        &app,
+        &bearer(&app, "audit:read").await,
+        "/admin/v1/audit/changes?subject=user:",
+    )
+    .await;
+    let actions: Vec<&str> = changes.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.disable", "user.add", "user.add"]);
+    assert!(!changes.body.to_string().contains("horse"));
+}
+
+/// Rotating a party's credentials over the API: the new token is shown once and works; the old
+/// one is refused at once here (and, on PostgreSQL, on a second instance within the poll).
+async fn a_rotated_credentials_token_is_refused_at_once(app: TestApp) {
+    let versions = |base: String, token: String| {
+        let client = app.client.clone();
+        async move {
+            client
+                .get(format!("{base}/ocpi/versions"))
+                .header(
+                    "Authorization",
+                    format!("Token {}", crate::helpers::b64(&token)),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let sibling = match app.backend {
+        crate::helpers::Backend::Postgres => Some(app.spawn_sibling().await),
+        crate::helpers::Backend::Sqlite => None,
+    };
+    let old = app.emsp.clone();
+    assert_eq!(versions(app.base.clone(), old.clone()).await, 200);
+    if let Some(other) = &sibling {
+        // The other instance caches the old token now.
+        assert_eq!(versions(other.clone(), old.clone()).await, 200);
+    }
+    let admin = bearer(&app, "parties:write audit:read").await;
+    let rotated = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties/NL/ABC/rotate",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(rotated.body["role"], "EMSP");
+    let new = rotated.body["token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        versions(app.base.clone(), old.clone()).await,
+        401,
+        "refused at once here"
+    );
+    assert_eq!(versions(app.base.clone(), new.clone()).await, 200);
+    if let Some(other) = &sibling {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while versions(other.clone(), old.clone()).await != 401 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the sibling still takes the old token"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(versions(other.clone(), new.clone()).await, 200);
+    }
+    let unknown = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties/FR/XXX/rotate",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let log = get(&app, &admin, "/admin/v1/audit/changes?action=party.rotate").await;
+    let entries = log.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["subject"], "party:NL*ABC:EMSP");
+    assert!(!log.body.to_string().contains(&new));
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Reply {

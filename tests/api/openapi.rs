@@ -137,6 +137,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/v1/clients"),
     ("post", "/admin/v1/clients"),
     ("post", "/admin/v1/clients/{client_id}/disable"),
+    ("post", "/admin/v1/parties/{country_code}/{party_id}/rotate"),
+    ("get", "/admin/v1/users"),
+    ("post", "/admin/v1/users"),
+    ("post", "/admin/v1/users/{username}/disable"),
 ];
 
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
