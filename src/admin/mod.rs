@@ -15,8 +15,8 @@ pub mod whoami;
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     whoami::routes(cfg);
-    tokens::routes(cfg);
     token_files::routes(cfg);
+    tokens::routes(cfg);
     audit::routes(cfg);
     parties::routes(cfg);
     clients::routes(cfg);

@@ -68,6 +68,7 @@ pub const DOCS_PATH: &str = "/docs";
         crate::admin::tokens::bulk_policy,
         crate::admin::token_files::export,
         crate::admin::token_files::import,
+        crate::admin::token_files::import_policy,
         crate::admin::audit::decisions,
         crate::admin::audit::changes,
         crate::admin::parties::list,

@@ -114,6 +114,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/v1/tokens/policy"),
     ("get", "/admin/v1/tokens/export"),
     ("post", "/admin/v1/tokens/import"),
+    ("post", "/admin/v1/tokens/policy/import"),
     ("get", "/admin/v1/tokens/{country_code}/{party_id}/{uid}"),
     (
         "put",
