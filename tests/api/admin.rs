@@ -485,6 +485,19 @@ async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
     assert!(mine.iter().all(|uid| uid.starts_with('B')), "{mine:?}");
     assert_eq!(crawl(&app, &be, "&party=NL*ABC", 5).await.len(), 0);
     assert_eq!(crawl(&app, &all, "", 100).await.len(), 42);
+    // Several parties (the `CC||'*'||PID IN (...)` path): both, and only them.
+    let two = app
+        .sign_access_token(claims(&app, scopes, |c| {
+            c["parties"] = json!(["BE*EMP", "NL*ABC"])
+        }))
+        .await;
+    assert_eq!(crawl(&app, &two, "", 7).await.len(), 42);
+    let other_two = app
+        .sign_access_token(claims(&app, scopes, |c| {
+            c["parties"] = json!(["BE*EMP", "DE*XYZ"])
+        }))
+        .await;
+    assert_eq!(crawl(&app, &other_two, "", 7).await, mine);
 
     // One token: another party's is unknown, for reads and writes alike.
     assert_eq!(
@@ -589,6 +602,9 @@ async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
             .all(|s| s.starts_with("token:BE*EMP:") || *s == "tokens:BE*EMP"),
         "{subjects:?}"
     );
+    // Restricted to two parties: the same entries (DE*XYZ has none).
+    let both = get(&app, &other_two, "/admin/v1/audit/changes").await;
+    assert_eq!(both.body["entries"], changes.body["entries"]);
     // Its own bulk change and import, with another filter after the party group.
     for action in ["token.policy.bulk", "token.import"] {
         let mine = get(
