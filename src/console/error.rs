@@ -1,0 +1,126 @@
+//! What goes wrong in the console, mapped in one place to an HTML page and its status (or, when
+//! nobody is logged in, to the login).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::domain::oauth::Scope;
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// No session (or it ended): to the login.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The person's account lacks the scope the page or action needs.
+    #[error("needs the scope {}", .0.as_str())]
+    Forbidden(Scope),
+    /// A form without this session's CSRF token.
+    #[error("the form's CSRF token is missing or wrong")]
+    Csrf,
+    #[error("{0}")]
+    NotFound(String),
+    /// A bad input, naming its field.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => ConsoleError::Unavailable,
+            other => {
+                tracing::error!(error = %other, "console: storage failed");
+                ConsoleError::Internal
+            }
+        }
+    }
+}
+
+/// The page of an error (no navigation: the person may not be logged in).
+#[derive(Template)]
+#[template(path = "console/error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub link: (&'a str, &'a str),
+}
+
+impl ErrorPage<'_> {
+    pub fn respond(&self, status: StatusCode) -> HttpResponse {
+        match self.render() {
+            Ok(html) => HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(html),
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ConsoleError::NotLoggedIn => StatusCode::SEE_OTHER,
+            ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
+            ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ConsoleError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let back = ("/console", "Back to the console");
+        let (title, message, link) = match self {
+            ConsoleError::NotLoggedIn => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/console/login"))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .finish()
+            }
+            ConsoleError::Forbidden(scope) => (
+                "Not allowed",
+                format!(
+                    "Your account lacks the scope {} ({}). Ask an administrator if you need it.",
+                    scope.as_str(),
+                    scope.describe()
+                ),
+                back,
+            ),
+            ConsoleError::Csrf => (
+                "Form expired",
+                "The form expired or was not sent from this console. Go back, reload the page and try again.".to_owned(),
+                back,
+            ),
+            ConsoleError::NotFound(what) => ("Not found", what.clone(), back),
+            ConsoleError::Invalid(e) => (
+                "Check the form",
+                format!("{}: {}. Nothing was changed.", e.field, e.message),
+                back,
+            ),
+            ConsoleError::Unavailable => (
+                "Temporarily unavailable",
+                "The hub cannot reach its database. Try again in a moment.".to_owned(),
+                back,
+            ),
+            ConsoleError::Internal => (
+                "Something went wrong",
+                "The hub could not complete this request; the error is logged.".to_owned(),
+                back,
+            ),
+        };
+        ErrorPage {
+            title,
+            message: &message,
+            link,
+        }
+        .respond(self.status_code())
+    }
+}

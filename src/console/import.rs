@@ -1,0 +1,112 @@
+//! Import: upload an NDJSON file of tokens (one pushed Token per line, each acting as its owner
+//! eMSP's PUT) through the import service; the answer is the per-line report. The file is read as
+//! it arrives, line by line, so memory stays bounded whatever its size.
+
+use actix_multipart::Multipart;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use futures_util::StreamExt;
+
+use super::auth::{ConsoleUpload, ConsoleUser, TokensWrite};
+use super::error::ConsoleError;
+use super::view::{page, Nav};
+use crate::domain::ValidationError;
+use crate::service::token_import::{Import, ImportCounts, LineError};
+use crate::service::AppState;
+
+/// A longer line is refused (a token is well under 8 KiB): bounds what one line can hold.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+#[derive(Template)]
+#[template(path = "console/import.html")]
+struct ImportPage {
+    title: &'static str,
+    nav: Nav,
+    report: Option<Report>,
+}
+
+struct Report {
+    dry_run: bool,
+    lines: u64,
+    counts: ImportCounts,
+    errors: Vec<LineError>,
+    stale_lines: Vec<u64>,
+}
+
+pub async fn form(user: ConsoleUser<TokensWrite>) -> Result<HttpResponse, ConsoleError> {
+    page(&ImportPage {
+        title: "Import",
+        nav: Nav::of(&user, "import"),
+        report: None,
+    })
+}
+
+fn bad_upload(message: impl Into<String>) -> ConsoleError {
+    ConsoleError::Invalid(ValidationError::new("file", message))
+}
+
+/// Answers with the report on the page itself (not a redirect): it is the result of this upload,
+/// kept nowhere else; the change log holds the counts.
+pub async fn upload(
+    upload: ConsoleUpload<TokensWrite>,
+    state: web::Data<AppState>,
+    mut multipart: Multipart,
+) -> Result<HttpResponse, ConsoleError> {
+    let mut dry_run = false;
+    let mut done: Option<(Import, u64)> = None;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
+        match field.name().unwrap_or_default() {
+            "dry_run" => {
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
+                    dry_run = dry_run || chunk.as_ref() == b"true";
+                }
+            }
+            "file" => {
+                let mut import = Import::new(state.store.clone(), dry_run, state.max_future_skew);
+                let mut line = Vec::new();
+                let mut number = 0u64;
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
+                    for byte in chunk.iter() {
+                        if *byte == b'\n' {
+                            number += 1;
+                            import.line(number, &line).await?;
+                            line.clear();
+                        } else if line.len() >= MAX_LINE_BYTES {
+                            return Err(bad_upload(format!(
+                                "line {}: longer than {MAX_LINE_BYTES} bytes",
+                                number + 1
+                            )));
+                        } else {
+                            line.push(*byte);
+                        }
+                    }
+                }
+                if !line.is_empty() {
+                    number += 1;
+                    import.line(number, &line).await?;
+                }
+                done = Some((import, number));
+            }
+            _ => while field.next().await.is_some() {},
+        }
+    }
+    let Some((import, lines)) = done else {
+        return Err(bad_upload("is missing: choose an NDJSON file"));
+    };
+    let user = upload.user;
+    let import = import.finish(user.actor()).await?;
+    page(&ImportPage {
+        title: "Import",
+        nav: Nav::of(&user, "import"),
+        report: Some(Report {
+            dry_run,
+            lines,
+            counts: import.counts.clone(),
+            errors: import.errors.clone(),
+            stale_lines: import.stale_lines.clone(),
+        }),
+    })
+}
