@@ -81,6 +81,29 @@ struct AuditPage {
     newest: Option<String>,
 }
 
+/// The audit trail.
+#[utoipa::path(
+    get,
+    path = "/console/audit",
+    tag = "console",
+    operation_id = "console_audit",
+    params(
+        ("view" = Option<String>, Query, description = "`changes` for the change log; else decisions."),
+        ("uid" = Option<String>, Query, description = "Decisions: token uid."),
+        ("party" = Option<String>, Query, description = "Decisions: `CC*PID`."),
+        ("result" = Option<String>, Query, description = "Decisions: result."),
+        ("reason" = Option<String>, Query, description = "Decisions: reason."),
+        ("actor" = Option<String>, Query, description = "Changes: who."),
+        ("action" = Option<String>, Query, description = "Changes: what."),
+        ("before" = Option<String>, Query, description = "From the page's older link."),
+    ),
+    responses(
+        (status = 200, description = "Decisions or changes, newest first, 50 a page.", content_type = "text/html"),
+        (status = 400, description = "A bad filter, named.", content_type = "text/html"),
+        (status = 303, description = "No console session: to `/console/login`."),
+        (status = 403, description = "The account lacks `audit:read`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn audit(
     user: ConsoleUser<AuditRead>,
     state: web::Data<AppState>,

@@ -79,10 +79,15 @@ pub fn per_minute_bars(series: &Series, buckets: usize, label_every: usize, titl
         r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
         escape(title)
     );
-    // Grid lines and y labels: four steps.
-    for step in 0..=4 {
-        let value = max * step as f64 / 4.0;
-        let y = TOP + plot_h - plot_h * step as f64 / 4.0;
+    // Grid lines and y labels: steps of round values (a maximum of 2·10ⁿ in 4, else in 5).
+    let steps = if format!("{max:e}").starts_with('2') {
+        4
+    } else {
+        5
+    };
+    for step in 0..=steps {
+        let value = max * step as f64 / steps as f64;
+        let y = TOP + plot_h - plot_h * step as f64 / steps as f64;
         let _ = write!(
             svg,
             r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e6eb"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,

@@ -33,6 +33,17 @@ struct DashboardPage {
     pending_total: i64,
 }
 
+/// The dashboard.
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "console",
+    operation_id = "console_dashboard",
+    responses(
+        (status = 200, description = "The dashboard: decisions per minute by result (last hour, last day, from the rollup), top refusal reasons, outbox depth, partners (with `parties:read`).", content_type = "text/html"),
+        (status = 303, description = "No console session: to `/console/login`."),
+    )
+)]
 pub async fn dashboard(
     user: ConsoleUser<AnyScope>,
     state: web::Data<AppState>,

@@ -33,6 +33,18 @@ struct Report {
     stale_lines: Vec<u64>,
 }
 
+/// The import form.
+#[utoipa::path(
+    get,
+    path = "/console/import",
+    tag = "console",
+    operation_id = "console_import_form",
+    responses(
+        (status = 200, description = "The upload form.", content_type = "text/html"),
+        (status = 303, description = "No console session: to `/console/login`."),
+        (status = 403, description = "The account lacks `tokens:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn form(user: ConsoleUser<TokensWrite>) -> Result<HttpResponse, ConsoleError> {
     page(&ImportPage {
         title: "Import",
@@ -47,6 +59,21 @@ fn bad_upload(message: impl Into<String>) -> ConsoleError {
 
 /// Answers with the report on the page itself (not a redirect): it is the result of this upload,
 /// kept nowhere else; the change log holds the counts.
+#[utoipa::path(
+    post,
+    path = "/console/import",
+    tag = "console",
+    operation_id = "console_import",
+    params(
+        ("csrf" = String, Query, description = "The session's CSRF token (the multipart body is streamed)."),
+    ),
+    request_body(content_type = "multipart/form-data", description = "`dry_run` (`true`/`false`) then `file` (NDJSON)."),
+    responses(
+        (status = 200, description = "The report: counts and each refused line with its field.", content_type = "text/html"),
+        (status = 400, description = "No file, or a line over 64 KiB.", content_type = "text/html"),
+        (status = 403, description = "The account lacks `tokens:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn upload(
     upload: ConsoleUpload<TokensWrite>,
     state: web::Data<AppState>,

@@ -25,6 +25,16 @@ fn with_cookie(mut response: HttpResponse, cookie: &str) -> HttpResponse {
     response
 }
 
+/// Starts a console login through the hub's authorization endpoint.
+#[utoipa::path(
+    get,
+    path = "/console/login",
+    tag = "console",
+    operation_id = "console_login",
+    responses(
+        (status = 303, description = "To `/oauth/authorize` for the console's client (`tokenhub-console`, PKCE S256), with the login state in a short-lived cookie."),
+    )
+)]
 pub async fn login(state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
     if client::ensure(&state.store, &state.keys, &state.public_url).await? {
         state.oauth.clients.clear();
@@ -60,6 +70,22 @@ fn sign_in_failed(message: &str) -> HttpResponse {
     .respond(StatusCode::BAD_REQUEST)
 }
 
+/// The authorization endpoint's redirect back: exchanges the code and opens a session.
+#[utoipa::path(
+    get,
+    path = "/console/callback",
+    tag = "console",
+    operation_id = "console_callback",
+    params(
+        ("code" = Option<String>, Query, description = "The authorization code."),
+        ("state" = Option<String>, Query, description = "The login's state."),
+        ("error" = Option<String>, Query, description = "Why the sign-in was refused."),
+    ),
+    responses(
+        (status = 303, description = "Logged in: to `/console`, with the session cookie (HttpOnly, SameSite=Strict, Secure on https)."),
+        (status = 400, description = "A state that is not this browser's, a refused sign-in or code.", content_type = "text/html"),
+    )
+)]
 pub async fn callback(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -116,6 +142,18 @@ pub async fn callback(
 #[derive(Deserialize)]
 pub struct NoFields {}
 
+/// Signs out and revokes the session's tokens.
+#[utoipa::path(
+    post,
+    path = "/console/logout",
+    tag = "console",
+    operation_id = "console_logout",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`csrf`."),
+    responses(
+        (status = 303, description = "Signed out: to `/console/signed-out`; the refresh token (and its access tokens) revoked."),
+        (status = 403, description = "The account lacks `any`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn logout(
     post: ConsolePost<AnyScope, NoFields>,
     state: web::Data<AppState>,
@@ -131,6 +169,16 @@ pub async fn logout(
     Ok(with_cookie(see_other("/console/signed-out"), &cleared))
 }
 
+/// The page after signing out.
+#[utoipa::path(
+    get,
+    path = "/console/signed-out",
+    tag = "console",
+    operation_id = "console_signed_out",
+    responses(
+        (status = 200, description = "The signed-out page.", content_type = "text/html"),
+    )
+)]
 pub async fn signed_out() -> HttpResponse {
     ErrorPage {
         title: "Signed out",

@@ -27,6 +27,18 @@ struct PartiesPage {
     may_write: bool,
 }
 
+/// Parties.
+#[utoipa::path(
+    get,
+    path = "/console/parties",
+    tag = "console",
+    operation_id = "console_parties",
+    responses(
+        (status = 200, description = "Every party with its status and settings; invite and suspend/resume forms for `parties:write`.", content_type = "text/html"),
+        (status = 303, description = "No console session: to `/console/login`."),
+        (status = 403, description = "The account lacks `parties:read`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn list(
     user: ConsoleUser<PartiesRead>,
     state: web::Data<AppState>,
@@ -67,6 +79,18 @@ struct InvitedPage {
 
 /// Answers with the new token A on the page itself, not through a redirect: it is shown once and
 /// stored nowhere in plain text, so no later GET could show it.
+#[utoipa::path(
+    post,
+    path = "/console/parties/invite",
+    tag = "console",
+    operation_id = "console_party_invite",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`csrf`, `country_code`, `party_id`, `role`, `name`."),
+    responses(
+        (status = 200, description = "The new token A, shown once (not stored in plain text).", content_type = "text/html"),
+        (status = 400, description = "A bad field, named, or a registered party.", content_type = "text/html"),
+        (status = 403, description = "The account lacks `parties:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn invite(
     post: ConsolePost<PartiesWrite, InviteForm>,
     state: web::Data<AppState>,
@@ -104,6 +128,25 @@ pub async fn invite(
 #[derive(Deserialize)]
 pub struct NoFields {}
 
+/// Suspends or resumes a party.
+#[utoipa::path(
+    post,
+    path = "/console/parties/{country_code}/{party_id}/{role}/{action}",
+    tag = "console",
+    operation_id = "console_party_suspend_resume",
+    params(
+        ("country_code" = String, Path, description = "Country code."),
+        ("party_id" = String, Path, description = "Party id."),
+        ("role" = String, Path, description = "Role (`EMSP`, `CPO`, ...)."),
+        ("action" = String, Path, description = "`suspend` or `resume`."),
+    ),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`csrf`."),
+    responses(
+        (status = 303, description = "Done: back to the parties."),
+        (status = 404, description = "No such party or action.", content_type = "text/html"),
+        (status = 403, description = "The account lacks `parties:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn suspend_or_resume(
     post: ConsolePost<PartiesWrite, NoFields>,
     state: web::Data<AppState>,

@@ -149,6 +149,28 @@ struct TokensPage {
     first: Option<String>,
 }
 
+/// Token search.
+#[utoipa::path(
+    get,
+    path = "/console/tokens",
+    tag = "console",
+    operation_id = "console_tokens",
+    params(
+        ("uid" = Option<String>, Query, description = "Any case."),
+        ("party" = Option<String>, Query, description = "`CC*PID`."),
+        ("type" = Option<String>, Query, description = "Token type."),
+        ("blocked" = Option<String>, Query, description = "`true` or `false`."),
+        ("valid" = Option<String>, Query, description = "As pushed: `true` or `false`."),
+        ("whitelist" = Option<String>, Query, description = "Effective whitelist."),
+        ("cursor" = Option<String>, Query, description = "From the page's next link."),
+    ),
+    responses(
+        (status = 200, description = "A page of tokens (50), keyset-paginated.", content_type = "text/html"),
+        (status = 400, description = "A bad filter, named.", content_type = "text/html"),
+        (status = 303, description = "No console session: to `/console/login`."),
+        (status = 403, description = "The account lacks `tokens:read`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn list(
     user: ConsoleUser<TokensRead>,
     state: web::Data<AppState>,
@@ -283,6 +305,25 @@ fn local(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
+/// One token.
+#[utoipa::path(
+    get,
+    path = "/console/tokens/{country_code}/{party_id}/{uid}",
+    tag = "console",
+    operation_id = "console_token",
+    params(
+        ("country_code" = String, Path, description = "The owner's country code."),
+        ("party_id" = String, Path, description = "The owner's party id."),
+        ("uid" = String, Path, description = "The token uid (percent-encoded)."),
+        ("type" = Option<String>, Query, description = "The token type (default RFID)."),
+    ),
+    responses(
+        (status = 200, description = "The token as pushed and effective, its hub policy (with the forms for `tokens:write`), usage and last decisions.", content_type = "text/html"),
+        (status = 404, description = "No such token.", content_type = "text/html"),
+        (status = 303, description = "No console session: to `/console/login`."),
+        (status = 403, description = "The account lacks `tokens:read`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn show(
     user: ConsoleUser<TokensRead>,
     state: web::Data<AppState>,
@@ -387,6 +428,25 @@ pub struct BlockForm {
     reason: Option<String>,
 }
 
+/// Blocks a token with a reason.
+#[utoipa::path(
+    post,
+    path = "/console/tokens/{country_code}/{party_id}/{uid}/block",
+    tag = "console",
+    operation_id = "console_token_block",
+    params(
+        ("country_code" = String, Path, description = "The owner's country code."),
+        ("party_id" = String, Path, description = "The owner's party id."),
+        ("uid" = String, Path, description = "The token uid (percent-encoded)."),
+        ("type" = Option<String>, Query, description = "The token type (default RFID)."),
+    ),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`csrf`, `reason`."),
+    responses(
+        (status = 303, description = "Blocked: back to the token's page."),
+        (status = 400, description = "`block_reason` missing.", content_type = "text/html"),
+        (status = 403, description = "The account lacks `tokens:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn block(
     post: ConsolePost<TokensWrite, BlockForm>,
     state: web::Data<AppState>,
@@ -403,6 +463,24 @@ pub async fn block(
 #[derive(Deserialize)]
 pub struct NoFields {}
 
+/// Unblocks a token.
+#[utoipa::path(
+    post,
+    path = "/console/tokens/{country_code}/{party_id}/{uid}/unblock",
+    tag = "console",
+    operation_id = "console_token_unblock",
+    params(
+        ("country_code" = String, Path, description = "The owner's country code."),
+        ("party_id" = String, Path, description = "The owner's party id."),
+        ("uid" = String, Path, description = "The token uid (percent-encoded)."),
+        ("type" = Option<String>, Query, description = "The token type (default RFID)."),
+    ),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`csrf`."),
+    responses(
+        (status = 303, description = "Unblocked: back to the token's page."),
+        (status = 403, description = "The account lacks `tokens:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn unblock(
     post: ConsolePost<TokensWrite, NoFields>,
     state: web::Data<AppState>,
@@ -441,6 +519,25 @@ fn instant(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Co
         .transpose()
 }
 
+/// Sets a token's validity window, `max_concurrent` and whitelist override.
+#[utoipa::path(
+    post,
+    path = "/console/tokens/{country_code}/{party_id}/{uid}/policy",
+    tag = "console",
+    operation_id = "console_token_policy",
+    params(
+        ("country_code" = String, Path, description = "The owner's country code."),
+        ("party_id" = String, Path, description = "The owner's party id."),
+        ("uid" = String, Path, description = "The token uid (percent-encoded)."),
+        ("type" = Option<String>, Query, description = "The token type (default RFID)."),
+    ),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`csrf`, `valid_from`, `valid_until` (UTC, `YYYY-MM-DDTHH:MM`), `max_concurrent`, `whitelist_override` (empty clears)."),
+    responses(
+        (status = 303, description = "Saved: back to the token's page."),
+        (status = 400, description = "A bad field, named.", content_type = "text/html"),
+        (status = 403, description = "The account lacks `tokens:write`, or (posts) the form's CSRF token is wrong.", content_type = "text/html"),
+    )
+)]
 pub async fn policy(
     post: ConsolePost<TokensWrite, PolicyForm>,
     state: web::Data<AppState>,
