@@ -42,6 +42,7 @@
 //! works in a fresh temporary directory, removed at the end. Smaller runs:
 //! `--tokens 50000 --duration-secs 3`.
 
+mod console;
 mod forward;
 mod hub;
 mod list;
@@ -122,6 +123,10 @@ struct Args {
     /// and refresh-token rotation under load.
     #[arg(long)]
     login_only: bool,
+    /// Run the console phase only: render times of the console's token list (first page and
+    /// the page at 90% by cursor) at the seeded size.
+    #[arg(long)]
+    console_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -327,6 +332,11 @@ async fn run(
     println!();
 
     let duration = Duration::from_secs(args.duration_secs);
+    if args.console_only {
+        console::phase(&hub, args.tokens).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     if args.login_only {
         login::phases(&hub, &login_seed, args.connections, duration).await?;
         print_hub_log(&hub);
