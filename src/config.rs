@@ -91,6 +91,11 @@ pub struct ExternalIdpConfig {
     /// The claim that carries the scopes: a space-separated string or an array of strings.
     #[serde(default = "default_scope_claim")]
     pub scope_claim: String,
+    /// The claim that restricts a token to parties (`CC*PID`, an array or a space-separated
+    /// string), as the hub's own `parties` claim does. Unset: the provider's tokens act for every
+    /// party (the provider cannot express a restriction the hub would read).
+    #[serde(default)]
+    pub parties_claim: Option<String>,
     /// A token naming a key the hub does not hold makes it read the JWKS again, at most once per
     /// this many seconds (tokens with made-up key ids must not make it hammer the provider).
     #[serde(default = "default_jwks_refresh_secs")]
@@ -903,6 +908,7 @@ pub struct ExternalIdpSettings {
     pub jwks: JwksSource,
     pub audience: String,
     pub scope_claim: String,
+    pub parties_claim: Option<String>,
     pub jwks_min_refresh: Duration,
 }
 
@@ -925,6 +931,16 @@ impl ExternalIdpConfig {
             return Err(Invalid::new(
                 "oauth.external.scope_claim",
                 "must not be empty",
+            ));
+        }
+        if self
+            .parties_claim
+            .as_ref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(Invalid::new(
+                "oauth.external.parties_claim",
+                "must not be empty when set",
             ));
         }
         let jwks = match (&self.jwks_url, &self.jwks_file) {
@@ -959,6 +975,7 @@ impl ExternalIdpConfig {
             jwks,
             audience: self.audience.clone(),
             scope_claim: self.scope_claim.clone(),
+            parties_claim: self.parties_claim.clone(),
             jwks_min_refresh: Duration::from_secs(self.jwks_min_refresh_secs),
         })
     }
@@ -1444,6 +1461,7 @@ mod tests {
                 jwks_file: file.map(PathBuf::from),
                 audience: "tokenhub".into(),
                 scope_claim: "scp".into(),
+                parties_claim: None,
                 jwks_min_refresh_secs: 30,
             });
             c.validate().map(|s| s.oauth.external.unwrap().jwks)

@@ -40,6 +40,7 @@ pub async fn seed(database_url: &str) -> anyhow::Result<LoginSeed> {
             scopes: ScopeSet::parse("tokens:read audit:read").map_err(anyhow::Error::msg)?,
             redirect_uris: vec![url::Url::parse(REDIRECT)?],
             public: true,
+            parties: tokenhub::domain::access::PartyAccess::All,
         },
         "bench",
     )
@@ -49,6 +50,7 @@ pub async fn seed(database_url: &str) -> anyhow::Result<LoginSeed> {
         &Username::parse("bench").map_err(anyhow::Error::msg)?,
         PASSWORD.into(),
         &ScopeSet::parse("tokens:read audit:read").map_err(anyhow::Error::msg)?,
+        &tokenhub::domain::access::PartyAccess::All,
         "bench",
     )
     .await?;

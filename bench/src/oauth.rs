@@ -37,6 +37,7 @@ pub async fn seed_client(database_url: &str, master_key: &str) -> anyhow::Result
             scopes: all,
             redirect_uris: Vec::new(),
             public: false,
+            parties: tokenhub::domain::access::PartyAccess::All,
         },
         "bench",
     )
@@ -138,6 +139,7 @@ fn validation_cost() {
         exp: now + 300,
         iat: now,
         jti: uuid::Uuid::new_v4().to_string(),
+        parties: None,
     };
     let jwt = sign(&ring, &claims).expect("a signing key");
     const ROUNDS: u32 = 20_000;

@@ -63,7 +63,7 @@ fn page(entries: Vec<Value>, ids: Vec<i64>, limit: i64) -> AuditPage {
     operation_id = "admin_audit_decisions",
     params(DecisionQuery),
     responses(
-        (status = 200, description = "A page of decisions, newest first. On SQLite a `token_uid` or `party` filter over a long trail is a scan of it: give a time range (`from`/`to`) with it.", body = AuditPage),
+        (status = 200, description = "A page of decisions, newest first. On SQLite a `token_uid` or `party` filter over a long trail is a scan of it: give a time range (`from`/`to`) with it. A caller restricted to parties sees only decisions on their tokens or asked by them.", body = AuditPage),
         (status = 400, description = "`invalid-parameter`, naming the parameter."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `audit:read`."),
@@ -71,7 +71,7 @@ fn page(entries: Vec<Value>, ids: Vec<i64>, limit: i64) -> AuditPage {
     security(("bearer_token" = []))
 )]
 pub async fn decisions(
-    _caller: Bearer<AuditRead>,
+    caller: Bearer<AuditRead>,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
@@ -97,10 +97,12 @@ pub async fn decisions(
         reason: q.reason,
         from: params::datetime("from", q.from.as_deref())?,
         to: params::datetime("to", q.to.as_deref())?,
+        within: Default::default(),
     };
     let limit = params::limit(q.limit.as_deref())?;
     let before = params::cursor(q.cursor.as_deref())?;
-    let rows = audit_trail::decisions(&state.store, filter, before, limit).await?;
+    let rows =
+        audit_trail::decisions(&state.store, caller.parties(), filter, before, limit).await?;
     let ids = rows.iter().map(|r| r.id).collect();
     let entries = rows.iter().map(audit_trail::decision_json).collect();
     Ok(HttpResponse::Ok().json(page(entries, ids, limit)))
@@ -132,7 +134,7 @@ pub struct ChangeQuery {
     operation_id = "admin_audit_changes",
     params(ChangeQuery),
     responses(
-        (status = 200, description = "A page of changes, newest first: `id`, `changed_at`, `actor`, `action`, `subject`, `before`, `after`.", body = AuditPage),
+        (status = 200, description = "A page of changes, newest first: `id`, `changed_at`, `actor`, `action`, `subject`, `before`, `after`. A caller restricted to parties sees only the changes of their tokens, of themselves, of their agreements and its own bulk changes and imports.", body = AuditPage),
         (status = 400, description = "`invalid-parameter`, naming the parameter."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `audit:read`."),
@@ -140,7 +142,7 @@ pub struct ChangeQuery {
     security(("bearer_token" = []))
 )]
 pub async fn changes(
-    _caller: Bearer<AuditRead>,
+    caller: Bearer<AuditRead>,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
@@ -163,10 +165,11 @@ pub async fn changes(
         subject_prefix: q.subject,
         from: params::datetime("from", q.from.as_deref())?,
         to: params::datetime("to", q.to.as_deref())?,
+        within: Default::default(),
     };
     let limit = params::limit(q.limit.as_deref())?;
     let before = params::cursor(q.cursor.as_deref())?;
-    let rows = audit_trail::changes(&state.store, filter, before, limit).await?;
+    let rows = audit_trail::changes(&state.store, caller.parties(), filter, before, limit).await?;
     let ids = rows.iter().map(|r| r.id).collect();
     let parse = |s: &Option<String>| {
         s.as_deref()

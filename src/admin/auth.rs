@@ -1,6 +1,11 @@
 //! `Bearer<S>`: the management API's typed extractor. A handler names the scope it needs in its
 //! signature (`Bearer<TokensRead>`); the token is checked here, in memory (signature, expiry,
 //! audience, revocation), never with a database query.
+//!
+//! The token's party restriction (`domain::access`) comes with it: [`Bearer::parties`] is what
+//! the handler passes to every service that lists, reads or writes party data, and a route that
+//! needs every party (creating parties, clients, users) says so in its type:
+//! `Bearer<ClientsWrite, EveryParty>` refuses a restricted caller with 403 `other-party`.
 
 use std::marker::PhantomData;
 
@@ -10,6 +15,8 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::error::AdminError;
+use crate::domain::access::PartyAccess;
+use crate::domain::ids::PartyKey;
 use crate::domain::oauth::Scope;
 use crate::ops::request_context::CallerTag;
 use crate::service::oauth::tokens::Principal;
@@ -49,13 +56,50 @@ impl ScopeRequirement for AnyScope {
     const SCOPE: Option<Scope> = None;
 }
 
-/// The caller of a management route: a valid bearer token that carries `S`.
-pub struct Bearer<S: ScopeRequirement> {
-    pub principal: Principal,
-    _scope: PhantomData<S>,
+/// What a route requires of the token's party restriction.
+pub trait PartyRequirement {
+    /// True: only a caller that may act for every party.
+    const EVERY_PARTY: bool;
 }
 
-impl<S: ScopeRequirement> Bearer<S> {
+/// A restricted caller is let in; the services it calls see only its parties.
+pub struct SomeParties;
+impl PartyRequirement for SomeParties {
+    const EVERY_PARTY: bool = false;
+}
+
+/// Only an unrestricted caller (creating parties, clients and users).
+pub struct EveryParty;
+impl PartyRequirement for EveryParty {
+    const EVERY_PARTY: bool = true;
+}
+
+/// The caller of a management route: a valid bearer token that carries `S` (and, with
+/// `P = EveryParty`, no party restriction).
+pub struct Bearer<S: ScopeRequirement, P: PartyRequirement = SomeParties> {
+    pub principal: Principal,
+    _requirements: PhantomData<(S, P)>,
+}
+
+impl<S: ScopeRequirement, P: PartyRequirement> Bearer<S, P> {
+    /// The parties this caller may act for: passed to every service that touches party data.
+    pub fn parties(&self) -> &PartyAccess {
+        &self.principal.parties
+    }
+
+    /// A write that names `party` (a body field, a filter): refused with 403 `other-party` when
+    /// the caller may not act for it.
+    pub fn may_write_for(&self, field: &str, party: &PartyKey) -> Result<(), AdminError> {
+        if self.principal.parties.permits(party) {
+            Ok(())
+        } else {
+            Err(AdminError::OtherParty(format!(
+                "{field}: {party} is not one of the caller's parties ({})",
+                self.principal.parties
+            )))
+        }
+    }
+
     /// Who the change log names for what this caller changes: `client:<id>` or `user:<subject>`.
     pub fn actor(&self) -> String {
         match &self.principal.client_id {
@@ -86,7 +130,7 @@ fn bearer_token(req: &HttpRequest) -> Result<String, AdminError> {
     Ok(token.to_owned())
 }
 
-impl<S: ScopeRequirement + 'static> FromRequest for Bearer<S> {
+impl<S: ScopeRequirement + 'static, P: PartyRequirement + 'static> FromRequest for Bearer<S, P> {
     type Error = AdminError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
@@ -113,9 +157,15 @@ impl<S: ScopeRequirement + 'static> FromRequest for Bearer<S> {
                     return Err(AdminError::InsufficientScope(scope));
                 }
             }
+            if P::EVERY_PARTY && principal.parties.is_restricted() {
+                return Err(AdminError::OtherParty(format!(
+                    "this route needs a caller that may act for every party; the token is restricted to {}",
+                    principal.parties
+                )));
+            }
             Ok(Bearer {
                 principal,
-                _scope: PhantomData,
+                _requirements: PhantomData,
             })
         })
     }

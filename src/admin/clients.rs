@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::auth::{Bearer, ClientsWrite};
+use super::auth::{Bearer, ClientsWrite, EveryParty};
 use super::error::AdminError;
 use super::params::invalid;
 use super::tokens::json_body;
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::ScopeSet;
 use crate::service::oauth::clients::{self, NewClient};
 use crate::service::AppState;
@@ -27,6 +28,9 @@ pub struct NewClientBody {
     /// A public client has no secret (authorization code with PKCE only).
     #[serde(default)]
     pub public: bool,
+    /// Restricts the client's tokens to these parties (`CC*PID`); absent or empty: every party.
+    #[serde(default)]
+    pub parties: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -37,6 +41,8 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     pub public: bool,
     pub disabled: bool,
+    /// The parties its tokens may act for; `null` for every party.
+    pub parties: Option<Vec<String>>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -52,12 +58,12 @@ pub struct ClientView {
         (status = 201, description = "`client_id` and, unless public, `client_secret` (shown only here).", body = Object),
         (status = 400, description = "`invalid-parameter`, naming the field."),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `clients:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `clients:write`; `other-party`: the caller is restricted to parties (clients are managed by callers that may act for every party)."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn add(
-    caller: Bearer<ClientsWrite>,
+    caller: Bearer<ClientsWrite, EveryParty>,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AdminError> {
@@ -78,6 +84,7 @@ pub async fn add(
             "a public client needs at least one (it can only use the authorization code)",
         ));
     }
+    let parties = PartyAccess::from_list("parties", &b.parties)?;
     let issued = clients::add_client(
         &state.store,
         &state.oauth.hasher,
@@ -86,6 +93,7 @@ pub async fn add(
             scopes,
             redirect_uris,
             public: b.public,
+            parties,
         },
         &caller.actor(),
     )
@@ -107,12 +115,12 @@ pub async fn add(
     responses(
         (status = 200, description = "The clients.", body = Vec<ClientView>),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `clients:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `clients:write`; `other-party`: the caller is restricted to parties (clients are managed by callers that may act for every party)."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn list(
-    _caller: Bearer<ClientsWrite>,
+    _caller: Bearer<ClientsWrite, EveryParty>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     let views: Vec<ClientView> = clients::list_clients(&state.store)
@@ -125,6 +133,7 @@ pub async fn list(
             scopes: c.scopes.to_string(),
             redirect_uris: c.redirect_uris,
             disabled: c.disabled,
+            parties: c.parties.to_claim(),
             created_at: c.created_at.and_utc(),
         })
         .collect();
@@ -141,13 +150,13 @@ pub async fn list(
     responses(
         (status = 200, description = "Disabled.", body = Object),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `clients:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `clients:write`; `other-party`: the caller is restricted to parties (clients are managed by callers that may act for every party)."),
         (status = 404, description = "`not-found`: no such client."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn disable(
-    caller: Bearer<ClientsWrite>,
+    caller: Bearer<ClientsWrite, EveryParty>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {

@@ -33,6 +33,10 @@ pub enum AdminError {
     Invalid(ValidationError),
     #[error("{0}")]
     NotFound(String),
+    /// A party-restricted caller names a party it may not act for in a write, or calls a route
+    /// that needs every party. (Reading another party's object is `NotFound` instead.)
+    #[error("{0}")]
+    OtherParty(String),
     /// The request contradicts what is stored (a party that exists already).
     #[error("{0}")]
     Conflict(String),
@@ -82,6 +86,12 @@ impl AdminError {
                 "Invalid parameter",
             ),
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, None, "not-found", "Not found"),
+            AdminError::OtherParty(_) => (
+                StatusCode::FORBIDDEN,
+                None,
+                "other-party",
+                "Outside the caller's parties",
+            ),
             AdminError::Conflict(_) => (StatusCode::CONFLICT, None, "conflict", "Conflict"),
             AdminError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +129,7 @@ impl AdminError {
             )),
             AdminError::Invalid(_)
             | AdminError::NotFound(_)
+            | AdminError::OtherParty(_)
             | AdminError::Conflict(_)
             | AdminError::Unavailable
             | AdminError::Internal => None,
@@ -198,8 +209,9 @@ mod tests {
     /// Row by row: status, `error` code in the body, the challenge.
     #[test]
     fn the_error_table() {
-        let rows: [(AdminError, u16, Option<&str>, Option<&str>); 9] = [
+        let rows: [(AdminError, u16, Option<&str>, Option<&str>); 10] = [
             (AdminError::NoToken, 401, None, Some("Bearer realm=\"tokenhub\"")),
+            (AdminError::OtherParty("NL*XYZ".into()), 403, None, None),
             (AdminError::Invalid(ValidationError::new("limit", "must be 1 to 1000")), 400, None, None),
             (AdminError::NotFound("unknown token".into()), 404, None, None),
             (AdminError::Conflict("the party exists".into()), 409, None, None),
@@ -240,7 +252,12 @@ mod tests {
     /// adds for its kind of error. A `type` is a contract with clients: it never changes.
     #[test]
     fn the_problem_table() {
-        let rows: [(AdminError, &str, serde_json::Value); 9] = [
+        let rows: [(AdminError, &str, serde_json::Value); 10] = [
+            (
+                AdminError::OtherParty("party: NL*XYZ is not one of the caller's parties".into()),
+                "other-party",
+                serde_json::json!({"detail": "party: NL*XYZ is not one of the caller's parties"}),
+            ),
             (
                 AdminError::NoToken,
                 "unauthenticated",

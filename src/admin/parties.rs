@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Bearer, PartiesRead, PartiesWrite};
+use super::auth::{Bearer, EveryParty, PartiesRead, PartiesWrite};
 use super::error::AdminError;
 use super::params::{self, invalid};
 use super::tokens::json_body;
@@ -43,17 +43,17 @@ pub struct PartyList {
     tag = "admin",
     operation_id = "admin_list_parties",
     responses(
-        (status = 200, description = "The parties.", body = PartyList),
+        (status = 200, description = "The parties; for a caller restricted to parties, only its own.", body = PartyList),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `parties:read`."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn list(
-    _caller: Bearer<PartiesRead>,
+    caller: Bearer<PartiesRead>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
-    let parties = parties::list_parties(&state.store)
+    let parties = parties::list_parties_for(&state.store, caller.parties())
         .await?
         .into_iter()
         .map(|p| PartyView {
@@ -93,13 +93,13 @@ fn role(field: &str, value: &str) -> Result<Role, AdminError> {
         (status = 201, description = "`token`: the registration token (A), shown only here; the party registers with it.", body = Object),
         (status = 400, description = "`invalid-parameter`, naming the field."),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `parties:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `parties:write`; `other-party`: the caller is restricted to parties (inviting a party needs a caller that may act for every party)."),
         (status = 409, description = "`conflict`: the party is registered already."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn invite(
-    caller: Bearer<PartiesWrite>,
+    caller: Bearer<PartiesWrite, EveryParty>,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AdminError> {
@@ -179,7 +179,7 @@ pub struct RoleParam {
         (status = 200, description = "`before` and `after`.", body = Object),
         (status = 400, description = "`invalid-parameter`: a bad field, an eMSP-only setting on another role, or `role` needed."),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `parties:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `parties:write`; `other-party`: not one of the caller's parties."),
         (status = 404, description = "`not-found`: no such party."),
     ),
     security(("bearer_token" = []))
@@ -192,6 +192,7 @@ pub async fn settings(
     body: web::Bytes,
 ) -> Result<HttpResponse, AdminError> {
     let key = PartyKey::parse(&path.0, &path.1)?;
+    caller.may_write_for("party", &key)?;
     let q: RoleParam = params::query(req.query_string())?;
     let role = q.role.as_deref().map(|r| role("role", r)).transpose()?;
     let b: SettingsBody = json_body(&body)?;
@@ -252,17 +253,17 @@ pub struct AgreementBody {
     tag = "admin",
     operation_id = "admin_list_agreements",
     responses(
-        (status = 200, description = "The agreements.", body = Vec<AgreementView>),
+        (status = 200, description = "The agreements; for a caller restricted to parties, those with one of its parties on a side.", body = Vec<AgreementView>),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `parties:read`."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn list_agreements(
-    _caller: Bearer<PartiesRead>,
+    caller: Bearer<PartiesRead>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
-    let rows = agreements::list(&state.store, None, None).await?;
+    let rows = agreements::list_for(&state.store, caller.parties()).await?;
     let views: Vec<AgreementView> = rows
         .into_iter()
         .map(|r| AgreementView {
@@ -276,13 +277,18 @@ pub async fn list_agreements(
 
 async fn change_agreement(
     state: &AppState,
+    caller: &Bearer<PartiesWrite>,
     change: AgreementChange,
     body: &[u8],
-    actor: &str,
 ) -> Result<HttpResponse, AdminError> {
+    let actor = &caller.actor();
     let b: AgreementBody = json_body(body)?;
     let cpo = params::party_named("cpo", &b.cpo)?;
     let emsp = params::party_named("emsp", &b.emsp)?;
+    // A restricted caller changes the agreements of its own parties, with any counterpart.
+    if !caller.parties().permits(&cpo) {
+        caller.may_write_for("emsp", &emsp)?;
+    }
     match agreements::change_as(state, change, &cpo, &emsp, actor).await {
         Ok(changed) => {
             Ok(HttpResponse::Ok().json(json!({"cpo": b.cpo, "emsp": b.emsp, "changed": changed})))
@@ -303,7 +309,7 @@ async fn change_agreement(
         (status = 200, description = "`changed`: false when it existed.", body = Object),
         (status = 400, description = "`invalid-parameter`, naming the field."),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `parties:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `parties:write`; `other-party`: neither side is one of the caller's parties."),
         (status = 404, description = "`not-found`: not a CPO or not an eMSP of the hub."),
     ),
     security(("bearer_token" = []))
@@ -313,7 +319,7 @@ pub async fn add_agreement(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AdminError> {
-    change_agreement(&state, AgreementChange::Add, &body, &caller.actor()).await
+    change_agreement(&state, &caller, AgreementChange::Add, &body).await
 }
 
 /// Removes an agreement (idempotent: `changed` says whether it existed).
@@ -327,7 +333,7 @@ pub async fn add_agreement(
         (status = 200, description = "`changed`: false when there was none.", body = Object),
         (status = 400, description = "`invalid-parameter`, naming the field."),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `parties:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `parties:write`; `other-party`: neither side is one of the caller's parties."),
         (status = 404, description = "`not-found`: not a CPO or not an eMSP of the hub."),
     ),
     security(("bearer_token" = []))
@@ -337,7 +343,7 @@ pub async fn remove_agreement(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AdminError> {
-    change_agreement(&state, AgreementChange::Remove, &body, &caller.actor()).await
+    change_agreement(&state, &caller, AgreementChange::Remove, &body).await
 }
 
 /// Full paths (the OpenAPI test reads these registrations).

@@ -26,7 +26,7 @@ const EXPORT_PAGE: i64 = 1000;
     operation_id = "admin_export_tokens",
     params(TokenSearch),
     responses(
-        (status = 200, description = "`application/x-ndjson`: one Token as its eMSP pushed it per line, streamed page by page. Importing it again changes nothing.", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "`application/x-ndjson`: one Token as its eMSP pushed it per line, streamed page by page. Importing it again changes nothing. A caller restricted to parties exports only their tokens.", content_type = "application/x-ndjson", body = String),
         (status = 400, description = "`invalid-parameter`, naming the parameter."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `tokens:read`."),
@@ -34,19 +34,20 @@ const EXPORT_PAGE: i64 = 1000;
     security(("bearer_token" = []))
 )]
 pub async fn export(
-    _caller: Bearer<TokensRead>,
+    caller: Bearer<TokensRead>,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let search: TokenSearch = params::query(req.query_string())?;
     let filter = search.filter()?;
     let store = state.store.clone();
+    let access = caller.parties().clone();
     // (next cursor, done): a page per step, so memory holds one page whatever the count.
     let pages = futures_util::stream::unfold(Some(0_i64), move |after| {
-        let (store, filter) = (store.clone(), filter.clone());
+        let (store, filter, access) = (store.clone(), filter.clone(), access.clone());
         async move {
             let after = after?;
-            match token_import::export_page(&store, filter, after, EXPORT_PAGE).await {
+            match token_import::export_page(&store, &access, filter, after, EXPORT_PAGE).await {
                 Ok((docs, next)) => {
                     let mut out = Vec::with_capacity(docs.len() * 256);
                     for doc in docs {
@@ -82,7 +83,7 @@ pub struct ImportParams {
     params(ImportParams),
     request_body(content = String, content_type = "application/x-ndjson", description = "One Token (as an eMSP pushes it) per line."),
     responses(
-        (status = 200, description = "`counts` (`created`, `replaced`, `unchanged`, `stale`, `invalid`), `errors` (line, field, message; the first 1000), `stale_lines`. Every valid line is stored whatever the others; a stale line (older `last_updated`) is skipped; an unchanged one is neither written nor pushed. One change-log entry (`token.import`) with the counts.", body = Object),
+        (status = 200, description = "`counts` (`created`, `replaced`, `unchanged`, `stale`, `invalid`), `errors` (line, field, message; the first 1000), `stale_lines`. Every valid line is stored whatever the others; a stale line (older `last_updated`) is skipped; an unchanged one is neither written nor pushed. One change-log entry (`token.import`) with the counts. For a caller restricted to parties, a line of another party is a line error (`party_id`).", body = Object),
         (status = 400, description = "`invalid-parameter`: `dry_run`, or a line longer than `http.max_body_bytes`."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `tokens:write`."),
@@ -98,7 +99,12 @@ pub async fn import(
     let q: ImportParams = params::query(req.query_string())?;
     let dry_run = params::boolean("dry_run", q.dry_run.as_deref())?.unwrap_or(false);
     let max_line = state.max_body_bytes;
-    let mut import = Import::new(state.store.clone(), dry_run, state.max_future_skew);
+    let mut import = Import::new(
+        state.store.clone(),
+        caller.parties().clone(),
+        dry_run,
+        state.max_future_skew,
+    );
     let mut buffer: Vec<u8> = Vec::new();
     let mut number = 0_u64;
     while let Some(chunk) = body.next().await {

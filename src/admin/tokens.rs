@@ -10,10 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Bearer, TokensRead, TokensWrite};
 use super::error::AdminError;
 use super::params::{self, invalid};
+use crate::domain::access::PartyAccess;
 use crate::domain::datetime::parse_ocpi_datetime;
 use crate::domain::ids::{PartyKey, TokenUid};
 use crate::domain::token::{HubPolicy, TokenKey, TokenType};
-use crate::service::policy::{set_policy, PolicyChange, PolicyOutcome};
+use crate::service::policy::{PolicyChange, PolicyOutcome};
 use crate::service::token_admin::{self, BulkOutcome, TokenSummary};
 use crate::service::{audit_trail, AppState};
 use crate::store::token_search::TokenFilter;
@@ -72,6 +73,8 @@ impl TokenSearch {
             blocked: params::boolean("blocked", self.blocked.as_deref())?,
             expiring_before: params::datetime("expiring_before", self.expiring_before.as_deref())?,
             changed_since: params::datetime("changed_since", self.changed_since.as_deref())?,
+            // Set by the service from the caller's token.
+            within: Default::default(),
         })
     }
 
@@ -216,7 +219,7 @@ pub struct TokenPage {
     operation_id = "admin_search_tokens",
     params(TokenSearch, Paging),
     responses(
-        (status = 200, description = "A page of tokens. Keyset pages: as fast deep in the list as at its start. A page may hold fewer than `limit` tokens (filters on `contract_id`/`group_id` are checked after the page is read) and still have a `next_cursor`.", body = TokenPage),
+        (status = 200, description = "A page of tokens. Keyset pages: as fast deep in the list as at its start. A page may hold fewer than `limit` tokens (filters on `contract_id`/`group_id` are checked after the page is read) and still have a `next_cursor`. A caller restricted to parties finds only their tokens.", body = TokenPage),
         (status = 400, description = "`invalid-parameter`, naming the parameter."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `tokens:read`."),
@@ -224,7 +227,7 @@ pub struct TokenPage {
     security(("bearer_token" = []))
 )]
 pub async fn search(
-    _caller: Bearer<TokensRead>,
+    caller: Bearer<TokensRead>,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
@@ -232,7 +235,7 @@ pub async fn search(
     let filter = search.filter()?;
     let limit = params::limit(paging.limit.as_deref())?;
     let after = params::cursor(paging.cursor.as_deref())?.unwrap_or(0);
-    let page = token_admin::search(&state.store, filter, after, limit).await?;
+    let page = token_admin::search(&state.store, caller.parties(), filter, after, limit).await?;
     Ok(HttpResponse::Ok().json(TokenPage {
         tokens: page.tokens.iter().map(summary_json).collect(),
         next_cursor: page.next_after.map(|id| id.to_string()),
@@ -274,18 +277,18 @@ fn token_key(path: &(String, String, String), req: &HttpRequest) -> Result<Token
         (status = 400, description = "`invalid-parameter`."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `tokens:read`."),
-        (status = 404, description = "`not-found`: no such token."),
+        (status = 404, description = "`not-found`: no such token, or another party's than the restricted caller's (the same answer)."),
     ),
     security(("bearer_token" = []))
 )]
 pub async fn get_token(
-    _caller: Bearer<TokensRead>,
+    caller: Bearer<TokensRead>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let key = token_key(&path, &req)?;
-    let detail = token_admin::detail(&state.store, key)
+    let detail = token_admin::detail(&state.store, caller.parties(), key)
         .await?
         .ok_or_else(|| AdminError::NotFound("no such token".into()))?;
     let mut view = summary_json(&detail.summary);
@@ -307,15 +310,16 @@ pub async fn get_token(
 
 async fn put_policy(
     state: &AppState,
+    access: &PartyAccess,
     key: TokenKey,
     change: PolicyChange,
     actor: String,
 ) -> Result<HttpResponse, AdminError> {
-    match set_policy(&state.store, key.clone(), change, actor).await? {
+    match token_admin::set_policy_as(&state.store, access, key.clone(), change, actor).await? {
         PolicyOutcome::Invalid(e) => Err(AdminError::Invalid(e)),
         PolicyOutcome::Unknown => Err(AdminError::NotFound("no such token".into())),
         PolicyOutcome::Set { pushes } => {
-            let detail = token_admin::detail(&state.store, key)
+            let detail = token_admin::detail(&state.store, access, key)
                 .await?
                 .ok_or_else(|| AdminError::NotFound("no such token".into()))?;
             let mut view = summary_json(&detail.summary);
@@ -343,7 +347,7 @@ async fn put_policy(
         (status = 400, description = "`invalid-parameter`, naming the field (e.g. `block_reason` is required to block)."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `tokens:write`."),
-        (status = 404, description = "`not-found`: no such token."),
+        (status = 404, description = "`not-found`: no such token, or another party's than the restricted caller's (the same answer)."),
     ),
     security(("bearer_token" = []))
 )]
@@ -356,7 +360,14 @@ pub async fn set_token_policy(
 ) -> Result<HttpResponse, AdminError> {
     let key = token_key(&path, &req)?;
     let policy: PolicyBody = json_body(&body)?;
-    put_policy(&state, key, policy.change()?, caller.actor()).await
+    put_policy(
+        &state,
+        caller.parties(),
+        key,
+        policy.change()?,
+        caller.actor(),
+    )
+    .await
 }
 
 /// Clears the token's hub policy (unblocks it, no window, no limit, no override).
@@ -376,7 +387,7 @@ pub async fn set_token_policy(
         (status = 400, description = "`invalid-parameter`."),
         (status = 401, description = "No token, or `invalid_token`."),
         (status = 403, description = "`insufficient_scope`: needs `tokens:write`."),
-        (status = 404, description = "`not-found`: no such token."),
+        (status = 404, description = "`not-found`: no such token, or another party's than the restricted caller's (the same answer)."),
     ),
     security(("bearer_token" = []))
 )]
@@ -387,7 +398,14 @@ pub async fn clear_token_policy(
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let key = token_key(&path, &req)?;
-    put_policy(&state, key, PolicyChange::default(), caller.actor()).await
+    put_policy(
+        &state,
+        caller.parties(),
+        key,
+        PolicyChange::default(),
+        caller.actor(),
+    )
+    .await
 }
 
 /// A policy for every token a filter matches.
@@ -418,7 +436,7 @@ pub struct BulkAnswer {
         (status = 200, description = "How many tokens matched and changed.", body = BulkAnswer),
         (status = 400, description = "`invalid-parameter`, naming the field (`filter` when empty)."),
         (status = 401, description = "No token, or `invalid_token`."),
-        (status = 403, description = "`insufficient_scope`: needs `tokens:write`."),
+        (status = 403, description = "`insufficient_scope`: needs `tokens:write`; `other-party`: `filter.party` is not one of the caller's parties (without it, a restricted caller's bulk change touches only its parties' tokens)."),
     ),
     security(("bearer_token" = []))
 )]
@@ -435,8 +453,19 @@ pub async fn bulk_policy(
         ));
     }
     let filter = bulk.filter.filter()?;
+    if let Some(owner) = &filter.owner {
+        caller.may_write_for("filter.party", owner)?;
+    }
     let change = bulk.policy.change()?;
-    match token_admin::bulk_policy(&state.store, filter, change, caller.actor()).await? {
+    match token_admin::bulk_policy(
+        &state.store,
+        caller.parties(),
+        filter,
+        change,
+        caller.actor(),
+    )
+    .await?
+    {
         BulkOutcome::Invalid(e) => Err(AdminError::Invalid(e)),
         BulkOutcome::Applied { matched, changed } => {
             Ok(HttpResponse::Ok().json(BulkAnswer { matched, changed }))

@@ -19,6 +19,8 @@ pub struct WhoAmI {
     pub subject: String,
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
+    /// The parties (`CC*PID`) the token may act for; `null` for every party.
+    pub parties: Option<Vec<String>>,
     /// Seconds since the epoch.
     pub expires_at: i64,
 }
@@ -30,6 +32,7 @@ fn answer<S: ScopeRequirement>(caller: Bearer<S>) -> HttpResponse {
         subject: p.subject,
         client_id: p.client_id,
         scopes: p.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        parties: p.parties.to_claim(),
         expires_at: p.expires_at,
     })
 }

@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand};
 
 use crate::config::Settings;
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::ScopeSet;
 use crate::secrets::client_secrets::SecretHasher;
 use crate::secrets::load_keys;
@@ -35,6 +36,9 @@ pub struct ClientAddArgs {
     /// A public client: no secret, PKCE only (needs --redirect-uri).
     #[arg(long)]
     public: bool,
+    /// Restrict its tokens to a party, as CC*PID (repeatable); without one: every party.
+    #[arg(long = "party", value_name = "CC*PID")]
+    parties: Vec<String>,
     /// Print JSON {"client_id": ..., "client_secret": ...}.
     #[arg(long)]
     json: bool,
@@ -95,11 +99,14 @@ fn new_client(args: &ClientAddArgs) -> anyhow::Result<NewClient> {
     if args.public && redirect_uris.is_empty() {
         anyhow::bail!("--public: a public client has no secret, so it can only use the authorization-code grant: give --redirect-uri");
     }
+    let parties = PartyAccess::from_list("--party", &args.parties)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     Ok(NewClient {
         name: name.to_owned(),
         scopes,
         redirect_uris,
         public: args.public,
+        parties,
     })
 }
 
@@ -140,6 +147,7 @@ async fn list(config: Settings, args: ClientListArgs) -> anyhow::Result<()> {
                     "redirect_uris": c.redirect_uris,
                     "public": c.secret_hash.is_none(),
                     "disabled": c.disabled,
+                    "parties": c.parties.to_claim(),
                     "created_at": c.created_at.and_utc().to_rfc3339(),
                 })
             })
@@ -147,7 +155,7 @@ async fn list(config: Settings, args: ClientListArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
-    println!("CLIENT_ID\tTYPE\tDISABLED\tSCOPES\tNAME");
+    println!("CLIENT_ID\tTYPE\tDISABLED\tPARTIES\tSCOPES\tNAME");
     for c in &clients {
         let kind = match (c.secret_hash.is_some(), c.redirect_uris.is_empty()) {
             (true, true) => "client_credentials",
@@ -155,8 +163,8 @@ async fn list(config: Settings, args: ClientListArgs) -> anyhow::Result<()> {
             (false, _) => "public",
         };
         println!(
-            "{}\t{kind}\t{}\t{}\t{}",
-            c.client_id, c.disabled, c.scopes, c.name
+            "{}\t{kind}\t{}\t{}\t{}\t{}",
+            c.client_id, c.disabled, c.parties, c.scopes, c.name
         );
     }
     Ok(())
@@ -184,6 +192,7 @@ mod tests {
             scopes: scopes.into(),
             redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
             public,
+            parties: Vec::new(),
             json: false,
         }
     }
@@ -203,11 +212,30 @@ mod tests {
                 "--redirect-uri",
             ),
             (args("tokens:read", &["not a url"], false), "--redirect-uri"),
+            (
+                ClientAddArgs {
+                    parties: vec!["NLABC".into()],
+                    ..args("tokens:read", &[], false)
+                },
+                "--party",
+            ),
         ] {
             let err = new_client(&a).unwrap_err().to_string();
             assert!(err.starts_with(flag), "{err}");
         }
         assert!(new_client(&args("tokens:read", &["http://127.0.0.1:9/cb"], true)).is_ok());
         assert!(new_client(&args("audit:read tokens:read", &[], false)).is_ok());
+        let restricted = ClientAddArgs {
+            parties: vec!["nl*abc".into(), "DE*XYZ".into()],
+            ..args("tokens:read", &[], false)
+        };
+        assert_eq!(
+            new_client(&restricted)
+                .unwrap()
+                .parties
+                .to_stored()
+                .as_deref(),
+            Some("DE*XYZ NL*ABC")
+        );
     }
 }

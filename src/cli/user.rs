@@ -7,6 +7,7 @@ use std::io::Read;
 use clap::{Args, Subcommand};
 
 use crate::config::Settings;
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::{ScopeSet, Username};
 use crate::secrets::load_keys;
 use crate::secrets::passwords::check_password_rules;
@@ -45,6 +46,9 @@ pub struct UserAddArgs {
     /// The scopes any token for this user may carry, space-separated, e.g. "tokens:read audit:read".
     #[arg(long)]
     scopes: String,
+    /// Restrict the user to a party, as CC*PID (repeatable); without one: every party.
+    #[arg(long = "party", value_name = "CC*PID")]
+    parties: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -95,15 +99,17 @@ async fn add(config: Settings, args: UserAddArgs) -> anyhow::Result<()> {
     let name = username(&args.username)?;
     let scopes =
         ScopeSet::parse(args.scopes.trim()).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+    let parties = PartyAccess::from_list("--party", &args.parties)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     if !args.password_stdin {
         anyhow::bail!("--password-stdin is required: pipe the password in (it is never a flag)");
     }
     let password = password_from(std::io::stdin())?;
     let store = super::open_store(&config).await?;
-    if !add_user(&store, &name, password, &scopes, "operator").await? {
+    if !add_user(&store, &name, password, &scopes, &parties, "operator").await? {
         anyhow::bail!("--username: {name} exists already (see `tokenhub user list`)");
     }
-    eprintln!("user {name} added with scopes {scopes}");
+    eprintln!("user {name} added with scopes {scopes}, for {parties}");
     Ok(())
 }
 
@@ -119,6 +125,7 @@ async fn list(config: Settings, args: UserListArgs) -> anyhow::Result<()> {
                     "scopes": u.scopes.to_string(),
                     "totp": u.totp,
                     "disabled": u.disabled,
+                    "parties": u.parties.to_claim(),
                     "created_at": u.created_at.and_utc().to_rfc3339(),
                 })
             })
@@ -126,9 +133,12 @@ async fn list(config: Settings, args: UserListArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
-    println!("USERNAME\tTOTP\tDISABLED\tSCOPES");
+    println!("USERNAME\tTOTP\tDISABLED\tPARTIES\tSCOPES");
     for u in &users {
-        println!("{}\t{}\t{}\t{}", u.username, u.totp, u.disabled, u.scopes);
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            u.username, u.totp, u.disabled, u.parties, u.scopes
+        );
     }
     Ok(())
 }

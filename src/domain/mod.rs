@@ -1,6 +1,7 @@
 //! Domain types and rules, free of HTTP and storage. Input is validated into these types at the
 //! edge; everything inside trusts them.
 
+pub mod access;
 pub mod agreement;
 pub mod authorization;
 pub mod datetime;

@@ -31,6 +31,9 @@ pub struct Introspection {
     pub jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
+    /// The parties (`CC*PID`) the token may act for; absent for every party.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parties: Option<Vec<String>>,
 }
 
 impl Introspection {
@@ -45,6 +48,7 @@ impl Introspection {
             exp: None,
             jti: None,
             token_type: None,
+            parties: None,
         }
     }
 }
@@ -83,6 +87,7 @@ pub async fn introspect(
             exp: Some(p.expires_at),
             jti: p.jti,
             token_type: Some("Bearer"),
+            parties: p.parties.to_claim(),
         },
         _ => Introspection::inactive(),
     };

@@ -5,6 +5,7 @@
 
 use chrono::Utc;
 
+use crate::domain::access::PartyAccess;
 use crate::domain::agreement::{Agreement, AgreementMode};
 use crate::domain::ids::PartyKey;
 use crate::domain::party::Role;
@@ -125,6 +126,15 @@ pub async fn change_as(
         state.client_info.push_agreement(cpo, emsp).await;
     }
     Ok(changed)
+}
+
+/// The agreements a caller restricted to `access` sees: those with one of its parties on a side.
+pub async fn list_for(store: &Store, access: &PartyAccess) -> StoreResult<Vec<AgreementRow>> {
+    let rows = list(store, None, None).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| access.permits(&row.agreement.cpo) || access.permits(&row.agreement.emsp))
+        .collect())
 }
 
 /// The agreements, oldest first; only those of `cpo` and of `emsp` when given.

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::access::PartyAccess;
 use crate::store::audit_search::{self, ChangeFilter, DecisionFilter, DecisionRow};
 use crate::store::connections::ChangeRow;
 use crate::store::{Store, StoreResult};
@@ -35,10 +36,12 @@ pub fn decision_json(d: &DecisionRow) -> Value {
 /// Decisions, newest first, below the row id `before`.
 pub async fn decisions(
     store: &Store,
-    filter: DecisionFilter,
+    access: &PartyAccess,
+    mut filter: DecisionFilter,
     before: Option<i64>,
     limit: i64,
 ) -> StoreResult<Vec<DecisionRow>> {
+    filter.within = access.clone();
     store
         .read(move |conn| audit_search::decisions(conn, &filter, before, limit))
         .await
@@ -47,10 +50,12 @@ pub async fn decisions(
 /// Change-log entries, newest first, below the row id `before`.
 pub async fn changes(
     store: &Store,
-    filter: ChangeFilter,
+    access: &PartyAccess,
+    mut filter: ChangeFilter,
     before: Option<i64>,
     limit: i64,
 ) -> StoreResult<Vec<ChangeRow>> {
+    filter.within = access.clone();
     store
         .read(move |conn| audit_search::changes(conn, &filter, before, limit))
         .await

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 
+use crate::domain::access::PartyAccess;
 use crate::domain::ids::PartyKey;
 use crate::domain::partner::ConnectionStatus;
 use crate::domain::party::{CredentialsKind, PartySettings, Role};
@@ -101,6 +102,15 @@ pub struct PartyListing {
     pub name: String,
     pub status: ConnectionStatus,
     pub settings: PartySettings,
+}
+
+/// The parties a caller restricted to `access` sees, with status and settings, oldest first.
+pub async fn list_parties_for(
+    store: &Store,
+    access: &PartyAccess,
+) -> StoreResult<Vec<PartyListing>> {
+    let all = list_parties(store).await?;
+    Ok(all.into_iter().filter(|p| access.permits(&p.key)).collect())
 }
 
 /// Every party with its status and settings, oldest first.

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::domain::access::PartyAccess;
 use crate::domain::authorization::{ActiveUse, UseKind};
 use crate::domain::ids::{PartyKey, TokenUid};
 use crate::domain::token::{effective_token, HubPolicy, TokenKey, TokenType};
@@ -17,7 +18,7 @@ use crate::store::token_search::{self, TokenFilter};
 use crate::store::tokens::{self, TokenRow};
 use crate::store::{parties, usage, Store, StoreResult};
 
-use super::policy::{self, PolicyChange};
+use super::policy::{self, PolicyChange, PolicyOutcome};
 
 /// How many decisions the view of one token shows.
 pub const LAST_DECISIONS: i64 = 10;
@@ -68,13 +69,15 @@ fn summarize(
     })
 }
 
-/// A page of tokens matching `filter`, after the row id `after`.
+/// A page of the tokens of `access`'s parties matching `filter`, after the row id `after`.
 pub async fn search(
     store: &Store,
-    filter: TokenFilter,
+    access: &PartyAccess,
+    mut filter: TokenFilter,
     after: i64,
     limit: i64,
 ) -> StoreResult<SearchResult> {
+    filter.within = access.clone();
     let (page, suspended) = store
         .read(move |conn| {
             let page = token_search::search(conn, &filter, after, limit)?;
@@ -103,7 +106,16 @@ pub struct TokenDetail {
     pub decisions: Vec<DecisionRow>,
 }
 
-pub async fn detail(store: &Store, key: TokenKey) -> StoreResult<Option<TokenDetail>> {
+/// One token whole; `None` when it is unknown or another party's than `access`'s (the same
+/// answer: a caller learns nothing of other parties' tokens).
+pub async fn detail(
+    store: &Store,
+    access: &PartyAccess,
+    key: TokenKey,
+) -> StoreResult<Option<TokenDetail>> {
+    if !access.permits(&key.owner) {
+        return Ok(None);
+    }
     let found = store
         .read(move |conn| {
             let Some(row) = tokens::find_by_key(conn, &key, false)? else {
@@ -150,13 +162,32 @@ pub enum BulkOutcome {
     Invalid(ValidationError),
 }
 
-/// Sets `change` on every token matching `filter`, in one write job: all or none.
+/// Sets one token's hub policy for a caller restricted to `access`: another party's token is
+/// [`PolicyOutcome::Unknown`], as an unknown one.
+pub async fn set_policy_as(
+    store: &Store,
+    access: &PartyAccess,
+    key: TokenKey,
+    change: PolicyChange,
+    actor: String,
+) -> StoreResult<PolicyOutcome> {
+    if !access.permits(&key.owner) {
+        return Ok(PolicyOutcome::Unknown);
+    }
+    policy::set_policy(store, key, change, actor).await
+}
+
+/// Sets `change` on every token of `access`'s parties matching `filter`, in one write job: all
+/// or none. (A filter naming another party is refused by the caller, which knows the field.)
 pub async fn bulk_policy(
     store: &Store,
-    filter: TokenFilter,
+    access: &PartyAccess,
+    mut filter: TokenFilter,
     change: PolicyChange,
     actor: String,
 ) -> StoreResult<BulkOutcome> {
+    filter.within = access.clone();
+    let subject = many_tokens_subject(access);
     if let Err(e) = change.validate() {
         return Ok(BulkOutcome::Invalid(e));
     }
@@ -185,7 +216,7 @@ pub async fn bulk_policy(
                 &Change {
                     actor: &actor,
                     action: "token.policy.bulk",
-                    subject: "tokens",
+                    subject: &subject,
                     before: None,
                     after: Some(json!({
                         "filter": filter_json(&filter),
@@ -201,6 +232,15 @@ pub async fn bulk_policy(
             })
         })
         .await
+}
+
+/// The change-log subject of a change to many tokens at once (bulk policy, import): `tokens`, or
+/// `tokens:BE*EMP,NL*ABC` for a restricted caller, so that its own audit read finds it.
+pub fn many_tokens_subject(access: &PartyAccess) -> String {
+    match access.to_stored() {
+        None => "tokens".to_owned(),
+        Some(list) => format!("tokens:{}", list.replace(' ', ",")),
+    }
 }
 
 /// The change log's view of a filter (a uid is named only by whether it was given).

@@ -6,6 +6,7 @@
 use chrono::{TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::domain::access::PartyAccess;
 use crate::domain::datetime::{check_not_in_future, storage_precision};
 use crate::domain::token::{validate_token, TokenWrite};
 use crate::domain::ValidationError;
@@ -41,6 +42,8 @@ pub struct LineError {
 /// An import in progress: feed it lines, then [`Import::finish`].
 pub struct Import {
     store: Store,
+    /// The caller's parties: a line of another owner is a line error.
+    access: PartyAccess,
     dry_run: bool,
     max_future_skew: TimeDelta,
     pending: Vec<(u64, TokenWrite)>,
@@ -50,9 +53,15 @@ pub struct Import {
 }
 
 impl Import {
-    pub fn new(store: Store, dry_run: bool, max_future_skew: TimeDelta) -> Self {
+    pub fn new(
+        store: Store,
+        access: PartyAccess,
+        dry_run: bool,
+        max_future_skew: TimeDelta,
+    ) -> Self {
         Import {
             store,
+            access,
             dry_run,
             max_future_skew,
             pending: Vec::with_capacity(BATCH),
@@ -87,6 +96,15 @@ impl Import {
             Err(e) => Err(ValidationError::new("", format!("not JSON: {e}"))),
         }
         .and_then(|write| {
+            if !self.access.permits(&write.key.owner) {
+                return Err(ValidationError::new(
+                    "party_id",
+                    format!(
+                        "{} is not one of the caller's parties ({})",
+                        write.key.owner, self.access
+                    ),
+                ));
+            }
             check_not_in_future(
                 "last_updated",
                 write.last_updated,
@@ -168,6 +186,7 @@ impl Import {
         self.flush().await?;
         if !self.dry_run {
             let counts = self.counts.clone();
+            let subject = super::token_admin::many_tokens_subject(&self.access);
             self.store
                 .write(move |conn| {
                     connections::record_change(
@@ -175,7 +194,7 @@ impl Import {
                         &Change {
                             actor: &actor,
                             action: "token.import",
-                            subject: "tokens",
+                            subject: &subject,
                             before: None,
                             after: Some(json!(counts)),
                         },
@@ -204,10 +223,12 @@ fn unchanged(row: &TokenRow, write: &TokenWrite) -> bool {
 /// One page of an export: the pushed documents after the row id `after`, and the next cursor.
 pub async fn export_page(
     store: &Store,
-    filter: TokenFilter,
+    access: &PartyAccess,
+    mut filter: TokenFilter,
     after: i64,
     limit: i64,
 ) -> StoreResult<(Vec<Map<String, Value>>, Option<i64>)> {
+    filter.within = access.clone();
     store
         .read(move |conn| {
             let page = token_search::search(conn, &filter, after, limit)?;

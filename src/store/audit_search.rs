@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{authorization_audit, change_log};
 use super::{db_run, Conn, StoreResult};
+use crate::domain::access::PartyAccess;
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::PartyKey;
 
@@ -21,6 +22,8 @@ pub struct DecisionFilter {
     pub reason: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// The caller's parties: decisions on their tokens or asked by them.
+    pub within: PartyAccess,
 }
 
 /// One decision as the management API shows it.
@@ -57,6 +60,19 @@ pub fn decisions(
     let f = filter.clone();
     Ok(db_run!(conn => {
         let mut q = authorization_audit::table.into_boxed();
+        if let Some(keys) = f.within.keys() {
+            let joined: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            q = q.filter(
+                authorization_audit::token_country_code
+                    .concat("*")
+                    .concat(authorization_audit::token_party_id)
+                    .eq_any(joined.clone())
+                    .or(authorization_audit::requester_country_code
+                        .concat("*")
+                        .concat(authorization_audit::requester_party_id)
+                        .eq_any(joined)),
+            );
+        }
         if let Some(before) = before {
             q = q.filter(authorization_audit::id.lt(before));
         }
@@ -113,6 +129,37 @@ pub struct ChangeFilter {
     pub subject_prefix: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// The caller's parties: changes of their tokens (`token:CC*PID:`), of themselves
+    /// (`party:CC*PID:`), of their agreements, and the bulk changes and imports of callers
+    /// restricted to them (`tokens:CC*PID,...`).
+    pub within: PartyAccess,
+}
+
+fn like_prefix(prefix: &str) -> String {
+    let escaped = prefix
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{escaped}%")
+}
+
+/// The subject patterns of a restricted caller's changes.
+fn subject_patterns(within: &PartyAccess) -> Option<Vec<String>> {
+    within.keys().map(|keys| {
+        keys.iter()
+            .flat_map(|k| {
+                [
+                    like_prefix(&format!("token:{k}:")),
+                    like_prefix(&format!("party:{k}:")),
+                    like_prefix(&format!("agreement:{k}:")),
+                    // `agreement:CPO:EMSP`, the eMSP side (a party key holds no wildcard).
+                    format!("agreement:%:{k}"),
+                    // A bulk change or an import by a caller restricted to it (and others).
+                    format!("tokens:%{k}%"),
+                ]
+            })
+            .collect()
+    })
 }
 
 /// Up to `limit` change-log entries matching `filter` below the row id `before`, newest first.
@@ -126,6 +173,18 @@ pub fn changes(
     let f = filter.clone();
     Ok(db_run!(conn => {
         let mut q = change_log::table.into_boxed();
+        // First, before any other filter: `or_filter` ORs with all that came before it, and the
+        // filters after it are ANDed with the whole group.
+        match subject_patterns(&f.within) {
+            None => {}
+            Some(patterns) if patterns.is_empty() => q = q.filter(change_log::id.lt(0)),
+            Some(patterns) => {
+                for (i, pattern) in patterns.into_iter().enumerate() {
+                    let matches = change_log::subject.like(pattern).escape('\\');
+                    q = if i == 0 { q.filter(matches) } else { q.or_filter(matches) };
+                }
+            }
+        }
         if let Some(before) = before {
             q = q.filter(change_log::id.lt(before));
         }
@@ -136,11 +195,7 @@ pub fn changes(
             q = q.filter(change_log::action.eq(action.clone()));
         }
         if let Some(prefix) = &f.subject_prefix {
-            let escaped = prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            q = q.filter(change_log::subject.like(format!("{escaped}%")).escape('\\'));
+            q = q.filter(change_log::subject.like(like_prefix(prefix)).escape('\\'));
         }
         if let Some(from) = f.from {
             q = q.filter(change_log::changed_at.ge(storage_precision(from)));

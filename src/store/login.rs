@@ -19,6 +19,8 @@ pub struct UserRow {
     pub totp_last_step: Option<i64>,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
+    /// Space-separated `CC*PID`; `None` = every party (`domain::access::PartyAccess`).
+    pub parties: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone, PartialEq, Eq)]

@@ -20,6 +20,8 @@ pub struct ClientRow {
     pub redirect_uris: String,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
+    /// Space-separated `CC*PID`; `None` = every party (`domain::access::PartyAccess`).
+    pub parties: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Debug, Clone)]
@@ -58,6 +60,7 @@ pub fn insert_client(conn: &mut Conn<'_>, row: &ClientRow) -> StoreResult<()> {
             oauth_clients::redirect_uris.eq(&row.redirect_uris),
             oauth_clients::disabled.eq(row.disabled),
             oauth_clients::created_at.eq(row.created_at),
+            oauth_clients::parties.eq(&row.parties),
         ))
         .execute(conn))?;
     bump_epoch(conn)

@@ -213,6 +213,7 @@ diesel::table! {
         redirect_uris -> Text,
         disabled -> Bool,
         created_at -> Timestamp,
+        parties -> Nullable<Text>,
     }
 }
 
@@ -244,6 +245,7 @@ diesel::table! {
         totp_last_step -> Nullable<BigInt>,
         disabled -> Bool,
         created_at -> Timestamp,
+        parties -> Nullable<Text>,
     }
 }
 

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::schema::tokens;
 use super::tokens::TokenRow;
 use super::{db_run, Conn, StoreResult};
+use crate::domain::access::PartyAccess;
 use crate::domain::datetime::storage_precision;
 use crate::domain::ids::PartyKey;
 use crate::domain::token::{HubPolicy, TokenType, Whitelist};
@@ -31,6 +32,8 @@ pub struct TokenFilter {
     pub expiring_before: Option<DateTime<Utc>>,
     /// The effective token changed at or after this instant.
     pub changed_since: Option<DateTime<Utc>>,
+    /// The caller's parties: tokens of other owners are not there for it.
+    pub within: PartyAccess,
 }
 
 impl TokenFilter {
@@ -75,6 +78,24 @@ macro_rules! filtered {
     ($filter:expr) => {{
         let f: &TokenFilter = $filter;
         let mut q = tokens::table.into_boxed();
+        match f.within.keys() {
+            None => {}
+            // One party (the usual restriction): two equalities, which the owner index serves.
+            Some([only]) => {
+                q = q
+                    .filter(tokens::country_code.eq(only.country_code.key().to_owned()))
+                    .filter(tokens::party_id.eq(only.party_id.key().to_owned()));
+            }
+            Some(keys) => {
+                let joined: Vec<String> = keys.iter().map(ToString::to_string).collect();
+                q = q.filter(
+                    tokens::country_code
+                        .concat("*")
+                        .concat(tokens::party_id)
+                        .eq_any(joined),
+                );
+            }
+        }
         if let Some(uid) = &f.uid {
             q = q.filter(tokens::uid_key.eq(uid.to_ascii_uppercase()));
         }

@@ -24,6 +24,7 @@ fn fast_push(config: &mut Config) {
 
 on_both_backends!(
     every_route_refuses_every_wrong_caller,
+    a_restricted_caller_sees_and_changes_only_its_parties,
     import_stores_every_good_line_and_reports_the_bad,
     export_then_import_changes_nothing,
     parties_and_agreements,
@@ -68,8 +69,14 @@ async fn call(
     let content_type = header("content-type").unwrap_or_default();
     let challenge = header("www-authenticate");
     let text = response.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body = if content_type == "application/x-ndjson" {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not NDJSON: {l}")))
+            .collect::<Vec<Value>>()
+            .into()
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
     Reply {
         status,
         content_type,
@@ -106,23 +113,61 @@ fn problem_type(reply: &Reply) -> &str {
     reply.body["type"].as_str().unwrap_or_default()
 }
 
+/// What a caller restricted to another party (BE*EMP) gets on a route that would show or change
+/// NL*ABC's data.
+#[derive(Clone, Copy)]
+enum OtherParty {
+    /// 200, and none of NL*ABC's data; the caller with every party sees some (`visible`).
+    Hidden(fn(&Reply) -> bool),
+    /// Refused with this status and problem type; nothing changed.
+    Refused(u16, &'static str),
+}
+
+/// Whether the answer shows anything of NL*ABC (its tokens, changes, decisions, agreements).
+fn shows_nl_abc(reply: &Reply) -> bool {
+    let text = reply.body.to_string();
+    text.contains("NL*ABC") || text.contains("\"ABC\"") || text.contains("ROUTE1")
+}
+
+/// A bulk answer that touched a token.
+fn matched_some(reply: &Reply) -> bool {
+    reply.body["matched"].as_u64().is_some_and(|n| n > 0)
+}
+
+/// (method, path, scope, body, status for the right scope, what another party's caller gets)
+type Route<'a> = (Method, &'a str, &'a str, Option<Value>, u16, OtherParty);
+
+const NOT_FOUND: OtherParty = OtherParty::Refused(404, "not-found");
+const OTHER: OtherParty = OtherParty::Refused(403, "other-party");
+
 /// The table: each route × {no token, expired, wrong audience, bad signature, missing scope,
-/// right scope}. (Party-restricted tokens are not built yet: no "other party" column.)
+/// other party, right scope}. The other-party caller has the route's scope but is restricted to
+/// BE*EMP; it runs before the right-scope call, so what it would have changed is still there.
 async fn every_route_refuses_every_wrong_caller(app: TestApp) {
     assert_eq!(app.put_token(&token_json("ROUTE1")).await.status, 201);
+    // A decision on NL*ABC's token, for the audit rows.
+    assert_eq!(app.authorize("ROUTE1", None).await.status, 200);
     let (victim, _) = app.add_oauth_client("tokens:read", &[], false).await;
     let disable_path = format!("/admin/v1/clients/{victim}/disable");
     let policy = json!({"blocked": true, "block_reason": "lost"});
     let bulk = json!({"filter": {"uid": "ROUTE1"}, "policy": {"max_concurrent": 2}});
     let agreement = json!({"cpo": "DE*CPO", "emsp": "NL*ABC"});
-    let routes: [(Method, &str, &str, Option<Value>, u16); 17] = [
-        (Method::GET, "/admin/v1/tokens", "tokens:read", None, 200),
+    let routes: [Route; 17] = [
+        (
+            Method::GET,
+            "/admin/v1/tokens",
+            "tokens:read",
+            None,
+            200,
+            OtherParty::Hidden(shows_nl_abc),
+        ),
         (
             Method::GET,
             "/admin/v1/tokens/NL/ABC/ROUTE1",
             "tokens:read",
             None,
             200,
+            NOT_FOUND,
         ),
         (
             Method::PUT,
@@ -130,6 +175,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "tokens:write",
             Some(policy),
             200,
+            NOT_FOUND,
         ),
         (
             Method::DELETE,
@@ -137,6 +183,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "tokens:write",
             None,
             200,
+            NOT_FOUND,
         ),
         (
             Method::POST,
@@ -144,6 +191,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "tokens:write",
             Some(bulk),
             200,
+            OtherParty::Hidden(matched_some),
         ),
         (
             Method::GET,
@@ -151,6 +199,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "audit:read",
             None,
             200,
+            OtherParty::Hidden(shows_nl_abc),
         ),
         (
             Method::GET,
@@ -158,6 +207,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "audit:read",
             None,
             200,
+            OtherParty::Hidden(shows_nl_abc),
         ),
         (
             Method::GET,
@@ -165,8 +215,16 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "tokens:read",
             None,
             200,
+            OtherParty::Hidden(shows_nl_abc),
         ),
-        (Method::GET, "/admin/v1/parties", "parties:read", None, 200),
+        (
+            Method::GET,
+            "/admin/v1/parties",
+            "parties:read",
+            None,
+            200,
+            OtherParty::Hidden(shows_nl_abc),
+        ),
         (
             Method::POST,
             "/admin/v1/parties",
@@ -175,6 +233,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
                 json!({"country_code": "FR", "party_id": "NEW", "role": "CPO", "name": "New CPO"}),
             ),
             201,
+            OTHER,
         ),
         (
             Method::PATCH,
@@ -182,13 +241,7 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "parties:write",
             Some(json!({"max_concurrent": 3})),
             200,
-        ),
-        (
-            Method::GET,
-            "/admin/v1/agreements",
-            "parties:read",
-            None,
-            200,
+            OTHER,
         ),
         (
             Method::POST,
@@ -196,6 +249,15 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "parties:write",
             Some(agreement.clone()),
             200,
+            OTHER,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/agreements",
+            "parties:read",
+            None,
+            200,
+            OtherParty::Hidden(shows_nl_abc),
         ),
         (
             Method::DELETE,
@@ -203,14 +265,23 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "parties:write",
             Some(agreement),
             200,
+            OTHER,
         ),
-        (Method::GET, "/admin/v1/clients", "clients:write", None, 200),
+        (
+            Method::GET,
+            "/admin/v1/clients",
+            "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
         (
             Method::POST,
             "/admin/v1/clients",
             "clients:write",
             Some(json!({"name": "support desk", "scopes": "tokens:read"})),
             201,
+            OTHER,
         ),
         (
             Method::POST,
@@ -218,10 +289,11 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "clients:write",
             None,
             200,
+            OTHER,
         ),
     ];
     let now = chrono::Utc::now().timestamp();
-    for (method, path, scope, body, ok) in routes {
+    for (method, path, scope, body, ok, other_party) in routes {
         let expired = app
             .sign_access_token(claims(&app, scope, |c| {
                 c["exp"] = json!(now - 60);
@@ -240,6 +312,9 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             format!("{rest}.{flipped}{}", &signature[1..])
         };
         let missing = bearer(&app, &all_but(scope)).await;
+        let restricted = app
+            .sign_access_token(claims(&app, scope, |c| c["parties"] = json!(["BE*EMP"])))
+            .await;
         let here = format!("{method} {path}");
 
         let none = call(&app, method.clone(), path, None, body.clone()).await;
@@ -293,13 +368,233 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             "{here}"
         );
 
+        let other = call(&app, method.clone(), path, Some(&restricted), body.clone()).await;
+        match other_party {
+            OtherParty::Refused(status, kind) => {
+                assert_eq!(
+                    other.status, status,
+                    "{here}: other party: {:?}",
+                    other.body
+                );
+                assert_eq!(
+                    problem_type(&other),
+                    format!("urn:tokenhub:problem:{kind}"),
+                    "{here}: other party"
+                );
+                assert_eq!(other.content_type, "application/problem+json", "{here}");
+                // Not a token problem: no challenge.
+                assert_eq!(other.challenge, None, "{here}: other party");
+            }
+            OtherParty::Hidden(visible) => {
+                assert_eq!(other.status, 200, "{here}: other party: {:?}", other.body);
+                assert!(
+                    !visible(&other),
+                    "{here}: other party sees {:?}",
+                    other.body
+                );
+            }
+        }
+
         let allowed = call(&app, method.clone(), path, Some(&right), body.clone()).await;
         assert_eq!(
             allowed.status, ok,
             "{here}: right scope: {:?}",
             allowed.body
         );
+        if let OtherParty::Hidden(visible) = other_party {
+            assert!(
+                visible(&allowed),
+                "{here}: right scope sees {:?}",
+                allowed.body
+            );
+        }
     }
+}
+
+/// A client restricted to BE*EMP, through the token endpoint: it searches, reads, changes,
+/// imports, exports and audits only BE*EMP's tokens; NL*ABC's are unknown to it (404) and a write
+/// naming NL*ABC is refused (403 `other-party`). Nothing of NL*ABC changes.
+async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
+    app.add_emsp("BE", "EMP").await;
+    app.seed_tokens("NL", "ABC", "N", 30).await;
+    app.seed_tokens("BE", "EMP", "B", 12).await;
+    let scopes = "tokens:read tokens:write parties:read parties:write audit:read";
+    let (id, secret) = app
+        .add_oauth_client_for(scopes, &[], false, &["BE*EMP"])
+        .await;
+    let granted = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 200);
+    let granted: Value = granted.json().await.unwrap();
+    let be = granted["access_token"].as_str().unwrap().to_owned();
+    let all = bearer(&app, ALL).await;
+
+    // Search: only its own, across pages; naming NL*ABC finds nothing.
+    let mine = crawl(&app, &be, "", 5).await;
+    assert_eq!(mine.len(), 12, "{mine:?}");
+    assert!(mine.iter().all(|uid| uid.starts_with('B')), "{mine:?}");
+    assert_eq!(crawl(&app, &be, "&party=NL*ABC", 5).await.len(), 0);
+    assert_eq!(crawl(&app, &all, "", 100).await.len(), 42);
+
+    // One token: another party's is unknown, for reads and writes alike.
+    assert_eq!(
+        get(&app, &be, "/admin/v1/tokens/BE/EMP/B00001")
+            .await
+            .status,
+        200
+    );
+    let hidden = get(&app, &be, "/admin/v1/tokens/NL/ABC/N00001").await;
+    assert_eq!(
+        (hidden.status, problem_type(&hidden)),
+        (404, "urn:tokenhub:problem:not-found")
+    );
+    let unknown = get(&app, &be, "/admin/v1/tokens/BE/EMP/NOPE").await;
+    assert_eq!(
+        unknown.body["detail"], hidden.body["detail"],
+        "the same answer"
+    );
+    let block = json!({"blocked": true, "block_reason": "lost"});
+    for (path, status) in [
+        ("/admin/v1/tokens/NL/ABC/N00001/policy", 404),
+        ("/admin/v1/tokens/BE/EMP/B00001/policy", 200),
+    ] {
+        let put = call(&app, Method::PUT, path, Some(&be), Some(block.clone())).await;
+        assert_eq!(put.status, status, "{path}: {:?}", put.body);
+    }
+    let nl = get(&app, &all, "/admin/v1/tokens/NL/ABC/N00001").await;
+    assert_eq!(
+        nl.body["policy"]["blocked"], false,
+        "NL*ABC's token unchanged"
+    );
+
+    // Bulk: naming another party is refused; without a party it touches only its own.
+    let bulk = |filter: Value| {
+        call(
+            &app,
+            Method::POST,
+            "/admin/v1/tokens/policy",
+            Some(&be),
+            Some(json!({"filter": filter, "policy": {"max_concurrent": 1}})),
+        )
+    };
+    let refused = bulk(json!({"party": "NL*ABC"})).await;
+    assert_eq!(
+        (refused.status, problem_type(&refused)),
+        (403, "urn:tokenhub:problem:other-party")
+    );
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("filter.party"));
+    let own = bulk(json!({"type": "RFID"})).await;
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    assert_eq!(own.body["matched"], 12);
+    let limited = crawl(&app, &all, "&party=NL*ABC", 100).await.len();
+    assert_eq!(limited, 30);
+    let nl = get(&app, &all, "/admin/v1/tokens/NL/ABC/N00002").await;
+    assert_eq!(nl.body["policy"]["max_concurrent"], Value::Null);
+
+    // Import: a line of another party is a line error; the good lines are stored.
+    let mut theirs = token_json("IMPNL");
+    theirs["party_id"] = json!("ABC");
+    let mut ours = token_json("IMPBE");
+    ours["country_code"] = json!("BE");
+    ours["party_id"] = json!("EMP");
+    let file = format!("{ours}\n{theirs}\n");
+    let done = post_ndjson(&app, &be, "", file).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(done.body["counts"]["created"], 1);
+    assert_eq!(done.body["counts"]["invalid"], 1);
+    assert_eq!(done.body["errors"][0]["line"], 2);
+    assert_eq!(done.body["errors"][0]["field"], "party_id");
+    assert!(done.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("NL*ABC"));
+    assert_eq!(
+        get(&app, &all, "/admin/v1/tokens/NL/ABC/IMPNL")
+            .await
+            .status,
+        404
+    );
+
+    // Export: only its own.
+    let exported = get(&app, &be, "/admin/v1/tokens/export").await;
+    let lines = exported.body.as_array().unwrap();
+    assert_eq!(lines.len(), 13);
+    assert!(lines.iter().all(|l| l["party_id"] == "EMP"));
+
+    // Audit: the changes of its own tokens only (the operator's sees NL*ABC's bulk entry too).
+    let changes = get(&app, &be, "/admin/v1/audit/changes").await;
+    let subjects: Vec<&str> = changes.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert!(!subjects.is_empty());
+    assert!(
+        subjects
+            .iter()
+            .all(|s| s.starts_with("token:BE*EMP:") || *s == "tokens:BE*EMP"),
+        "{subjects:?}"
+    );
+    // Its own bulk change and import, with another filter after the party group.
+    for action in ["token.policy.bulk", "token.import"] {
+        let mine = get(
+            &app,
+            &be,
+            &format!("/admin/v1/audit/changes?action={action}"),
+        )
+        .await;
+        let entries = mine.body["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{action}: {entries:?}");
+        assert_eq!(entries[0]["subject"], "tokens:BE*EMP");
+    }
+
+    // Parties: its own only; settings of another party refused; its own allowed.
+    let parties = get(&app, &be, "/admin/v1/parties").await;
+    let listed: Vec<String> = parties.body["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}*{}",
+                p["country_code"].as_str().unwrap(),
+                p["party_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(listed, ["BE*EMP"]);
+    let settings = |path: &'static str| {
+        call(
+            &app,
+            Method::PATCH,
+            path,
+            Some(&be),
+            Some(json!({"max_concurrent": 4})),
+        )
+    };
+    let other = settings("/admin/v1/parties/NL/ABC/settings").await;
+    assert_eq!(
+        (other.status, problem_type(&other)),
+        (403, "urn:tokenhub:problem:other-party")
+    );
+    assert_eq!(
+        settings("/admin/v1/parties/BE/EMP/settings").await.status,
+        200
+    );
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Reply {
+    call(app, Method::GET, path, Some(token), None).await
 }
 
 /// The uids of a search, page by page through the cursor.

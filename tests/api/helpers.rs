@@ -964,7 +964,20 @@ impl TestApp {
         redirect_uris: &[&str],
         public: bool,
     ) -> (String, Option<String>) {
+        self.add_oauth_client_for(scopes, redirect_uris, public, &[])
+            .await
+    }
+
+    /// [`Self::add_oauth_client`] restricted to `parties` (`CC*PID`; none: every party).
+    pub async fn add_oauth_client_for(
+        &self,
+        scopes: &str,
+        redirect_uris: &[&str],
+        public: bool,
+        parties: &[&str],
+    ) -> (String, Option<String>) {
         use tokenhub::service::oauth::clients::{add_client, NewClient};
+        let parties: Vec<String> = parties.iter().map(|p| p.to_string()).collect();
         let new = NewClient {
             name: "test client".into(),
             scopes: tokenhub::domain::oauth::ScopeSet::parse(scopes).unwrap(),
@@ -973,6 +986,7 @@ impl TestApp {
                 .map(|u| url::Url::parse(u).unwrap())
                 .collect(),
             public,
+            parties: tokenhub::domain::access::PartyAccess::from_list("parties", &parties).unwrap(),
         };
         let hasher = tokenhub::secrets::client_secrets::SecretHasher::new(&self.keys());
         let issued = add_client(&self.store, &hasher, new, "test")
@@ -1027,14 +1041,34 @@ impl TestApp {
         scopes: &str,
         totp: bool,
     ) -> Option<String> {
+        self.add_login_user_for(username, password, scopes, totp, &[])
+            .await
+    }
+
+    /// [`Self::add_login_user`] restricted to `parties` (`CC*PID`; none: every party).
+    pub async fn add_login_user_for(
+        &self,
+        username: &str,
+        password: &str,
+        scopes: &str,
+        totp: bool,
+        parties: &[&str],
+    ) -> Option<String> {
         use tokenhub::service::oauth::users::{add_user, enable_totp};
+        let parties: Vec<String> = parties.iter().map(|p| p.to_string()).collect();
+        let parties = &parties;
         let name = tokenhub::domain::oauth::Username::parse(username).unwrap();
         let scopes = tokenhub::domain::oauth::ScopeSet::parse(scopes).unwrap();
-        assert!(
-            add_user(&self.store, &name, password.into(), &scopes, "test")
-                .await
-                .unwrap()
-        );
+        assert!(add_user(
+            &self.store,
+            &name,
+            password.into(),
+            &scopes,
+            &tokenhub::domain::access::PartyAccess::from_list("parties", parties).unwrap(),
+            "test"
+        )
+        .await
+        .unwrap());
         if !totp {
             return None;
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::TestApp;
@@ -707,6 +707,63 @@ async fn reused_refresh_tokens_revoke_the_family(app: TestApp) {
     assert_eq!(status, 400);
 }
 
+/// A person restricted to parties, through a client restricted to parties: the token may act for
+/// the parties both may (in the JWT, introspection and whoami), after a refresh too, and a
+/// restriction set on the user later is in the next refreshed token.
+async fn a_persons_token_carries_both_party_restrictions(app: TestApp) {
+    let (client_id, _) = app
+        .add_oauth_client_for("tokens:read", &[REDIRECT], true, &["NL*ABC", "DE*XYZ"])
+        .await;
+    app.add_login_user_for(
+        "ivan",
+        PASSWORD,
+        "tokens:read",
+        false,
+        &["BE*EMP", "nl*abc"],
+    )
+    .await;
+    let (free_client, _) = app.add_oauth_client("tokens:read", &[REDIRECT], true).await;
+    app.add_login_user("judy", PASSWORD, "tokens:read", false)
+        .await;
+    let (id, secret) = app.add_oauth_client("tokens:read", &[], false).await;
+    let introspect = |token: String| {
+        let request = app
+            .client
+            .post(app.url("/oauth/introspect"))
+            .basic_auth(&id, secret.as_deref())
+            .form(&[("token", token)]);
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body
+        }
+    };
+
+    let mut browser = Browser::new();
+    let pair = token_pair(&app, &mut browser, &client_id, "ivan").await;
+    let access = s(&pair, "access_token");
+    assert_eq!(jwt_claims(&access)["parties"], json!(["NL*ABC"]));
+    let seen = introspect(access.clone()).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["parties"], json!(["NL*ABC"]));
+    let (status, refreshed) = refresh(&app, &client_id, &s(&pair, "refresh_token")).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(
+        jwt_claims(&s(&refreshed, "access_token"))["parties"],
+        json!(["NL*ABC"])
+    );
+
+    // Neither restricted: no claim at all, and introspection shows none.
+    let mut other_browser = Browser::new();
+    let free = token_pair(&app, &mut other_browser, &free_client, "judy").await;
+    let free_access = s(&free, "access_token");
+    assert_eq!(jwt_claims(&free_access).get("parties"), None);
+    let seen = introspect(free_access).await;
+    assert_eq!(
+        (seen["active"].clone(), seen.get("parties")),
+        (json!(true), None)
+    );
+}
+
 /// A code for `username` through the pages (login and consent on the first visit, the remembered
 /// consent afterwards), exchanged: the token response.
 async fn token_pair(
@@ -986,6 +1043,7 @@ async fn a_confidential_client_exchanges_with_its_secret(app: TestApp) {
 }
 
 on_both_backends!(
+    a_persons_token_carries_both_party_restrictions,
     a_person_logs_in_through_the_pages,
     a_confidential_client_exchanges_with_its_secret,
     bad_requests_are_refused_in_the_right_place,

@@ -103,6 +103,34 @@ async fn confidential(app: &TestApp, scopes: &str) -> (String, String) {
     (id, secret.unwrap())
 }
 
+/// A client restricted to parties: its client-credentials tokens carry them (`parties` claim),
+/// introspection and whoami show them.
+async fn a_restricted_clients_tokens_carry_its_parties(app: TestApp) {
+    let (id, secret) = app
+        .add_oauth_client_for("tokens:read", &[], false, &["nl*abc", "BE*EMP"])
+        .await;
+    let secret = secret.unwrap();
+    let jwt = access_token(&app, &id, &secret, None).await;
+    assert_eq!(jwt_part(&jwt, 1)["parties"], json!(["BE*EMP", "NL*ABC"]));
+    let introspected = reply(
+        form(&app, "/oauth/introspect", &[("token", jwt.as_str())])
+            .header("Authorization", basic(&id, &secret)),
+    )
+    .await;
+    assert_eq!(introspected.status, 200);
+    assert_eq!(introspected.body["parties"], json!(["BE*EMP", "NL*ABC"]));
+    let me = whoami(&app, &app.base, "", Some(&jwt)).await;
+    assert_eq!(me.body["parties"], json!(["BE*EMP", "NL*ABC"]));
+    // An unrestricted client's token has no such claim.
+    let (free, free_secret) = confidential(&app, "tokens:read").await;
+    let jwt = access_token(&app, &free, &free_secret, None).await;
+    assert_eq!(jwt_part(&jwt, 1).get("parties"), None);
+    assert_eq!(
+        whoami(&app, &app.base, "", Some(&jwt)).await.body["parties"],
+        Value::Null
+    );
+}
+
 /// Basic and post authentication both work; the token is an RFC 9068 JWT whose key is in the
 /// JWKS; the granted scope is the asked one, or all of the client's.
 async fn client_credentials_issue_rfc_9068_tokens(app: TestApp) {
@@ -788,6 +816,7 @@ async fn an_independent_client_library_interoperates(app: TestApp) {
 }
 
 on_both_backends!(
+    a_restricted_clients_tokens_carry_its_parties,
     client_credentials_issue_rfc_9068_tokens,
     token_endpoint_errors,
     revoke_then_introspect,
@@ -1015,6 +1044,7 @@ async fn an_external_identity_providers_tokens_pass_the_extractor() {
             jwks_file: Some(jwks),
             audience: IDP_AUDIENCE.into(),
             scope_claim: "scp".into(),
+            parties_claim: Some("tenant_parties".into()),
             jwks_min_refresh_secs: 0,
         });
     })
@@ -1030,6 +1060,17 @@ async fn an_external_identity_providers_tokens_pass_the_extractor() {
     assert_eq!(me.body["subject"], "alice@example.com");
     assert_eq!(me.body["client_id"], "bi-tool");
     assert_eq!(me.body["scopes"], json!(["tokens:read"]));
+    assert_eq!(me.body["parties"], Value::Null, "no claim: every party");
+    let restricted = idp.token("idp-key-1", |c| c["tenant_parties"] = json!(["nl*abc"]));
+    let me = whoami(&app, &base, "/tokens:read", Some(&restricted)).await;
+    assert_eq!(me.body["parties"], json!(["NL*ABC"]), "{:?}", me.body);
+    let malformed = idp.token("idp-key-1", |c| c["tenant_parties"] = json!("NLABC"));
+    assert_eq!(
+        whoami(&app, &base, "/tokens:read", Some(&malformed))
+            .await
+            .status,
+        401
+    );
     assert_eq!(
         whoami(&app, &base, "/audit:read", Some(&alice))
             .await

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::ScopeSet;
 use crate::secrets::client_secrets::{new_client_id, new_client_secret, SecretHasher};
 use crate::store::connections::{record_change, Change};
@@ -26,6 +27,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
+    /// The parties its tokens may act for (a person's token through it: both restrictions).
+    pub parties: PartyAccess,
 }
 
 impl Client {
@@ -44,6 +47,8 @@ impl TryFrom<ClientRow> for Client {
         let scopes = ScopeSet::parse(&row.scopes).map_err(bad)?;
         let redirect_uris: Vec<String> =
             serde_json::from_str(&row.redirect_uris).map_err(|e| bad(e.to_string()))?;
+        let parties =
+            PartyAccess::from_stored(row.parties.as_deref()).map_err(|e| bad(e.to_string()))?;
         Ok(Client {
             client_id: row.client_id,
             name: row.name,
@@ -52,6 +57,7 @@ impl TryFrom<ClientRow> for Client {
             redirect_uris,
             disabled: row.disabled,
             created_at: row.created_at,
+            parties,
         })
     }
 }
@@ -63,6 +69,7 @@ pub struct NewClient {
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<url::Url>,
     pub public: bool,
+    pub parties: PartyAccess,
 }
 
 /// A new client's id and, unless public, its secret: shown once, stored only as a hash.
@@ -89,6 +96,7 @@ pub async fn add_client(
         redirect_uris: serde_json::to_string(&uris).expect("strings serialize"),
         disabled: false,
         created_at: chrono::Utc::now().naive_utc(),
+        parties: new.parties.to_stored(),
     };
     let actor = actor.to_owned();
     store
@@ -106,6 +114,7 @@ pub async fn add_client(
                         "scopes": row.scopes,
                         "redirect_uris": serde_json::from_str::<serde_json::Value>(&row.redirect_uris).ok(),
                         "public": row.secret_hash.is_none(),
+                        "parties": new.parties.to_claim(),
                     })),
                 },
                 row.created_at,
@@ -262,6 +271,7 @@ mod tests {
             redirect_uris: Vec::new(),
             disabled,
             created_at: chrono::Utc::now().naive_utc(),
+            parties: PartyAccess::All,
         })
     }
 

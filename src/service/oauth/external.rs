@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 
 use super::tokens::{Principal, TokenRejection, LEEWAY_SECS};
 use crate::config::{ExternalIdpSettings, JwksSource};
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::ScopeSet;
 
 pub struct ExternalIssuer {
@@ -120,6 +121,21 @@ impl ExternalIssuer {
             }
             _ => ScopeSet::default(),
         };
+        let parties = match self.settings.parties_claim.as_ref().map(|c| claims.get(c)) {
+            None | Some(None) => PartyAccess::All,
+            Some(Some(serde_json::Value::String(s))) => {
+                PartyAccess::only("parties", s.split_whitespace())
+                    .map_err(|_| TokenRejection::BadClaims)?
+            }
+            Some(Some(serde_json::Value::Array(items))) => {
+                let words: Vec<&str> = items.iter().filter_map(|v| v.as_str()).collect();
+                if words.len() != items.len() {
+                    return Err(TokenRejection::BadClaims);
+                }
+                PartyAccess::only("parties", words).map_err(|_| TokenRejection::BadClaims)?
+            }
+            Some(Some(_)) => return Err(TokenRejection::BadClaims),
+        };
         Ok(Principal {
             issuer: self.settings.issuer.clone(),
             subject: text("sub").ok_or(TokenRejection::BadClaims)?,
@@ -130,6 +146,7 @@ impl ExternalIssuer {
                 .get("exp")
                 .and_then(|v| v.as_i64())
                 .ok_or(TokenRejection::BadClaims)?,
+            parties,
         })
     }
 }

@@ -136,8 +136,9 @@ impl OAuthServer {
             return Err(GrantError::Invalid("the code is unknown or expired"));
         };
         let scopes = ScopeSet::parse(&row.scopes).map_err(StoreError::Query)?;
+        let parties = self.person_parties(store, client_id, &row.username).await?;
         let access = self
-            .issue_for(store, client_id, &row.username, scopes.clone())
+            .issue_for(store, client_id, &row.username, scopes.clone(), &parties)
             .await?;
         let refresh_token = random_token(REFRESH_PREFIX);
         let now = Utc::now().naive_utc();
@@ -242,8 +243,9 @@ impl OAuthServer {
                 asked
             }
         };
+        let parties = self.person_parties(store, client_id, &row.username).await?;
         let access = self
-            .issue_for(store, client_id, &row.username, scopes.clone())
+            .issue_for(store, client_id, &row.username, scopes.clone(), &parties)
             .await?;
         let new_token = random_token(REFRESH_PREFIX);
         let now = Utc::now().naive_utc();

@@ -27,6 +27,7 @@ use self::keys::KeyRing;
 use self::revocations::Revocations;
 use self::tokens::{AccessClaims, Principal, TokenRejection};
 use crate::config::Settings;
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::ScopeSet;
 use crate::ops::limits::FailureLimiter;
 use crate::secrets::client_secrets::SecretHasher;
@@ -169,17 +170,25 @@ impl OAuthServer {
         scope: ScopeSet,
     ) -> StoreResult<IssuedToken> {
         // A client acting for itself is its own subject (RFC 9068 §2.2).
-        self.issue_for(store, &client.client_id, &client.client_id, scope)
-            .await
+        self.issue_for(
+            store,
+            &client.client_id,
+            &client.client_id,
+            scope,
+            &client.parties,
+        )
+        .await
     }
 
-    /// Issues an access token for `subject` (a client, or a person through `client_id`).
+    /// Issues an access token for `subject` (a client, or a person through `client_id`) that may
+    /// act for `parties`.
     pub async fn issue_for(
         &self,
         store: &Store,
         client_id: &str,
         subject: &str,
         scope: ScopeSet,
+        parties: &PartyAccess,
     ) -> StoreResult<IssuedToken> {
         let ring = self.key_ring(store).await?;
         let now = Utc::now().timestamp();
@@ -193,6 +202,7 @@ impl OAuthServer {
             exp: now + ttl as i64,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
+            parties: parties.to_claim(),
         };
         let access_token = tokens::sign(&ring, &claims)
             .ok_or_else(|| StoreError::Query("no signing key".into()))?;
@@ -203,6 +213,39 @@ impl OAuthServer {
             jti: claims.jti,
             expires_at: claims.exp,
         })
+    }
+
+    /// What a person's token through `client_id` may act for: the parties both the person and the
+    /// client may act for, read when the token is issued (a restriction set later applies from
+    /// the next refresh).
+    pub async fn person_parties(
+        &self,
+        store: &Store,
+        client_id: &str,
+        username: &str,
+    ) -> StoreResult<PartyAccess> {
+        let (client_id, username) = (client_id.to_owned(), username.to_owned());
+        let (client, user) = store
+            .read(move |conn| {
+                Ok((
+                    rows::find_client(conn, &client_id)?,
+                    crate::store::login::find_user(conn, &username)?,
+                ))
+            })
+            .await?;
+        let stored = |text: Option<String>| {
+            PartyAccess::from_stored(text.as_deref()).map_err(|e| StoreError::Query(e.to_string()))
+        };
+        // A vanished row is refused by the grant itself; here it restricts to nothing.
+        let client = match client {
+            Some(row) => stored(row.parties)?,
+            None => PartyAccess::Only(Vec::new()),
+        };
+        let user = match user {
+            Some(row) => stored(row.parties)?,
+            None => PartyAccess::Only(Vec::new()),
+        };
+        Ok(client.intersect(&user))
     }
 
     /// Verifies a bearer token: the hub's own (by `kid`) or the external provider's, then

@@ -4,6 +4,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::keys::KeyRing;
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::ScopeSet;
 
 /// The claims of the hub's access tokens (RFC 9068 §2.2).
@@ -17,6 +18,9 @@ pub struct AccessClaims {
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
+    /// The parties the token may act for, as `CC*PID`; absent = every party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parties: Option<Vec<String>>,
 }
 
 /// RFC 9068 §2.1: the `typ` of an access token, so that no other JWT (an ID token) passes as one.
@@ -40,6 +44,8 @@ pub struct Principal {
     pub scopes: ScopeSet,
     pub jti: Option<String>,
     pub expires_at: i64,
+    /// The parties the caller may act for (`parties` claim).
+    pub parties: PartyAccess,
 }
 
 /// Why a bearer token is refused (all `invalid_token`); the text goes to `error_description`.
@@ -115,6 +121,8 @@ pub fn verify_own(
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)?.claims;
+    let parties = PartyAccess::from_claim(claims.parties.as_deref())
+        .map_err(|_| TokenRejection::BadClaims)?;
     Ok(Principal {
         issuer: claims.iss,
         subject: claims.sub,
@@ -122,6 +130,7 @@ pub fn verify_own(
         scopes: ScopeSet::known(claims.scope.split(' ')),
         jti: Some(claims.jti),
         expires_at: claims.exp,
+        parties,
     })
 }
 
@@ -150,6 +159,7 @@ mod tests {
             exp: now + 60,
             iat: now,
             jti: "j1".into(),
+            parties: None,
         }
     }
 
@@ -166,6 +176,22 @@ mod tests {
         assert_eq!(principal.jti.as_deref(), Some("j1"));
         // Unknown scope words are dropped, not trusted.
         assert_eq!(principal.scopes.to_string(), "tokens:read");
+        assert_eq!(principal.parties, PartyAccess::All);
+    }
+
+    /// The `parties` claim becomes the principal's restriction; a malformed one refuses the token.
+    #[test]
+    fn the_parties_claim_restricts() {
+        let ring = new_ring();
+        let mut restricted = claims();
+        restricted.parties = Some(vec!["NL*ABC".into()]);
+        let principal = verify(&ring, &sign(&ring, &restricted).unwrap()).unwrap();
+        assert_eq!(principal.parties.to_claim(), Some(vec!["NL*ABC".into()]));
+        restricted.parties = Some(vec!["NLABC".into()]);
+        assert_eq!(
+            verify(&ring, &sign(&ring, &restricted).unwrap()),
+            Err(TokenRejection::BadClaims)
+        );
     }
 
     /// RFC 9068 §4: a JWT of the hub's own key that is not typed `at+jwt` (an ID token, say) is

@@ -4,6 +4,7 @@
 
 use chrono::{NaiveDateTime, Utc};
 
+use crate::domain::access::PartyAccess;
 use crate::domain::oauth::{ScopeSet, Username};
 use crate::secrets::passwords::{hash_password, verify_against_dummy, verify_password};
 use crate::secrets::sealed::Sealer;
@@ -19,6 +20,8 @@ pub struct User {
     pub totp: bool,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
+    /// The parties the person's tokens may act for (within the client's too).
+    pub parties: PartyAccess,
 }
 
 impl TryFrom<&UserRow> for User {
@@ -32,6 +35,8 @@ impl TryFrom<&UserRow> for User {
             totp: row.totp_secret_sealed.is_some(),
             disabled: row.disabled,
             created_at: row.created_at,
+            parties: PartyAccess::from_stored(row.parties.as_deref())
+                .map_err(|e| StoreError::Query(format!("user {}: {e}", row.username)))?,
         })
     }
 }
@@ -47,6 +52,7 @@ pub async fn add_user(
     username: &Username,
     password: String,
     scopes: &ScopeSet,
+    parties: &PartyAccess,
     actor: &str,
 ) -> StoreResult<bool> {
     // Argon2id takes tens of milliseconds of CPU: not on an async worker.
@@ -61,7 +67,9 @@ pub async fn add_user(
         totp_last_step: None,
         disabled: false,
         created_at: Utc::now().naive_utc(),
+        parties: parties.to_stored(),
     };
+    let parties_claim = parties.to_claim();
     let actor = actor.to_owned();
     store
         .write(move |conn| {
@@ -76,7 +84,9 @@ pub async fn add_user(
                     action: "user.add",
                     subject: &format!("user:{}", row.username),
                     before: None,
-                    after: Some(serde_json::json!({ "scopes": row.scopes })),
+                    after: Some(
+                        serde_json::json!({ "scopes": row.scopes, "parties": parties_claim }),
+                    ),
                 },
                 row.created_at,
             )?;
