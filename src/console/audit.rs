@@ -136,7 +136,8 @@ pub async fn audit(
                 filters.push((k, v.to_owned()));
             }
         }
-        let rows = audit_trail::changes(&state.store, filter, before, PAGE_SIZE).await?;
+        let rows =
+            audit_trail::changes(&state.store, user.parties(), filter, before, PAGE_SIZE).await?;
         let last = (rows.len() as i64 == PAGE_SIZE)
             .then(|| rows.last().map(|r| r.id))
             .flatten();
@@ -173,7 +174,8 @@ pub async fn audit(
                 filters.push((k, v.to_owned()));
             }
         }
-        let rows = audit_trail::decisions(&state.store, filter, before, PAGE_SIZE).await?;
+        let rows =
+            audit_trail::decisions(&state.store, user.parties(), filter, before, PAGE_SIZE).await?;
         let last = (rows.len() as i64 == PAGE_SIZE)
             .then(|| rows.last().map(|r| r.id))
             .flatten();

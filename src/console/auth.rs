@@ -13,6 +13,8 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::error::ConsoleError;
+use crate::domain::access::PartyAccess;
+use crate::domain::ids::PartyKey;
 use crate::domain::oauth::Scope;
 use crate::ops::request_context::CallerTag;
 use crate::service::console::sessions::{self, Session};
@@ -59,15 +61,52 @@ impl ScopeRequirement for AnyScope {
     const SCOPE: Option<Scope> = None;
 }
 
-/// A logged-in person whose token carries `S`.
-pub struct ConsoleUser<S: ScopeRequirement> {
-    pub session: Session,
-    _scope: PhantomData<S>,
+/// What a page or action requires of the person's party restriction (as the API's `Bearer`).
+pub trait PartyRequirement {
+    /// True: only a person who may act for every party.
+    const EVERY_PARTY: bool;
 }
 
-impl<S: ScopeRequirement> ConsoleUser<S> {
+/// A restricted person is let in; the services called see only their parties.
+pub struct SomeParties;
+impl PartyRequirement for SomeParties {
+    const EVERY_PARTY: bool = false;
+}
+
+/// Only a person who may act for every party (inviting a party).
+pub struct EveryParty;
+impl PartyRequirement for EveryParty {
+    const EVERY_PARTY: bool = true;
+}
+
+/// A logged-in person whose token carries `S` (and, with `P = EveryParty`, no party
+/// restriction).
+pub struct ConsoleUser<S: ScopeRequirement, P: PartyRequirement = SomeParties> {
+    pub session: Session,
+    _requirements: PhantomData<(S, P)>,
+}
+
+impl<S: ScopeRequirement, P: PartyRequirement> ConsoleUser<S, P> {
     pub fn may(&self, scope: Scope) -> bool {
         self.session.principal.scopes.contains(scope)
+    }
+
+    /// The parties this person may act for: passed to every service that touches party data.
+    pub fn parties(&self) -> &PartyAccess {
+        &self.session.principal.parties
+    }
+
+    /// An action on `party` (a party's own settings): refused with 403 when the person may not
+    /// act for it.
+    pub fn may_act_for(&self, party: &PartyKey) -> Result<(), ConsoleError> {
+        if self.parties().permits(party) {
+            Ok(())
+        } else {
+            Err(ConsoleError::OtherParty(format!(
+                "{party} is not one of your account's parties ({})",
+                self.parties()
+            )))
+        }
     }
 
     pub fn actor(&self) -> String {
@@ -94,7 +133,9 @@ pub fn set_cookie(name: &str, value: &str, same_site: &str, max_age: i64, secure
     )
 }
 
-impl<S: ScopeRequirement + 'static> FromRequest for ConsoleUser<S> {
+impl<S: ScopeRequirement + 'static, P: PartyRequirement + 'static> FromRequest
+    for ConsoleUser<S, P>
+{
     type Error = ConsoleError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
@@ -116,9 +157,15 @@ impl<S: ScopeRequirement + 'static> FromRequest for ConsoleUser<S> {
                     return Err(ConsoleError::Forbidden(scope));
                 }
             }
+            if P::EVERY_PARTY && session.principal.parties.is_restricted() {
+                return Err(ConsoleError::OtherParty(format!(
+                    "this needs an account that may act for every party; yours is limited to {}",
+                    session.principal.parties
+                )));
+            }
             Ok(ConsoleUser {
                 session,
-                _scope: PhantomData,
+                _requirements: PhantomData,
             })
         })
     }
@@ -127,19 +174,22 @@ impl<S: ScopeRequirement + 'static> FromRequest for ConsoleUser<S> {
 /// A form posted by a logged-in person whose token carries `S`: the session is found first, then
 /// the form's `csrf` field is checked against it, then the form is read as `T`. One extractor, so
 /// the order of these checks never depends on how actix polls a handler's arguments.
-pub struct ConsolePost<S: ScopeRequirement, T> {
-    pub user: ConsoleUser<S>,
+pub struct ConsolePost<S: ScopeRequirement, T, P: PartyRequirement = SomeParties> {
+    pub user: ConsoleUser<S, P>,
     pub form: T,
 }
 
-impl<S: ScopeRequirement + 'static, T: DeserializeOwned + 'static> FromRequest
-    for ConsolePost<S, T>
+impl<S, T, P> FromRequest for ConsolePost<S, T, P>
+where
+    S: ScopeRequirement + 'static,
+    T: DeserializeOwned + 'static,
+    P: PartyRequirement + 'static,
 {
     type Error = ConsoleError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = ConsoleUser::<S>::from_request(req, payload);
+        let user = ConsoleUser::<S, P>::from_request(req, payload);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let user = user.await?;

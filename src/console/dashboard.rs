@@ -8,9 +8,10 @@ use super::auth::{AnyScope, ConsoleUser};
 use super::chart;
 use super::error::ConsoleError;
 use super::view::{page, Nav};
+use crate::domain::access::parse_party_key;
 use crate::domain::oauth::Scope;
 use crate::service::console::dashboard::{self, DAY_BUCKETS, HOUR_BUCKETS};
-use crate::service::parties::{list_parties, PartyListing};
+use crate::service::parties::{list_parties_for, PartyListing};
 use crate::service::AppState;
 use crate::store::outbox::Backlog;
 
@@ -31,6 +32,10 @@ struct DashboardPage {
     partners: Option<Vec<PartyListing>>,
     backlog: Vec<Backlog>,
     pending_total: i64,
+    /// False for a person limited to some parties: the rollup counts every party's decisions, so
+    /// they see only their partners and outbox.
+    hub_wide: bool,
+    restricted_to: String,
 }
 
 /// The dashboard.
@@ -48,12 +53,19 @@ pub async fn dashboard(
     user: ConsoleUser<AnyScope>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let data = dashboard::dashboard(&state.store).await?;
+    let mut data = dashboard::dashboard(&state.store).await?;
+    let access = user.parties();
     let partners = if user.may(Scope::PartiesRead) {
-        Some(list_parties(&state.store).await?)
+        Some(list_parties_for(&state.store, access).await?)
     } else {
         None
     };
+    let hub_wide = !access.is_restricted();
+    if !hub_wide {
+        data.backlog.retain(|b| {
+            parse_party_key("partner", &b.partner).is_ok_and(|key| access.permits(&key))
+        });
+    }
     let allowed: i64 = data
         .day
         .by_result
@@ -98,5 +110,7 @@ pub async fn dashboard(
         partners,
         pending_total: data.backlog.iter().map(|b| b.pending).sum(),
         backlog: data.backlog,
+        hub_wide,
+        restricted_to: access.to_string(),
     })
 }

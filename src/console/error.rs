@@ -17,6 +17,9 @@ pub enum ConsoleError {
     /// The person's account lacks the scope the page or action needs.
     #[error("needs the scope {}", .0.as_str())]
     Forbidden(Scope),
+    /// The person's account is limited to other parties.
+    #[error("{0}")]
+    OtherParty(String),
     /// A form without this session's CSRF token.
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
@@ -68,7 +71,9 @@ impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConsoleError::NotLoggedIn => StatusCode::SEE_OTHER,
-            ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
+            ConsoleError::Forbidden(_) | ConsoleError::OtherParty(_) | ConsoleError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsoleError::Invalid(_) => StatusCode::BAD_REQUEST,
             ConsoleError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -94,6 +99,7 @@ impl ResponseError for ConsoleError {
                 ),
                 back,
             ),
+            ConsoleError::OtherParty(why) => ("Not your party", format!("{why}."), back),
             ConsoleError::Csrf => (
                 "Form expired",
                 "The form expired or was not sent from this console. Go back, reload the page and try again.".to_owned(),

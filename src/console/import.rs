@@ -91,7 +91,12 @@ pub async fn upload(
                 }
             }
             "file" => {
-                let mut import = Import::new(state.store.clone(), dry_run, state.max_future_skew);
+                let mut import = Import::new(
+                    state.store.clone(),
+                    upload.user.parties().clone(),
+                    dry_run,
+                    state.max_future_skew,
+                );
                 let mut line = Vec::new();
                 let mut number = 0u64;
                 while let Some(chunk) = field.next().await {

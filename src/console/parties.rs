@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::auth::{ConsolePost, ConsoleUser, PartiesRead, PartiesWrite};
+use super::auth::{ConsolePost, ConsoleUser, EveryParty, PartiesRead, PartiesWrite};
 use super::error::ConsoleError;
 use super::view::{page, see_other, Nav};
 use crate::domain::ids::PartyKey;
@@ -13,7 +13,8 @@ use crate::domain::oauth::Scope;
 use crate::domain::party::Role;
 use crate::domain::ValidationError;
 use crate::service::parties::{
-    change_settings_as, invite_party_as, list_parties, PartyListing, SettingsChange, SettingsError,
+    change_settings_as, invite_party_as, list_parties_for, PartyListing, SettingsChange,
+    SettingsError,
 };
 use crate::service::AppState;
 use crate::store::connections::InviteOutcome;
@@ -25,6 +26,7 @@ struct PartiesPage {
     nav: Nav,
     parties: Vec<PartyListing>,
     may_write: bool,
+    may_invite: bool,
 }
 
 /// Parties.
@@ -43,12 +45,13 @@ pub async fn list(
     user: ConsoleUser<PartiesRead>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let parties = list_parties(&state.store).await?;
+    let parties = list_parties_for(&state.store, user.parties()).await?;
     page(&PartiesPage {
         title: "Parties",
         nav: Nav::of(&user, "parties"),
         parties,
         may_write: user.may(Scope::PartiesWrite),
+        may_invite: user.may(Scope::PartiesWrite) && !user.parties().is_restricted(),
     })
 }
 
@@ -92,7 +95,7 @@ struct InvitedPage {
     )
 )]
 pub async fn invite(
-    post: ConsolePost<PartiesWrite, InviteForm>,
+    post: ConsolePost<PartiesWrite, InviteForm, EveryParty>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = post.form;
@@ -154,6 +157,7 @@ pub async fn suspend_or_resume(
 ) -> Result<HttpResponse, ConsoleError> {
     let (cc, pid, role_text, action) = path.into_inner();
     let key = PartyKey::parse(&cc, &pid)?;
+    post.user.may_act_for(&key)?;
     let role = role(&role_text)?;
     let (suspended, action) = match action.as_str() {
         "suspend" => (true, "party.suspend"),

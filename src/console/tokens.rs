@@ -10,12 +10,13 @@ use serde::Deserialize;
 use super::auth::{ConsolePost, ConsoleUser, TokensRead, TokensWrite};
 use super::error::ConsoleError;
 use super::view::{page, query_value, see_other, token_href, when, Nav};
+use crate::domain::access::PartyAccess;
 use crate::domain::authorization::UseKind;
 use crate::domain::ids::{PartyKey, TokenUid};
 use crate::domain::oauth::Scope;
 use crate::domain::token::{HubPolicy, TokenKey, TokenType, Whitelist};
 use crate::domain::ValidationError;
-use crate::service::policy::{set_policy, PolicyChange, PolicyOutcome};
+use crate::service::policy::{PolicyChange, PolicyOutcome};
 use crate::service::token_admin;
 use crate::service::AppState;
 use crate::store::audit_search::DecisionRow;
@@ -178,7 +179,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ConsoleError> {
     let filter = query.filter()?;
     let after = query.cursor()?;
-    let result = token_admin::search(&state.store, filter, after, PAGE_SIZE).await?;
+    let result =
+        token_admin::search(&state.store, user.parties(), filter, after, PAGE_SIZE).await?;
     let rows = result
         .tokens
         .iter()
@@ -331,7 +333,7 @@ pub async fn show(
     query: web::Query<TypeParam>,
 ) -> Result<HttpResponse, ConsoleError> {
     let key = token_key(&path, &query)?;
-    let detail = token_admin::detail(&state.store, key.clone())
+    let detail = token_admin::detail(&state.store, user.parties(), key.clone())
         .await?
         .ok_or_else(|| ConsoleError::NotFound("There is no such token.".into()))?;
     let pretty = |m: &serde_json::Map<String, serde_json::Value>| {
@@ -393,9 +395,13 @@ pub async fn show(
     })
 }
 
-/// The token's current policy as a change to start from.
-async fn current(state: &AppState, key: &TokenKey) -> Result<PolicyChange, ConsoleError> {
-    let detail = token_admin::detail(&state.store, key.clone())
+/// The token's current policy as a change to start from (another party's token: unknown).
+async fn current(
+    state: &AppState,
+    access: &PartyAccess,
+    key: &TokenKey,
+) -> Result<PolicyChange, ConsoleError> {
+    let detail = token_admin::detail(&state.store, access, key.clone())
         .await?
         .ok_or_else(|| ConsoleError::NotFound("There is no such token.".into()))?;
     let p = detail.policy;
@@ -411,12 +417,13 @@ async fn current(state: &AppState, key: &TokenKey) -> Result<PolicyChange, Conso
 
 async fn apply(
     state: &AppState,
+    access: &PartyAccess,
     key: TokenKey,
     change: PolicyChange,
     actor: String,
 ) -> Result<HttpResponse, ConsoleError> {
     let href = token_href(&key);
-    match set_policy(&state.store, key, change, actor).await? {
+    match token_admin::set_policy_as(&state.store, access, key, change, actor).await? {
         PolicyOutcome::Set { .. } => Ok(see_other(&href)),
         PolicyOutcome::Unknown => Err(ConsoleError::NotFound("There is no such token.".into())),
         PolicyOutcome::Invalid(e) => Err(ConsoleError::Invalid(e)),
@@ -454,10 +461,10 @@ pub async fn block(
     query: web::Query<TypeParam>,
 ) -> Result<HttpResponse, ConsoleError> {
     let key = token_key(&path, &query)?;
-    let mut change = current(&state, &key).await?;
+    let mut change = current(&state, post.user.parties(), &key).await?;
     change.blocked = true;
     change.block_reason = given(&post.form.reason).map(str::to_owned);
-    apply(&state, key, change, post.user.actor()).await
+    apply(&state, post.user.parties(), key, change, post.user.actor()).await
 }
 
 #[derive(Deserialize)]
@@ -488,10 +495,10 @@ pub async fn unblock(
     query: web::Query<TypeParam>,
 ) -> Result<HttpResponse, ConsoleError> {
     let key = token_key(&path, &query)?;
-    let mut change = current(&state, &key).await?;
+    let mut change = current(&state, post.user.parties(), &key).await?;
     change.blocked = false;
     change.block_reason = None;
-    apply(&state, key, change, post.user.actor()).await
+    apply(&state, post.user.parties(), key, change, post.user.actor()).await
 }
 
 #[derive(Deserialize)]
@@ -557,10 +564,10 @@ pub async fn policy(
             })
         })
         .transpose()?;
-    let mut change = current(&state, &key).await?;
+    let mut change = current(&state, post.user.parties(), &key).await?;
     change.valid_from = instant("valid_from", given(&form.valid_from))?;
     change.valid_until = instant("valid_until", given(&form.valid_until))?;
     change.max_concurrent = max_concurrent;
     change.whitelist_override = whitelist("whitelist_override", given(&form.whitelist_override))?;
-    apply(&state, key, change, post.user.actor()).await
+    apply(&state, post.user.parties(), key, change, post.user.actor()).await
 }

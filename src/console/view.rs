@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use askama::Template;
 
-use super::auth::{ConsoleUser, ScopeRequirement};
+use super::auth::{ConsoleUser, PartyRequirement, ScopeRequirement};
 use super::error::ConsoleError;
 use crate::domain::oauth::Scope;
 use crate::domain::token::TokenKey;
@@ -23,7 +23,10 @@ pub struct Nav {
 }
 
 impl Nav {
-    pub fn of<S: ScopeRequirement>(user: &ConsoleUser<S>, active: &'static str) -> Nav {
+    pub fn of<S: ScopeRequirement, P: PartyRequirement>(
+        user: &ConsoleUser<S, P>,
+        active: &'static str,
+    ) -> Nav {
         Nav {
             user: user.session.principal.subject.clone(),
             csrf: user.session.csrf.clone(),

@@ -159,8 +159,18 @@ impl Browser {
 /// Adds `username` with `scopes` and TOTP on, and logs them in to the console from `/console`
 /// through the hub's login, TOTP and consent pages; returns the browser with its session.
 async fn console_login(app: &TestApp, username: &str, scopes: &str) -> Browser {
+    console_login_for(app, username, scopes, &[]).await
+}
+
+/// [`console_login`] for a user restricted to `parties` (none: every party).
+async fn console_login_for(
+    app: &TestApp,
+    username: &str,
+    scopes: &str,
+    parties: &[&str],
+) -> Browser {
     let uri = app
-        .add_login_user(username, PASSWORD, scopes, true)
+        .add_login_user_for(username, PASSWORD, scopes, true, parties)
         .await
         .expect("a TOTP URI");
     let mut browser = Browser::new();
@@ -664,7 +674,117 @@ async fn parties_are_invited_suspended_and_resumed(app: TestApp) {
         .all(|a| a == "user:alice via client:tokenhub-console"));
 }
 
+/// A person limited to NL*ABC sees and changes only NL*ABC's tokens, decisions and party; another
+/// party's token is unknown to them, and inviting (a hub-wide act) is refused.
+async fn a_restricted_user_sees_and_changes_only_their_parties(app: TestApp) {
+    seed_token(&app, "CONSOLE0001").await;
+    app.add_emsp("BE", "XYZ").await;
+    app.seed_tokens("BE", "XYZ", "OTHER", 1).await;
+    for uid in ["CONSOLE0001", "OTHER00000"] {
+        app.authorize(uid, None).await;
+    }
+    let mut browser = console_login_for(&app, "carol", ALL_SCOPES, &["NL*ABC"]).await;
+    let list = browser.get(&app, "/console/tokens").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("CONSOLE0001") && !list.body.contains("OTHER00000"),
+        "{}",
+        list.body
+    );
+    let other = browser
+        .get(&app, "/console/tokens/BE/XYZ/OTHER00000?type=RFID")
+        .await;
+    assert_eq!(other.status, 404);
+    let csrf = csrf_of(&app, &mut browser).await;
+    let refused = browser
+        .post(
+            &app,
+            "/console/tokens/BE/XYZ/OTHER00000/block?type=RFID",
+            &[("csrf", &csrf), ("reason", "not mine")],
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+    let own = browser
+        .post(
+            &app,
+            "/console/tokens/NL/ABC/CONSOLE0001/block?type=RFID",
+            &[("csrf", &csrf), ("reason", "mine")],
+        )
+        .await;
+    assert_eq!(own.status, 303);
+    // The other party's token is not blocked (the first decision's hold still counts, hence not
+    // ALLOWED), and its policy did not change.
+    let answer = app.authorize("OTHER00000", None).await;
+    assert_ne!(
+        answer.body["data"]["allowed"], "BLOCKED",
+        "{:?}",
+        answer.body
+    );
+    let policy_changes: Vec<String> = app
+        .changes()
+        .await
+        .into_iter()
+        .filter(|c| c.action == "token.policy")
+        .map(|c| c.subject)
+        .collect();
+    assert_eq!(policy_changes.len(), 1, "{policy_changes:?}");
+    assert!(policy_changes[0].contains("NL*ABC"), "{policy_changes:?}");
+    assert_eq!(
+        app.authorize("CONSOLE0001", None).await.body["data"]["allowed"],
+        "BLOCKED"
+    );
+    let audit = browser.get(&app, "/console/audit").await;
+    assert!(
+        audit.body.contains("CONSOLE0001") && !audit.body.contains("OTHER00000"),
+        "{}",
+        audit.body
+    );
+    let parties = browser.get(&app, "/console/parties").await;
+    assert!(parties.body.contains("NL*ABC") && !parties.body.contains("BE*XYZ"));
+    assert!(
+        !parties.body.contains("/console/parties/invite"),
+        "no invite form"
+    );
+    let invite = browser
+        .post(
+            &app,
+            "/console/parties/invite",
+            &[
+                ("csrf", &csrf),
+                ("country_code", "BE"),
+                ("party_id", "NEW"),
+                ("role", "EMSP"),
+                ("name", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(invite.status, 403);
+    let suspend = browser
+        .post(
+            &app,
+            "/console/parties/BE/XYZ/EMSP/suspend",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(suspend.status, 403);
+    assert_ne!(
+        app.client_status("BE", "XYZ").await.as_deref(),
+        Some("SUSPENDED")
+    );
+    let home = browser.get(&app, "/console").await;
+    assert!(
+        home.body.contains("Your account acts for NL*ABC"),
+        "{}",
+        home.body
+    );
+    assert!(
+        !home.body.contains("<svg class=\"chart\""),
+        "no hub-wide charts"
+    );
+}
+
 on_both_backends!(
+    a_restricted_user_sees_and_changes_only_their_parties,
     every_page_renders_for_a_full_scope_user,
     block_and_unblock_change_the_decision_and_name_the_user,
     a_form_without_the_csrf_token_is_refused,

@@ -42,6 +42,8 @@ pub async fn ensure(store: &Store, keys: &Keys, public_url: &str) -> StoreResult
         redirect_uris: serde_json::to_string(&[redirect_uri(public_url)])
             .expect("strings serialize"),
         disabled: false,
+        // The console may act for every party; a person's own restriction narrows their tokens.
+        parties: None,
         created_at: chrono::Utc::now().naive_utc(),
     };
     store
