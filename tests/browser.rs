@@ -181,13 +181,18 @@ async fn type_into(client: &Client, css: &str, text: &str) {
 
 /// Waits until the page's path is `path` (a form post answered with a redirect has landed).
 async fn wait_for_path(client: &Client, path: &str) {
+    wait_for_url(client, |url| url.path() == path, path).await;
+}
+
+/// Waits until the page's URL satisfies `done`: elements found before are of the old page.
+async fn wait_for_url(client: &Client, done: impl Fn(&url::Url) -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let url = client.current_url().await.unwrap();
-        if url.path() == path {
+        if done(&url) {
             return;
         }
-        assert!(Instant::now() < deadline, "still at {url}, not {path}");
+        assert!(Instant::now() < deadline, "still at {url}, not {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -283,6 +288,12 @@ async fn a_person_blocks_and_unblocks_a_token_in_the_browser() {
     screenshot(&client, "tokens").await;
     type_into(&client, "input[name=uid]", "browser0001").await;
     click(&client, "form.filters button[type=submit]").await;
+    wait_for_url(
+        &client,
+        |url| url.query().is_some_and(|q| q.contains("uid=browser0001")),
+        "the search's results",
+    )
+    .await;
     let link = client
         .wait()
         .for_element(Locator::LinkText("BROWSER0001"))

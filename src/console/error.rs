@@ -130,3 +130,57 @@ impl ResponseError for ConsoleError {
         .respond(self.status_code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each error, its status and what its page says (the login redirect has no page).
+    #[test]
+    fn each_error_has_its_status_and_page() {
+        let cases: Vec<(ConsoleError, u16, &str)> = vec![
+            (ConsoleError::NotLoggedIn, 303, ""),
+            (
+                ConsoleError::Forbidden(Scope::TokensWrite),
+                403,
+                "tokens:write",
+            ),
+            (
+                ConsoleError::OtherParty("BE*XYZ is not one of your parties".into()),
+                403,
+                "BE*XYZ",
+            ),
+            (ConsoleError::Csrf, 403, "Form expired"),
+            (
+                ConsoleError::NotFound("There is no such token.".into()),
+                404,
+                "no such token",
+            ),
+            (
+                ConsoleError::Invalid(ValidationError::new("valid_from", "must be a date")),
+                400,
+                "valid_from: must be a date. Nothing was changed.",
+            ),
+            (ConsoleError::Unavailable, 503, "Temporarily unavailable"),
+            (ConsoleError::Internal, 500, "Something went wrong"),
+        ];
+        for (error, status, text) in cases {
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), status, "{error:?}");
+            let body = actix_web::body::to_bytes(response.into_body());
+            let body = futures_util::FutureExt::now_or_never(body)
+                .expect("a page is in memory")
+                .unwrap_or_default();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains(text), "{error:?}: {body}");
+        }
+        let redirect = ConsoleError::NotLoggedIn.error_response();
+        assert_eq!(
+            redirect
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok()),
+            Some("/console/login")
+        );
+    }
+}
