@@ -2040,7 +2040,7 @@ fn users_from_the_cli() {
     let (_, stdout, _) = tokenhub(&url, &["user", "list"]);
     assert!(
         stdout.starts_with(
-            "USERNAME\tTOTP\tDISABLED\tSCOPES\nalice\tfalse\ttrue\ttokens:read audit:read"
+            "USERNAME\tTOTP\tDISABLED\tPARTIES\tSCOPES\nalice\tfalse\ttrue\tall parties\ttokens:read audit:read"
         ),
         "{stdout}"
     );
