@@ -56,6 +56,7 @@ impl Application {
                 .service(ocpi::scope())
                 .configure(crate::oauth::routes)
                 .configure(crate::admin::routes)
+                .configure(crate::console::routes)
                 .configure(crate::ops::health::routes)
                 .configure(crate::ops::metrics::routes)
                 .configure(crate::openapi::docs::routes)
@@ -105,6 +106,10 @@ impl Application {
                 shared.clone().into_inner(),
                 push_settings,
             )),
+            tokio::spawn(crate::service::console::rollup::run(
+                shared.console.rollup.clone(),
+                shared.store.clone(),
+            )),
         ];
         Ok(Application {
             port: local.port(),
@@ -133,6 +138,10 @@ impl Application {
         let result = self.server.await;
         for task in self.background {
             task.abort();
+        }
+        // What the dashboard counted since the last flush.
+        if let Err(e) = self.state.console.rollup.flush(&self.state.store).await {
+            tracing::warn!(error = %e, "decision rollup not written at shutdown");
         }
         result
     }

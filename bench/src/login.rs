@@ -12,7 +12,7 @@ use base64::Engine;
 use crate::hub::{CpuSnapshot, Hub};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const PASSWORD: &str = "bench password, long enough";
+pub const PASSWORD: &str = "bench password, long enough";
 
 pub struct LoginSeed {
     client_id: String,
@@ -59,7 +59,7 @@ pub async fn seed(database_url: &str) -> anyhow::Result<LoginSeed> {
     })
 }
 
-fn fields(html: &str) -> Vec<(String, String)> {
+pub fn fields(html: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for input in html.split("<input").skip(1) {
         let tag = input.split('>').next().unwrap_or_default();
@@ -79,7 +79,7 @@ fn fields(html: &str) -> Vec<(String, String)> {
     out
 }
 
-fn cookies(response: &reqwest::Response, jar: &mut HashMap<String, String>) {
+pub fn cookies(response: &reqwest::Response, jar: &mut HashMap<String, String>) {
     for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
         if let Some((name, value)) = set
             .to_str()
@@ -92,7 +92,7 @@ fn cookies(response: &reqwest::Response, jar: &mut HashMap<String, String>) {
     }
 }
 
-fn cookie_line(jar: &HashMap<String, String>) -> String {
+pub fn cookie_line(jar: &HashMap<String, String>) -> String {
     jar.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()

@@ -43,6 +43,7 @@
 //! `--tokens 50000 --duration-secs 3`.
 
 mod admin_files;
+mod console;
 mod forward;
 mod hub;
 mod list;
@@ -128,6 +129,10 @@ struct Args {
     /// token search p99 at row 900,000 by cursor, without and with filters (`admin_files.rs`).
     #[arg(long)]
     admin_files: bool,
+    /// Run the console phase only: render times of the console's token list (first page and
+    /// the page at 90% by cursor) at the seeded size.
+    #[arg(long)]
+    console_only: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -335,6 +340,11 @@ async fn run(
     println!();
 
     let duration = Duration::from_secs(args.duration_secs);
+    if args.console_only {
+        console::phase(&hub, args.tokens).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
     if args.login_only {
         login::phases(&hub, &login_seed, args.connections, duration).await?;
         print_hub_log(&hub);

@@ -84,6 +84,23 @@ pub const DOCS_PATH: &str = "/docs";
         crate::admin::users::add,
         crate::admin::users::list,
         crate::admin::users::disable,
+        crate::console::dashboard::dashboard,
+        crate::console::assets::stylesheet,
+        crate::console::login::login,
+        crate::console::login::callback,
+        crate::console::login::logout,
+        crate::console::login::signed_out,
+        crate::console::tokens::list,
+        crate::console::tokens::show,
+        crate::console::tokens::block,
+        crate::console::tokens::unblock,
+        crate::console::tokens::policy,
+        crate::console::parties::list,
+        crate::console::parties::invite,
+        crate::console::parties::suspend_or_resume,
+        crate::console::audit::audit,
+        crate::console::import::form,
+        crate::console::import::upload,
     ),
     components(
         schemas(
@@ -135,6 +152,7 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "documentation", description = "This OpenAPI document and its rendering."),
         (name = "oauth", description = "OAuth 2 authorization server: client-credentials tokens (JWTs, RFC 9068), people's tokens through the authorization-code grant with PKCE S256 (login, TOTP and consent pages, server-rendered HTML) and rotating refresh tokens, revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and signing keys (JWKS). Errors per RFC 6749 §5.2: `{error, error_description}`."),
         (name = "admin", description = "Management API: an OAuth 2 bearer token with the route's scope (named in each route's 403). Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` (`urn:tokenhub:problem:<kind>`: `unauthenticated`, `invalid-request`, `invalid-token`, `insufficient-scope`, `invalid-parameter` with `field`, `not-found`, `conflict`, `unavailable`, `internal`); a refused bearer token also per RFC 6750 (`WWW-Authenticate`, `error`, `error_description`)."),
+        (name = "console", description = "The admin console: server-rendered HTML pages for people, usable without JavaScript. A person logs in through `/console/login` (the hub's own authorization-code + PKCE flow, as the built-in client `tokenhub-console`); the session is the `th_console` cookie (HttpOnly, SameSite=Strict, Secure on https) and its tokens stay on the server. Each page and action needs the scope named in its 403, checked as for the management API; every form carries the session's CSRF token. Changes are in the change log as `user:<name> via client:tokenhub-console`."),
     )
 )]
 pub struct ApiDoc;
@@ -393,7 +411,8 @@ an audit trail.
 **Authentication.** The OCPI routes need `Authorization: Token <base64(credentials token)>` (see \
 the `credentials_token` scheme); the management API (`/admin/v1`) an OAuth 2 bearer token (see \
 `bearer_token`) from `/oauth/token`, where a client authenticates with its id and secret; \
-`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, the OAuth metadata and JWKS need none.
+`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, the OAuth metadata and JWKS need none; \
+the console's pages (`/console`) a session cookie from its login (see the `console` tag).
 
 **Envelope.** Every OCPI answer, errors included, is `{data?, status_code, status_message?, \
 timestamp}`. A broken rule is answered with HTTP 200 and OCPI 2001, with a `status_message` \

@@ -29,9 +29,16 @@ impl Purpose {
     pub const TOTP_SECRET_ENCRYPTION: Purpose = Purpose("tokenhub totp secret encryption v1");
     /// Signs the login session and CSRF cookies of the login pages (`oauth::login_session`).
     pub const LOGIN_SESSION: Purpose = Purpose("tokenhub login session mac v1");
+    /// The admin console's client secret (`service::console::client`): every instance derives
+    /// the same one, so none is stored in plain text or configured.
+    pub const CONSOLE_CLIENT_SECRET: Purpose = Purpose("tokenhub console client secret v1");
+    /// Seals the OAuth tokens a console session holds, and the login state cookie.
+    pub const CONSOLE_SESSION_SEAL: Purpose = Purpose("tokenhub console session encryption v1");
+    /// Keys the hash of console session cookies and the CSRF tokens derived from them.
+    pub const CONSOLE_SESSION_MAC: Purpose = Purpose("tokenhub console session mac v1");
 
     /// Every purpose, so a test can prove that no two share a key.
-    pub const ALL: [Purpose; 7] = [
+    pub const ALL: [Purpose; 10] = [
         Purpose::LOG_FINGERPRINT,
         Purpose::TOKEN_B_ENCRYPTION,
         Purpose::JWT_SIGNING_KEYS,
@@ -39,6 +46,9 @@ impl Purpose {
         Purpose::REFRESH_TOKEN_HASH,
         Purpose::TOTP_SECRET_ENCRYPTION,
         Purpose::LOGIN_SESSION,
+        Purpose::CONSOLE_CLIENT_SECRET,
+        Purpose::CONSOLE_SESSION_SEAL,
+        Purpose::CONSOLE_SESSION_MAC,
     ];
 
     pub fn label(self) -> &'static str {

@@ -7,6 +7,7 @@ pub mod agreements;
 pub mod audit_trail;
 pub mod authorize;
 pub mod client_info;
+pub mod console;
 pub mod credentials;
 pub mod forwarding;
 pub mod liveness;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub push: crate::config::PushSettings,
     /// How long one call to a partner may take (`peers.timeout_ms`).
     pub peers_timeout: Duration,
+    /// The admin console: its sessions' keys and the decision rollup.
+    pub console: console::Console,
 }
 
 /// How long a looked-up credentials token is trusted without asking the database again (a
@@ -98,6 +101,7 @@ impl AppState {
             settings.hub.agreements,
         );
         let oauth = oauth::OAuthServer::new(settings, &keys, &public_url);
+        let console = console::Console::new(&keys, &public_url);
         Ok(AppState {
             forwarder: forwarding::Forwarder::new(
                 settings,
@@ -129,6 +133,7 @@ impl AppState {
             keys,
             push: settings.push.clone(),
             peers_timeout: settings.peers.timeout,
+            console,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod agreements;
 pub mod audit;
 pub mod audit_search;
 pub mod connections;
+pub mod console;
 pub mod decision_pg;
 pub mod login;
 pub mod migrate;

@@ -288,3 +288,23 @@ diesel::table! {
         granted_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    decision_rollup (minute, result, reason) {
+        minute -> BigInt,
+        result -> Text,
+        reason -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        username -> Text,
+        tokens_sealed -> Text,
+        access_expires_at -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -1084,3 +1084,69 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// The admin console (tests/api/console.rs).
+impl TestApp {
+    /// Writes what the decision rollup counted so far, as its background task does every few
+    /// seconds: how many cells were written.
+    pub async fn flush_decision_rollup(&self) -> usize {
+        self.state.console.rollup.flush(&self.store).await.unwrap()
+    }
+
+    /// The rollup of the last hour: (result, reason) → count.
+    pub async fn decision_rollup(&self) -> std::collections::BTreeMap<(String, String), i64> {
+        let view = tokenhub::service::console::rollup::recent(&self.store, 60)
+            .await
+            .unwrap();
+        let mut cells = std::collections::BTreeMap::new();
+        for row in view.rows {
+            *cells.entry((row.result, row.reason)).or_default() += row.count;
+        }
+        cells
+    }
+
+    /// The (access, refresh) tokens the console holds for `username`'s sessions, newest first.
+    pub async fn console_session_tokens(&self, username: &str) -> Vec<(String, String)> {
+        let name = username.to_owned();
+        let rows = self
+            .store
+            .read(move |conn| tokenhub::store::console::sessions_of(conn, &name))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                let text = self.state.console.sealer.open(&row.tokens_sealed).unwrap();
+                let held: Value = serde_json::from_str(&text).unwrap();
+                (
+                    held["access"].as_str().unwrap().to_owned(),
+                    held["refresh"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Makes the access tokens of `username`'s console sessions count as expired.
+    pub async fn expire_console_access_tokens(&self, username: &str) {
+        let name = username.to_owned();
+        self.store
+            .write(move |conn| {
+                for row in tokenhub::store::console::sessions_of(conn, &name)? {
+                    tokenhub::store::console::update_session_tokens(
+                        conn,
+                        &row.id_hash,
+                        &row.tokens_sealed,
+                        Utc::now().naive_utc() - chrono::TimeDelta::minutes(10),
+                        row.expires_at,
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The console's client secret, as every instance derives it from the master key.
+    pub fn console_client_secret(&self) -> String {
+        tokenhub::service::console::client::client_secret(&self.keys())
+    }
+}

@@ -177,7 +177,7 @@ fn authorize_url(
 
 /// RFC 6238 computed here, from the URI `user totp enable` printed: the base32 secret, HMAC-SHA1,
 /// dynamic truncation, 6 digits.
-fn totp_now(uri: &str) -> String {
+pub(crate) fn totp_now(uri: &str) -> String {
     totp_at(uri, chrono::Utc::now().timestamp())
 }
 

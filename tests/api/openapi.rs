@@ -20,6 +20,35 @@ const REGENERATE: &str =
 /// check it against the document, against the route registrations in `src/` and against the
 /// running app.
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/console"),
+    ("get", "/console/assets/console.css"),
+    ("get", "/console/login"),
+    ("get", "/console/callback"),
+    ("post", "/console/logout"),
+    ("get", "/console/signed-out"),
+    ("get", "/console/tokens"),
+    ("get", "/console/tokens/{country_code}/{party_id}/{uid}"),
+    (
+        "post",
+        "/console/tokens/{country_code}/{party_id}/{uid}/block",
+    ),
+    (
+        "post",
+        "/console/tokens/{country_code}/{party_id}/{uid}/unblock",
+    ),
+    (
+        "post",
+        "/console/tokens/{country_code}/{party_id}/{uid}/policy",
+    ),
+    ("get", "/console/parties"),
+    ("post", "/console/parties/invite"),
+    (
+        "post",
+        "/console/parties/{country_code}/{party_id}/{role}/{action}",
+    ),
+    ("get", "/console/audit"),
+    ("get", "/console/import"),
+    ("post", "/console/import"),
     ("get", "/ocpi/versions"),
     ("get", "/ocpi/2.3.0"),
     ("get", "/ocpi/2.3.0/credentials"),

@@ -178,6 +178,7 @@ pub async fn authorize(
     .await?;
     let result = outcome.result().as_str();
     crate::ops::metrics::record_decision(result);
+    state.console.rollup.record(&outcome);
     if let Some(token) = logged_token {
         tracing::debug!(%token, result, cpo = %caller.key(), "authorization decision");
     }
