@@ -8,6 +8,7 @@ mod admin;
 mod agreements;
 mod authentication;
 mod authorize;
+mod crawl;
 mod credentials;
 mod credentials_epoch;
 mod forwarding;
