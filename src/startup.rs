@@ -1,7 +1,7 @@
 //! Builds the server: shared state, the surfaces' scopes, middleware and background work (the
-//! sweeper, partner liveness checks, the credentials-epoch and OAuth-epoch watchers, the push
-//! worker and the validity-window scheduler). Shared by `main` and the
-//! tests; nothing else imports it.
+//! token sequencer (PostgreSQL), the sweeper, partner liveness checks, the credentials-epoch and
+//! OAuth-epoch watchers, the push worker and the validity-window scheduler). Shared by `main` and
+//! the tests; nothing else imports it.
 
 use std::net::TcpListener;
 
@@ -21,7 +21,7 @@ pub struct Application {
     port: u16,
     public_url: String,
     server: Server,
-    /// The sweeper, the partner liveness checks, the credentials-epoch watcher, the push worker and
+    /// The token sequencer, the sweeper, the partner liveness checks, the credentials-epoch watcher, the push worker and
     /// the validity-window scheduler: stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     state: web::Data<AppState>,
@@ -77,6 +77,7 @@ impl Application {
         let oauth_poll = settings.oauth.poll;
         let push_settings = settings.push.clone();
         let background = vec![
+            tokio::spawn(crate::service::tokens::run_sequencer(store.clone())),
             tokio::spawn(sweeper::run(store, settings.retention.clone())),
             tokio::spawn(crate::service::liveness::run(
                 shared.clone().into_inner(),

@@ -157,3 +157,26 @@ pub async fn effective_page(
         hidden: page.hidden,
     })
 }
+
+/// How often the background sequencer numbers new PostgreSQL tokens. Lists number what is
+/// pending themselves before they read (`tokens::list_page`), so this bounds only how long a
+/// token stays uncounted for readers of the counter and how large one list's pass can get
+/// (at ~5k creations per second, ~250 tokens per pass).
+pub const SEQUENCER_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The background sequencer (PostgreSQL; nothing to do on SQLite, whose writer numbers each
+/// token as it inserts it). Every instance runs one; their passes take turns on an advisory
+/// lock, and a pass with nothing pending costs one index probe.
+pub async fn run_sequencer(store: Store) {
+    if store.kind() != crate::store::BackendKind::Postgres {
+        return;
+    }
+    let mut every = tokio::time::interval(SEQUENCER_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.read(tokens::sequence_pending).await {
+            tracing::warn!(error = %e, "token sequencer failed; retrying next round");
+        }
+    }
+}

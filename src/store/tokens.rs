@@ -125,30 +125,34 @@ pub enum PutOutcome {
 }
 
 /// Creates or replaces a token as pushed by its eMSP (the hub policy columns stay).
+///
+/// A new token's place in the creation order: SQLite's single writer numbers it as it inserts it.
+/// PostgreSQL inserts it pending (a negative placeholder in `seq`) without waiting on any lock
+/// shared by other creations, and [`sequence_pending`] numbers it after its commit, so concurrent
+/// creations commit in parallel.
 pub fn put(conn: &mut Conn<'_>, write: &TokenWrite, now: DateTime<Utc>) -> StoreResult<PutOutcome> {
     if let Some(existing) = find_by_key(conn, &write.key, true)? {
         return replace(conn, &existing, write);
     }
-    // New token: take the next creation sequence number. On PostgreSQL the counter row lock
-    // serializes concurrent inserts (also across instances), so check again once we hold it;
-    // SQLite's single writer cannot have been overtaken.
-    let seq = next_seq(conn, TOKENS_SEQ, 1)?;
-    if conn.is_postgres() {
-        if let Some(existing) = find_by_key(conn, &write.key, true)? {
-            give_back_seq(conn)?;
-            return replace(conn, &existing, write);
-        }
-    }
-    // Taken after the `tokens_seq` lock, always in this order: no deadlock between inserts.
-    let seq_v221 = if OcpiVersion::V2_2_1.knows_token_type(&write.key.token_type) {
-        Some(next_seq(conn, TOKENS_SEQ_V221, 1)?)
+    let knows_v221 = OcpiVersion::V2_2_1.knows_token_type(&write.key.token_type);
+    let (seq, seq_v221) = if conn.is_postgres() {
+        let placeholder = pending_placeholder(conn)?;
+        (placeholder, knows_v221.then_some(placeholder))
     } else {
-        None
+        let seq = next_seq(conn, TOKENS_SEQ, 1)?;
+        let seq_v221 = if knows_v221 {
+            Some(next_seq(conn, TOKENS_SEQ_V221, 1)?)
+        } else {
+            None
+        };
+        (seq, seq_v221)
     };
     let body = serde_json::to_string(&write.body).map_err(|e| StoreError::Query(e.to_string()))?;
     let last_updated = storage_precision(write.last_updated);
     let now = storage_precision(now);
-    db_run!(conn => diesel::insert_into(tokens::table)
+    // A concurrent creation of the same key (PostgreSQL, another transaction or instance) makes
+    // this insert wait for it and then do nothing: the token exists by then, so replace it.
+    let inserted = db_run!(conn => diesel::insert_into(tokens::table)
         .values((
             tokens::seq.eq(seq),
             tokens::seq_v221.eq(seq_v221),
@@ -164,7 +168,14 @@ pub fn put(conn: &mut Conn<'_>, write: &TokenWrite, now: DateTime<Utc>) -> Store
             tokens::effective_updated.eq(last_updated),
             tokens::created_at.eq(now),
         ))
+        .on_conflict_do_nothing()
         .execute(conn))?;
+    if inserted == 0 {
+        let existing = find_by_key(conn, &write.key, true)?.ok_or_else(|| {
+            StoreError::Query("a token insert conflicted with no stored token".to_owned())
+        })?;
+        return replace(conn, &existing, write);
+    }
     Ok(PutOutcome::Created)
 }
 
@@ -207,14 +218,55 @@ fn next_seq(conn: &mut Conn<'_>, counter: &str, count: i64) -> StoreResult<i64> 
     Ok(last - count + 1)
 }
 
-fn give_back_seq(conn: &mut Conn<'_>) -> StoreResult<()> {
-    db_run!(conn => diesel::update(counters::table.find(TOKENS_SEQ))
-        .set(counters::value.eq(counters::value - 1))
-        .execute(conn))?;
-    Ok(())
+/// A pending token's placeholder `seq` (PostgreSQL): negative, unique, from a sequence that takes
+/// no lock a transaction keeps.
+fn pending_placeholder(conn: &mut Conn<'_>) -> StoreResult<i64> {
+    #[derive(QueryableByName)]
+    struct Placeholder {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        placeholder: i64,
+    }
+    let Conn::Pg(c) = conn else {
+        return Err(StoreError::Query(
+            "pending tokens are PostgreSQL's; SQLite numbers at insert".to_owned(),
+        ));
+    };
+    let row: Placeholder = diesel::sql_query("SELECT -nextval('tokens_pending') AS placeholder")
+        .get_result(&mut **c)?;
+    Ok(row.placeholder)
 }
 
-/// How many tokens the registry holds: the sequence is dense, so this is its current value.
+/// How many pending tokens one sequencer pass numbers at most: bounds the pass's transaction.
+const SEQUENCER_BATCH: i64 = 10_000;
+
+/// Numbers every token that was pending when this started (PostgreSQL; SQLite has none), in
+/// batches, after every numbered token, and returns how many it numbered. Runs in autocommit
+/// (each batch is one statement that commits by itself): call it outside a transaction.
+/// Passes of several callers and instances take turns on an advisory lock (migration
+/// `2026-12-11-000003_sequencer`); a pass that finds nothing pending costs one index probe.
+pub fn sequence_pending(conn: &mut Conn<'_>) -> StoreResult<i64> {
+    #[derive(QueryableByName)]
+    struct Numbered {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        numbered: i64,
+    }
+    let Conn::Pg(c) = conn else {
+        return Ok(0);
+    };
+    let mut total = 0;
+    loop {
+        let pass: Numbered = diesel::sql_query("SELECT tokenhub_sequence_tokens($1) AS numbered")
+            .bind::<diesel::sql_types::BigInt, _>(SEQUENCER_BATCH)
+            .get_result(&mut **c)?;
+        total += pass.numbered;
+        if pass.numbered < SEQUENCER_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// How many tokens the registry has numbered: the sequence is dense, so this is its current value
+/// (PostgreSQL: pending tokens are not counted until the sequencer numbers them).
 pub fn count_all(conn: &mut Conn<'_>) -> StoreResult<i64> {
     counter(conn, TOKENS_SEQ)
 }
@@ -262,7 +314,22 @@ pub struct Page {
 }
 
 /// One page in creation order, and the number of tokens matching the filter.
+///
+/// PostgreSQL: first numbers the tokens still pending ([`sequence_pending`]), so a list shows
+/// every token whose creation was acknowledged before it (a PUT then a list see each other, on
+/// any instance) without waiting for the background sequencer. Call it outside a transaction.
 pub fn list_page(
+    conn: &mut Conn<'_>,
+    filter: &ListFilter,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Page> {
+    sequence_pending(conn)?;
+    numbered_page(conn, filter, offset, limit)
+}
+
+/// [`list_page`] over the numbered tokens only.
+fn numbered_page(
     conn: &mut Conn<'_>,
     filter: &ListFilter,
     offset: i64,
@@ -291,7 +358,7 @@ pub fn list_page(
                         agreed_with_cpo: None,
                         ..filter.clone()
                     };
-                    return list_page(conn, &narrowed, offset, limit);
+                    return numbered_page(conn, &narrowed, offset, limit);
                 }
                 _ => Some(emsps),
             }
@@ -344,7 +411,8 @@ pub fn list_page(
     macro_rules! filtered {
         ($filter:expr) => {{
             let filter: &ListFilter = $filter;
-            let mut q = tokens::table.into_boxed();
+            // Numbered tokens only: a pending one (PostgreSQL) has no place in the order yet.
+            let mut q = tokens::table.filter(tokens::seq.gt(0)).into_boxed();
             if let Some((cc, pid)) = &filter.owner {
                 q = q
                     .filter(tokens::country_code.eq(cc.clone()))
@@ -473,7 +541,7 @@ fn merged_page(
     let mut arms = Vec::with_capacity(owners.len());
     for (cc, pid) in owners {
         let mut arm = format!(
-            "SELECT seq FROM tokens WHERE country_code = {} AND party_id = {}",
+            "SELECT seq FROM tokens WHERE country_code = {} AND party_id = {} AND seq > 0",
             param(Bind::Text(cc.clone())),
             param(Bind::Text(pid.clone()))
         );

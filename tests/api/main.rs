@@ -9,6 +9,7 @@ mod agreements;
 mod authentication;
 mod authorize;
 mod console;
+mod crawl;
 mod credentials;
 mod credentials_epoch;
 mod forwarding;
