@@ -2045,3 +2045,128 @@ fn users_from_the_cli() {
         "{stdout}"
     );
 }
+
+/// `tokens import|export` on both backends: mixed good and bad lines (every good one stored, the
+/// bad ones named by line, a non-zero exit), a dry run, a CSV export imported again changing
+/// nothing, hub-policy lines, `--party`, and a bad file as one clear line.
+#[test]
+fn token_files_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = helpers::fresh_pg_database();
+    let mut urls = vec![format!(
+        "sqlite://{}",
+        dir.path().join("files.db").display()
+    )];
+    urls.extend(pg.as_ref().map(|db| db.url()));
+    for url in &urls {
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let token = |uid: &str, cc: &str, pid: &str| {
+            let mut t = helpers::token_json(uid);
+            t["country_code"] = json!(cc);
+            t["party_id"] = json!(pid);
+            t.to_string()
+        };
+        let tokens = file(
+            "tokens.ndjson",
+            &[
+                token("F1", "NL", "ABC"),
+                token("F2", "NL", "ABC"),
+                "{\"uid\": 1}".into(),
+                token("F3", "BE", "EMP"),
+            ]
+            .join("\n"),
+        );
+        let (ok, _, stderr) = tokenhub(url, &["tokens", "import", &tokens, "--dry-run"]);
+        assert!(!ok, "a refused line: non-zero");
+        assert!(stderr.contains("4 lines (dry run): 3 created"), "{stderr}");
+        let (ok, _, stderr) = tokenhub(url, &["tokens", "import", &tokens]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("4 lines: 3 created, 0 replaced"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("line 3: "), "{stderr}");
+        assert!(
+            stderr.contains("error: 1 line(s) refused (every valid line was applied)"),
+            "{stderr}"
+        );
+
+        // Export as CSV, import again: nothing changes.
+        let csv = dir.path().join("out.csv").display().to_string();
+        let (ok, stdout, stderr) =
+            tokenhub(url, &["tokens", "export", "--format", "csv", "-o", &csv]);
+        assert!(ok, "{stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains("3 tokens exported"), "{stderr}");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.starts_with("country_code,party_id,uid,type,"));
+        let (ok, _, stderr) = tokenhub(url, &["tokens", "import", &csv]);
+        assert!(ok, "{stderr}");
+        assert!(
+            stderr.contains("4 lines: 0 created, 0 replaced, 3 unchanged"),
+            "{stderr}"
+        );
+
+        // Only one party's lines with --party.
+        let (ok, _, stderr) = tokenhub(url, &["tokens", "import", &tokens, "--party", "BE*EMP"]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("1 unchanged, 0 stale, 3 invalid"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("line 1: party_id: NL*ABC is not one of"),
+            "{stderr}"
+        );
+
+        // Hub policy: block F1; the blocked export holds it alone.
+        let policy = file(
+            "policy.csv",
+            "country_code,party_id,uid,blocked,block_reason\nNL,ABC,F1,true,lost\nNL,ABC,NOPE,true,lost\n",
+        );
+        let (ok, _, stderr) = tokenhub(url, &["tokens", "import", "--policy", &policy]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("3 lines: 1 changed, 0 unchanged, 1 invalid"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("line 3: uid: no such token"), "{stderr}");
+        let (ok, stdout, _) = tokenhub(url, &["tokens", "export", "--blocked", "true"]);
+        assert!(ok);
+        let uids: Vec<String> = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["uid"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(uids, ["F1"]);
+
+        // A bad file: one clear line, nothing stored.
+        let missing = dir.path().join("missing.ndjson").display().to_string();
+        for (args, start) in [
+            (vec!["tokens", "import", missing.as_str()], "error: "),
+            (
+                vec!["tokens", "import", &file("bad.csv", "uid,colour\nX,red\n")],
+                "error: the file is not a valid Csv file: header: unknown column \"colour\"",
+            ),
+            (
+                vec!["tokens", "export", "--party", "NLABC"],
+                "error: --party: must be a party",
+            ),
+        ] {
+            let (ok, _, stderr) = tokenhub(url, &args);
+            assert!(!ok, "{args:?}");
+            let last = stderr.trim_end().lines().last().unwrap_or_default();
+            assert!(last.starts_with(start), "{args:?}: {stderr}");
+            assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+        }
+    }
+}

@@ -42,6 +42,7 @@
 //! works in a fresh temporary directory, removed at the end. Smaller runs:
 //! `--tokens 50000 --duration-secs 3`.
 
+mod admin_files;
 mod console;
 mod forward;
 mod hub;
@@ -127,6 +128,11 @@ struct Args {
     /// the page at 90% by cursor) at the seeded size.
     #[arg(long)]
     console_only: bool,
+    /// Run the management API's file phases only, on an empty registry: import of `--tokens`
+    /// tokens from NDJSON (seconds, peak RSS), the same file again, export (NDJSON and CSV), and
+    /// token search p99 at row 900,000 by cursor, without and with filters (`admin_files.rs`).
+    #[arg(long)]
+    admin_files: bool,
     /// The hub executable (default: `tokenhub` next to this executable).
     #[arg(long, value_name = "PATH")]
     hub_binary: Option<PathBuf>,
@@ -291,7 +297,9 @@ async fn run(
     println!("  database {}", tokenhub::store::mask_url(database_url));
     println!();
 
-    let credentials = seed(database_url, args.tokens).await?;
+    // `--admin-files` fills the registry through the import it measures.
+    let seeded = if args.admin_files { 0 } else { args.tokens };
+    let credentials = seed(database_url, seeded).await?;
     if args.forward {
         return run_forward(args, hub_binary, database_url, work_dir, &credentials.cpo).await;
     }
@@ -339,6 +347,11 @@ async fn run(
     }
     if args.login_only {
         login::phases(&hub, &login_seed, args.connections, duration).await?;
+        print_hub_log(&hub);
+        return Ok(());
+    }
+    if args.admin_files {
+        admin_files::run(&hub, &client, args.tokens).await?;
         print_hub_log(&hub);
         return Ok(());
     }

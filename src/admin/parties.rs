@@ -15,7 +15,7 @@ use super::tokens::json_body;
 use crate::domain::ids::PartyKey;
 use crate::domain::party::Role;
 use crate::service::agreements::{self, AgreementChange, AgreementError};
-use crate::service::parties::{self, SettingsChange, SettingsError};
+use crate::service::parties::{self, RotateError, SettingsChange, SettingsError};
 use crate::service::AppState;
 use crate::store::connections::InviteOutcome;
 
@@ -227,6 +227,60 @@ pub async fn settings(
     }
 }
 
+/// Gives the party a new credentials token, shown this once; the old one stops working at once on
+/// every instance (as `tokenhub party add --rotate`).
+#[utoipa::path(
+    post,
+    path = "/admin/v1/parties/{country_code}/{party_id}/rotate",
+    tag = "admin",
+    operation_id = "admin_rotate_party_credentials",
+    params(
+        ("country_code" = String, Path, description = "The party's country code."),
+        ("party_id" = String, Path, description = "The party id."),
+        RoleParam,
+    ),
+    responses(
+        (status = 200, description = "`token`: the party's new credentials token, shown only here (the hub keeps its hash). The party must use it from now on; the old one is refused at once.", body = Object),
+        (status = 400, description = "`invalid-parameter`: `role` when the party has several."),
+        (status = 401, description = "No token, or `invalid_token`."),
+        (status = 403, description = "`insufficient_scope`: needs `parties:write`; `other-party`: not one of the caller's parties."),
+        (status = 404, description = "`not-found`: no such party."),
+    ),
+    security(("bearer_token" = []))
+)]
+pub async fn rotate(
+    caller: Bearer<PartiesWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let key = PartyKey::parse(&path.0, &path.1)?;
+    caller.may_write_for("party", &key)?;
+    let q: RoleParam = params::query(req.query_string())?;
+    let role = q.role.as_deref().map(|r| role("role", r)).transpose()?;
+    match parties::rotate_credentials_as(&state, &key, role, &caller.actor()).await {
+        Ok((role, token)) => Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(json!({
+                "country_code": key.country_code.as_str(),
+                "party_id": key.party_id.as_str(),
+                "role": role.as_str(),
+                "token": token,
+            }))),
+        Err(RotateError::NoSuchParty(what)) => {
+            Err(AdminError::NotFound(format!("the hub has no party {what}")))
+        }
+        Err(RotateError::AmbiguousRole { key, roles }) => {
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(invalid(
+                "role",
+                format!("{key} has several roles ({}): name one", roles.join(", ")),
+            ))
+        }
+        Err(RotateError::Store(e)) => Err(e.into()),
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AgreementView {
     /// `CC*PID`.
@@ -356,6 +410,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/admin/v1/parties/{country_code}/{party_id}/settings")
             .route(web::patch().to(settings)),
+    );
+    cfg.service(
+        web::resource("/admin/v1/parties/{country_code}/{party_id}/rotate")
+            .route(web::post().to(rotate)),
     );
     cfg.service(
         web::resource("/admin/v1/agreements")

@@ -1,6 +1,7 @@
 //! The `tokenhub` command line: `serve` (default), `migrate`, `party add|invite|register|list|
 //! suspend|resume|set`, `agreement add|remove|list`, `client add|list|disable`,
-//! `user add|list|disable|totp`, `keys rotate`, `outbox`, `config check`, `healthcheck`. One module
+//! `user add|list|disable|totp`, `tokens import|export`, `keys rotate`, `outbox`, `config check`,
+//! `healthcheck`. One module
 //! per command group; this one parses the arguments, loads the configuration and dispatches.
 
 mod agreement;
@@ -12,6 +13,7 @@ mod migrate;
 mod outbox;
 mod party;
 mod serve;
+mod tokens;
 mod user;
 
 use std::path::PathBuf;
@@ -67,6 +69,9 @@ enum Command {
     /// Manage the people who log in on the hub's login page.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Token files: import (tokens or hub policy) and export, NDJSON or CSV.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Exit 0 when the hub answers 200 on /readyz (for container health checks: no shell or curl).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -115,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Client(command)) => runtime.block_on(client::run(config, command)),
         Some(Command::Keys(command)) => runtime.block_on(keys::run(config, command)),
         Some(Command::User(command)) => runtime.block_on(user::run(config, command)),
+        Some(Command::Tokens(command)) => runtime.block_on(tokens::run(config, command)),
         Some(Command::Config(config_check::ConfigCommand::Check)) => config_check::check(&config),
         Some(Command::Outbox(args)) => runtime.block_on(outbox::run(config, args)),
         Some(Command::Healthcheck(args)) => {

@@ -1,5 +1,5 @@
-//! Import: upload an NDJSON file of tokens (one pushed Token per line, each acting as its owner
-//! eMSP's PUT) through the import service; the answer is the per-line report. The file is read as
+//! Import: upload an NDJSON or CSV file of tokens (each record acting as its owner eMSP's PUT)
+//! through the import service; the answer is the per-line report. The file is read as
 //! it arrives, line by line, so memory stays bounded whatever its size.
 
 use actix_multipart::Multipart;
@@ -11,7 +11,8 @@ use super::auth::{ConsoleUpload, ConsoleUser, TokensWrite};
 use super::error::ConsoleError;
 use super::view::{page, Nav};
 use crate::domain::ValidationError;
-use crate::service::token_import::{Import, ImportCounts, LineError};
+use crate::service::token_files::{FileFormat, RecordSplitter};
+use crate::service::token_import::{FileError, Import, ImportCounts, LineError};
 use crate::service::AppState;
 
 /// A longer line is refused (a token is well under 8 KiB): bounds what one line can hold.
@@ -53,6 +54,13 @@ pub async fn form(user: ConsoleUser<TokensWrite>) -> Result<HttpResponse, Consol
     })
 }
 
+fn file_error(e: FileError) -> ConsoleError {
+    match e {
+        FileError::Bad(e) => ConsoleError::Invalid(e),
+        FileError::Store(e) => e.into(),
+    }
+}
+
 fn bad_upload(message: impl Into<String>) -> ConsoleError {
     ConsoleError::Invalid(ValidationError::new("file", message))
 }
@@ -80,53 +88,56 @@ pub async fn upload(
     mut multipart: Multipart,
 ) -> Result<HttpResponse, ConsoleError> {
     let mut dry_run = false;
+    let mut format = FileFormat::Ndjson;
     let mut done: Option<(Import, u64)> = None;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
         match field.name().unwrap_or_default() {
-            "dry_run" => {
+            "dry_run" | "format" => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let mut value = Vec::new();
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
-                    dry_run = dry_run || chunk.as_ref() == b"true";
+                    if value.len() + chunk.len() > 16 {
+                        return Err(ValidationError::new(&name, "is too long").into());
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                let value = String::from_utf8_lossy(&value).into_owned();
+                if name == "dry_run" {
+                    dry_run = value == "true";
+                } else {
+                    format = FileFormat::parse("format", &value)?;
                 }
             }
             "file" => {
                 let mut import = Import::new(
                     state.store.clone(),
                     upload.user.parties().clone(),
+                    format,
                     dry_run,
                     state.max_future_skew,
                 );
-                let mut line = Vec::new();
-                let mut number = 0u64;
+                let mut splitter = RecordSplitter::new(format, MAX_LINE_BYTES);
+                let mut last = 0;
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
-                    for byte in chunk.iter() {
-                        if *byte == b'\n' {
-                            number += 1;
-                            import.line(number, &line).await?;
-                            line.clear();
-                        } else if line.len() >= MAX_LINE_BYTES {
-                            return Err(bad_upload(format!(
-                                "line {}: longer than {MAX_LINE_BYTES} bytes",
-                                number + 1
-                            )));
-                        } else {
-                            line.push(*byte);
-                        }
+                    for (number, record) in splitter.push(&chunk)? {
+                        last = number;
+                        import.record(number, &record).await.map_err(file_error)?;
                     }
                 }
-                if !line.is_empty() {
-                    number += 1;
-                    import.line(number, &line).await?;
+                if let Some((number, record)) = splitter.finish() {
+                    last = number;
+                    import.record(number, &record).await.map_err(file_error)?;
                 }
-                done = Some((import, number));
+                done = Some((import, last));
             }
             _ => while field.next().await.is_some() {},
         }
     }
     let Some((import, lines)) = done else {
-        return Err(bad_upload("is missing: choose an NDJSON file"));
+        return Err(bad_upload("is missing: choose an NDJSON or CSV file"));
     };
     let user = upload.user;
     let import = import.finish(user.actor()).await?;

@@ -68,11 +68,13 @@ pub const DOCS_PATH: &str = "/docs";
         crate::admin::tokens::bulk_policy,
         crate::admin::token_files::export,
         crate::admin::token_files::import,
+        crate::admin::token_files::import_policy,
         crate::admin::audit::decisions,
         crate::admin::audit::changes,
         crate::admin::parties::list,
         crate::admin::parties::invite,
         crate::admin::parties::settings,
+        crate::admin::parties::rotate,
         crate::admin::parties::list_agreements,
         crate::admin::parties::add_agreement,
         crate::admin::parties::remove_agreement,
@@ -96,6 +98,9 @@ pub const DOCS_PATH: &str = "/docs";
         crate::console::audit::audit,
         crate::console::import::form,
         crate::console::import::upload,
+        crate::admin::users::add,
+        crate::admin::users::list,
+        crate::admin::users::disable,
     ),
     components(
         schemas(
@@ -118,6 +123,8 @@ pub const DOCS_PATH: &str = "/docs";
             crate::admin::parties::AgreementBody,
             crate::admin::clients::NewClientBody,
             crate::admin::clients::ClientView,
+            crate::admin::users::NewUserBody,
+            crate::admin::users::UserView,
         ),
         responses(
             NotJson,

@@ -48,6 +48,97 @@ pub async fn register_party(
     Ok((outcome, token))
 }
 
+/// Why a rotation did not happen.
+#[derive(Debug)]
+pub enum RotateError {
+    NoSuchParty(String),
+    AmbiguousRole { key: PartyKey, roles: Vec<Role> },
+    Store(StoreError),
+}
+
+impl From<StoreError> for RotateError {
+    fn from(e: StoreError) -> Self {
+        RotateError::Store(e)
+    }
+}
+
+/// Gives the party `key` (in `role`, needed only when it has several) a new credentials token,
+/// as `party add --rotate` does, and records it in the change log as `actor`'s. The old token
+/// stops working at once: here the credentials cache is cleared, and every other instance drops
+/// its lookups when it sees the credentials epoch move (same transaction). Returns the role and
+/// the new token, to be shown once.
+pub async fn rotate_credentials_as(
+    state: &AppState,
+    key: &PartyKey,
+    role: Option<Role>,
+    actor: &str,
+) -> Result<(Role, String), RotateError> {
+    let rows = {
+        let key = key.clone();
+        state
+            .store
+            .read(move |conn| parties::settings_of(conn, &key))
+            .await?
+    };
+    let roles: Vec<Role> = rows.iter().filter_map(|r| r.role.parse().ok()).collect();
+    let role = match (role, roles.as_slice()) {
+        (Some(role), _) if roles.contains(&role) => role,
+        (Some(role), _) => return Err(RotateError::NoSuchParty(format!("{key} with role {role}"))),
+        (None, []) => return Err(RotateError::NoSuchParty(key.to_string())),
+        (None, [only]) => *only,
+        (None, _) => {
+            return Err(RotateError::AmbiguousRole {
+                key: key.clone(),
+                roles,
+            })
+        }
+    };
+    let token = new_credentials_token();
+    let hash = hash_token(&token);
+    let (key, actor) = (key.clone(), actor.to_owned());
+    let outcome = state
+        .store
+        .write(move |conn| {
+            let now = Utc::now().naive_utc();
+            let outcome = parties::add_party(
+                conn,
+                NewParty {
+                    key: &key,
+                    role,
+                    name: "",
+                },
+                &hash,
+                CredentialsKind::Registered,
+                true,
+                now,
+            )?;
+            if outcome == AddOutcome::Rotated {
+                connections::record_change(
+                    conn,
+                    &Change {
+                        actor: &actor,
+                        action: "party.rotate",
+                        subject: &format!("party:{key}:{role}"),
+                        before: None,
+                        // Never the token, nor its hash.
+                        after: Some(serde_json::json!({ "credentials": "rotated" })),
+                    },
+                    now,
+                )?;
+            }
+            Ok((outcome, key))
+        })
+        .await?;
+    match outcome {
+        (AddOutcome::Rotated, _) => {
+            state.credentials.clear();
+            super::credentials::forget_unknown_tokens();
+            Ok((role, token))
+        }
+        (_, key) => Err(RotateError::NoSuchParty(format!("{key} with role {role}"))),
+    }
+}
+
 /// Invites `key` in `role`: a new token A, good only for the versions and credentials modules
 /// until the partner registers with it (`POST credentials`). Returns the outcome and the token;
 /// with `AlreadyConnected` the token was not stored and must not be shown.

@@ -1,4 +1,5 @@
-//! Bulk import of tokens (NDJSON, one pushed Token per line) and the pages an export streams.
+//! Bulk import of tokens (NDJSON, one pushed Token per line; or CSV, `super::token_files`) and the
+//! pages an export streams.
 //! A line acts as its owner eMSP's PUT: validated the same way, a stale `last_updated` skipped,
 //! an unchanged token neither written nor pushed. Lines are applied in batches, one write job each,
 //! so memory stays bounded whatever the file's size.
@@ -13,9 +14,24 @@ use crate::domain::ValidationError;
 use crate::store::connections::{self, Change};
 use crate::store::token_search::{self, TokenFilter};
 use crate::store::tokens::{self, TokenRow};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 use super::push;
+use super::token_files::{self, CsvHeader, FileFormat};
+
+/// Why a whole file is refused (a bad line is only a line error).
+#[derive(Debug)]
+pub enum FileError {
+    /// The file cannot be read as its format says (a CSV header naming an unknown column).
+    Bad(ValidationError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for FileError {
+    fn from(e: StoreError) -> Self {
+        FileError::Store(e)
+    }
+}
 
 /// Lines per write job.
 pub const BATCH: usize = 500;
@@ -39,11 +55,30 @@ pub struct LineError {
     pub message: String,
 }
 
+/// What takes an import file's records one by one (tokens or hub policy).
+pub trait RecordSink {
+    /// The record starting on line `number` (1-based).
+    fn record(
+        &mut self,
+        number: u64,
+        text: &[u8],
+    ) -> impl std::future::Future<Output = Result<(), FileError>>;
+}
+
+impl RecordSink for Import {
+    async fn record(&mut self, number: u64, text: &[u8]) -> Result<(), FileError> {
+        Import::record(self, number, text).await
+    }
+}
+
 /// An import in progress: feed it lines, then [`Import::finish`].
 pub struct Import {
     store: Store,
     /// The caller's parties: a line of another owner is a line error.
     access: PartyAccess,
+    format: FileFormat,
+    /// A CSV file's header, once read.
+    header: Option<CsvHeader>,
     dry_run: bool,
     max_future_skew: TimeDelta,
     pending: Vec<(u64, TokenWrite)>,
@@ -56,12 +91,15 @@ impl Import {
     pub fn new(
         store: Store,
         access: PartyAccess,
+        format: FileFormat,
         dry_run: bool,
         max_future_skew: TimeDelta,
     ) -> Self {
         Import {
             store,
             access,
+            format,
+            header: None,
             dry_run,
             max_future_skew,
             pending: Vec::with_capacity(BATCH),
@@ -82,20 +120,41 @@ impl Import {
         }
     }
 
-    /// Line `number` (1-based) of the file; blank lines are skipped.
-    pub async fn line(&mut self, number: u64, text: &[u8]) -> StoreResult<()> {
+    /// The record starting on line `number` (1-based) of the file; blank lines are skipped, and
+    /// a CSV file's first record is its header.
+    pub async fn record(&mut self, number: u64, text: &[u8]) -> Result<(), FileError> {
         if text.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let parsed = match serde_json::from_slice::<Value>(text) {
-            Ok(Value::Object(map)) => validate_token(map),
-            Ok(_) => Err(ValidationError::new(
-                "",
-                "a line must be a JSON object (a Token)",
-            )),
-            Err(e) => Err(ValidationError::new("", format!("not JSON: {e}"))),
-        }
-        .and_then(|write| {
+        let document = match self.format {
+            FileFormat::Ndjson => match serde_json::from_slice::<Value>(text) {
+                Ok(Value::Object(map)) => Ok(map),
+                Ok(_) => Err(ValidationError::new(
+                    "",
+                    "a line must be a JSON object (a Token)",
+                )),
+                Err(e) => Err(ValidationError::new("", format!("not JSON: {e}"))),
+            },
+            FileFormat::Csv => match &self.header {
+                None => {
+                    let header = CsvHeader::parse(text, &token_files::TOKEN_COLUMNS, &[])
+                        .map_err(FileError::Bad)?;
+                    self.header = Some(header);
+                    return Ok(());
+                }
+                Some(header) => token_files::token_from_csv(header, text),
+            },
+        };
+        self.document(number, document).await?;
+        Ok(())
+    }
+
+    async fn document(
+        &mut self,
+        number: u64,
+        document: Result<Map<String, Value>, ValidationError>,
+    ) -> StoreResult<()> {
+        let parsed = document.and_then(validate_token).and_then(|write| {
             if !self.access.permits(&write.key.owner) {
                 return Err(ValidationError::new(
                     "party_id",

@@ -25,7 +25,11 @@ fn fast_push(config: &mut Config) {
 on_both_backends!(
     every_route_refuses_every_wrong_caller,
     a_restricted_caller_sees_and_changes_only_its_parties,
+    users_are_created_listed_and_disabled,
+    a_rotated_credentials_token_is_refused_at_once,
     import_stores_every_good_line_and_reports_the_bad,
+    csv_import_stores_every_good_line_and_round_trips,
+    policy_import_acts_as_the_policy_api,
     export_then_import_changes_nothing,
     parties_and_agreements,
     clients_are_created_listed_and_disabled,
@@ -149,10 +153,17 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
     assert_eq!(app.authorize("ROUTE1", None).await.status, 200);
     let (victim, _) = app.add_oauth_client("tokens:read", &[], false).await;
     let disable_path = format!("/admin/v1/clients/{victim}/disable");
+    app.add_login_user(
+        "victim",
+        "correct horse battery staple",
+        "tokens:read",
+        false,
+    )
+    .await;
     let policy = json!({"blocked": true, "block_reason": "lost"});
     let bulk = json!({"filter": {"uid": "ROUTE1"}, "policy": {"max_concurrent": 2}});
     let agreement = json!({"cpo": "DE*CPO", "emsp": "NL*ABC"});
-    let routes: [Route; 17] = [
+    let routes: [Route; 21] = [
         (
             Method::GET,
             "/admin/v1/tokens",
@@ -287,6 +298,39 @@ async fn every_route_refuses_every_wrong_caller(app: TestApp) {
             Method::POST,
             disable_path.as_str(),
             "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/users",
+            "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users",
+            "clients:write",
+            Some(json!({"username": "support", "scopes": "tokens:read"})),
+            201,
+            OTHER,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users/victim/disable",
+            "clients:write",
+            None,
+            200,
+            OTHER,
+        ),
+        // Last: it replaces NL*ABC's credentials token, which the test app's eMSP uses.
+        (
+            Method::POST,
+            "/admin/v1/parties/NL/ABC/rotate",
+            "parties:write",
             None,
             200,
             OTHER,
@@ -441,6 +485,19 @@ async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
     assert!(mine.iter().all(|uid| uid.starts_with('B')), "{mine:?}");
     assert_eq!(crawl(&app, &be, "&party=NL*ABC", 5).await.len(), 0);
     assert_eq!(crawl(&app, &all, "", 100).await.len(), 42);
+    // Several parties (the `CC||'*'||PID IN (...)` path): both, and only them.
+    let two = app
+        .sign_access_token(claims(&app, scopes, |c| {
+            c["parties"] = json!(["BE*EMP", "NL*ABC"])
+        }))
+        .await;
+    assert_eq!(crawl(&app, &two, "", 7).await.len(), 42);
+    let other_two = app
+        .sign_access_token(claims(&app, scopes, |c| {
+            c["parties"] = json!(["BE*EMP", "DE*XYZ"])
+        }))
+        .await;
+    assert_eq!(crawl(&app, &other_two, "", 7).await, mine);
 
     // One token: another party's is unknown, for reads and writes alike.
     assert_eq!(
@@ -545,6 +602,9 @@ async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
             .all(|s| s.starts_with("token:BE*EMP:") || *s == "tokens:BE*EMP"),
         "{subjects:?}"
     );
+    // Restricted to two parties: the same entries (DE*XYZ has none).
+    let both = get(&app, &other_two, "/admin/v1/audit/changes").await;
+    assert_eq!(both.body["entries"], changes.body["entries"]);
     // Its own bulk change and import, with another filter after the party group.
     for action in ["token.policy.bulk", "token.import"] {
         let mine = get(
@@ -591,6 +651,198 @@ async fn a_restricted_caller_sees_and_changes_only_its_parties(app: TestApp) {
         settings("/admin/v1/parties/BE/EMP/settings").await.status,
         200
     );
+}
+
+/// Users over the API: a generated password shown once (it logs in), an admin's password checked
+/// by the rules, a party restriction kept, a taken name refused, disable revokes.
+async fn users_are_created_listed_and_disabled(app: TestApp) {
+    let admin = bearer(&app, "clients:write").await;
+    let post = |body: Value| {
+        call(
+            &app,
+            Method::POST,
+            "/admin/v1/users",
+            Some(&admin),
+            Some(body),
+        )
+    };
+    let made =
+        post(json!({"username": "Desk.Anna", "scopes": "tokens:read", "parties": ["be*emp"]}))
+            .await;
+    assert_eq!(made.status, 400, "uppercase: {:?}", made.body);
+    assert_eq!(made.body["field"], "username");
+    let made =
+        post(json!({"username": "desk.anna", "scopes": "tokens:read", "parties": ["be*emp"]}))
+            .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let password = made.body["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 40, "{password}");
+    let keys = app.keys();
+    let logged_in = tokenhub::service::oauth::users::check_password(
+        &app.store,
+        &keys,
+        "desk.anna",
+        password.clone(),
+    )
+    .await
+    .unwrap()
+    .expect("the generated password logs in");
+    assert_eq!(
+        logged_in.user.parties.to_claim(),
+        Some(vec!["BE*EMP".to_owned()])
+    );
+
+    let chosen = post(json!({"username": "desk.bob", "scopes": "tokens:read audit:read", "password": "correct horse battery"})).await;
+    assert_eq!(chosen.status, 201, "{:?}", chosen.body);
+    assert_eq!(chosen.body["password"], Value::Null, "not echoed");
+    for (body, field) in [
+        (
+            json!({"username": "desk.cy", "scopes": "tokens:read", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "desk.cy", "scopes": "tokens:nope"}),
+            "scopes",
+        ),
+        (
+            json!({"username": "desk.cy", "scopes": "tokens:read", "parties": ["NLABC"]}),
+            "parties",
+        ),
+    ] {
+        let refused = post(body).await;
+        assert_eq!(refused.status, 400, "{field}: {:?}", refused.body);
+        assert_eq!(refused.body["field"], field);
+    }
+    let taken = post(json!({"username": "desk.bob", "scopes": "tokens:read"})).await;
+    assert_eq!(
+        (taken.status, problem_type(&taken)),
+        (409, "urn:tokenhub:problem:conflict")
+    );
+
+    let listed = get(&app, &admin, "/admin/v1/users").await;
+    let users = listed.body.as_array().unwrap();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert!(!listed.body.to_string().contains(&password));
+    assert_eq!(users[0]["username"], "desk.anna");
+    assert_eq!(users[0]["parties"], json!(["BE*EMP"]));
+    assert_eq!(users[1]["parties"], Value::Null);
+
+    let disabled = call(
+        &app,
+        Method::POST,
+        "/admin/v1/users/desk.anna/disable",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(disabled.status, 200);
+    assert!(tokenhub::service::oauth::users::check_password(
+        &app.store,
+        &keys,
+        "desk.anna",
+        password
+    )
+    .await
+    .unwrap()
+    .is_none());
+    let unknown = call(
+        &app,
+        Method::POST,
+        "/admin/v1/users/nobody/disable",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let changes = get(
+        &app,
+        &bearer(&app, "audit:read").await,
+        "/admin/v1/audit/changes?subject=user:",
+    )
+    .await;
+    let actions: Vec<&str> = changes.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.disable", "user.add", "user.add"]);
+    assert!(!changes.body.to_string().contains("horse"));
+}
+
+/// Rotating a party's credentials over the API: the new token is shown once and works; the old
+/// one is refused at once here (and, on PostgreSQL, on a second instance within the poll).
+async fn a_rotated_credentials_token_is_refused_at_once(app: TestApp) {
+    let versions = |base: String, token: String| {
+        let client = app.client.clone();
+        async move {
+            client
+                .get(format!("{base}/ocpi/versions"))
+                .header(
+                    "Authorization",
+                    format!("Token {}", crate::helpers::b64(&token)),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let sibling = match app.backend {
+        crate::helpers::Backend::Postgres => Some(app.spawn_sibling().await),
+        crate::helpers::Backend::Sqlite => None,
+    };
+    let old = app.emsp.clone();
+    assert_eq!(versions(app.base.clone(), old.clone()).await, 200);
+    if let Some(other) = &sibling {
+        // The other instance caches the old token now.
+        assert_eq!(versions(other.clone(), old.clone()).await, 200);
+    }
+    let admin = bearer(&app, "parties:write audit:read").await;
+    let rotated = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties/NL/ABC/rotate",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(rotated.body["role"], "EMSP");
+    let new = rotated.body["token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        versions(app.base.clone(), old.clone()).await,
+        401,
+        "refused at once here"
+    );
+    assert_eq!(versions(app.base.clone(), new.clone()).await, 200);
+    if let Some(other) = &sibling {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while versions(other.clone(), old.clone()).await != 401 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the sibling still takes the old token"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(versions(other.clone(), new.clone()).await, 200);
+    }
+    let unknown = call(
+        &app,
+        Method::POST,
+        "/admin/v1/parties/FR/XXX/rotate",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let log = get(&app, &admin, "/admin/v1/audit/changes?action=party.rotate").await;
+    let entries = log.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["subject"], "party:NL*ABC:EMSP");
+    assert!(!log.body.to_string().contains(&new));
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Reply {
@@ -1321,6 +1573,270 @@ async fn clients_are_created_listed_and_disabled(app: TestApp) {
     )
     .await;
     assert_eq!(unknown.status, 404);
+}
+
+async fn post_file(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> Reply {
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.json().await.unwrap();
+    Reply {
+        status,
+        content_type,
+        challenge: None,
+        body,
+    }
+}
+
+async fn export_text(app: &TestApp, token: &str, query: &str) -> (String, String) {
+    let response = app
+        .client
+        .get(app.url(&format!("/admin/v1/tokens/export{query}")))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (content_type, response.text().await.unwrap())
+}
+
+/// CSV: good and bad records mixed (a quoted field over two lines among them), a dry run, the
+/// line numbers of the errors; then an export in CSV imported again changes nothing, the
+/// unknown fields (`extra`) and the energy contract included.
+async fn csv_import_stores_every_good_line_and_round_trips(app: TestApp) {
+    let write = bearer(&app, "tokens:write tokens:read audit:read").await;
+    let file = [
+        "uid,type,country_code,party_id,contract_id,valid,whitelist,issuer,last_updated,extra",
+        "CSV1,RFID,NL,ABC,NL-ABC-1,true,ALLOWED,Hub,2026-01-01T00:00:00Z,",
+        "CSV2,RFID,NL,ABC,NL-ABC-2,maybe,ALLOWED,Hub,2026-01-01T00:00:00Z,",
+        "CSV3,RFID,NL,ABC,NL-ABC-3,true,ALLOWED,Hub,2026-01-01T00:00:00Z,\"{\"\"x_note\"\":",
+        "\"\"kept\"\"}\"",
+        ",RFID,NL,ABC,NL-ABC-5,true,ALLOWED,Hub,2026-01-01T00:00:00Z,",
+        "CSV5,RFID,NL,ABC,NL-ABC-5,true,SOMETIMES,Hub,2026-01-01T00:00:00Z,",
+    ]
+    .join("\r\n");
+    let path = "/admin/v1/tokens/import";
+    let dry = post_file(
+        &app,
+        &write,
+        &format!("{path}?dry_run=true"),
+        "text/csv",
+        file.clone(),
+    )
+    .await;
+    assert_eq!(dry.status, 200, "{:?}", dry.body);
+    assert_eq!(dry.body["counts"]["created"], 2, "{:?}", dry.body);
+    assert_eq!(
+        crawl(&app, &write, "&uid=CSV1", 100).await.len(),
+        0,
+        "a dry run stores nothing"
+    );
+    let done = post_file(&app, &write, path, "text/csv; charset=utf-8", file).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(
+        done.body["counts"],
+        json!({"created": 2, "replaced": 0, "unchanged": 0, "stale": 0, "invalid": 3})
+    );
+    let errors: Vec<(i64, &str)> = done.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    // A missing field is named by the message (as the OCPI PUT names it).
+    assert_eq!(
+        errors,
+        [(3, "valid"), (6, ""), (7, "whitelist")],
+        "{:?}",
+        done.body
+    );
+    assert!(done.body["errors"][1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`uid`"));
+    let three = get(&app, &write, "/admin/v1/tokens/NL/ABC/CSV3").await;
+    assert_eq!(three.body["pushed"]["x_note"], "kept");
+
+    // A bad header refuses the whole file, naming the column.
+    let bad = post_file(
+        &app,
+        &write,
+        &format!("{path}?format=csv"),
+        "text/plain",
+        "uid,colour\nX,red\n".into(),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (400, Some("header"))
+    );
+
+    // Round trip: tokens with an energy contract and unknown fields, exported as CSV.
+    let mut odd = token_json("ODD1");
+    odd["energy_contract"] = json!({"supplier_name": "Green, \"Inc\"", "contract_id": "E1"});
+    odd["x_extension"] = json!({"kept": [1, 2]});
+    assert_eq!(app.put_token(&odd).await.status, 201);
+    app.seed_tokens("NL", "ABC", "R", 1100).await;
+    let (content_type, text) = export_text(&app, &write, "?format=csv").await;
+    assert_eq!(content_type, "text/csv");
+    assert_eq!(text.lines().next().unwrap(), "country_code,party_id,uid,type,contract_id,visual_number,issuer,group_id,valid,whitelist,language,default_profile_type,energy_contract_supplier_name,energy_contract_id,last_updated,extra");
+    let before = get(&app, &write, "/admin/v1/audit/changes").await;
+    let again = post_file(&app, &write, path, "text/csv", text).await;
+    assert_eq!(
+        again.body["counts"],
+        json!({"created": 0, "replaced": 0, "unchanged": 1103, "stale": 0, "invalid": 0}),
+        "{:?}",
+        again.body["errors"]
+    );
+    let one = get(&app, &write, "/admin/v1/tokens/NL/ABC/ODD1").await;
+    assert_eq!(one.body["pushed"], odd);
+    let after = get(&app, &write, "/admin/v1/audit/changes").await;
+    assert_eq!(
+        after.body["entries"].as_array().unwrap().len(),
+        before.body["entries"].as_array().unwrap().len() + 1,
+        "only the import's own entry"
+    );
+}
+
+/// Hub-policy lines (NDJSON and CSV) act as the policy API: good and bad lines mixed, every good
+/// one applied, the change seen at once in the sender list and the decision; a line holding the
+/// stored policy changes and pushes nothing; one change-log entry per import with its counts.
+async fn policy_import_acts_as_the_policy_api(app: TestApp) {
+    for uid in ["PI1", "PI2", "PI3"] {
+        assert_eq!(app.put_token(&token_json(uid)).await.status, 201);
+    }
+    let write = bearer(&app, "tokens:write tokens:read audit:read").await;
+    let path = "/admin/v1/tokens/policy/import";
+    let file = [
+        json!({"country_code": "NL", "party_id": "ABC", "uid": "PI1", "blocked": true, "block_reason": "stolen"}),
+        json!({"country_code": "NL", "party_id": "ABC", "uid": "NOPE", "max_concurrent": 1}),
+        json!({"country_code": "NL", "party_id": "ABC", "uid": "PI2", "blocked": true}),
+        json!({"country_code": "NL", "party_id": "ABC", "uid": "PI3"}),
+        json!({"country_code": "NL", "party_id": "ABC", "uid": "PI2", "max_concurrent": 2, "whitelist_override": "NEVER"}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let dry = post_file(
+        &app,
+        &write,
+        &format!("{path}?dry_run=true"),
+        "application/x-ndjson",
+        file.clone(),
+    )
+    .await;
+    assert_eq!(
+        dry.body["counts"],
+        json!({"changed": 2, "unchanged": 1, "invalid": 2}),
+        "{:?}",
+        dry.body
+    );
+    assert_eq!(
+        get(&app, &write, "/admin/v1/tokens/NL/ABC/PI1").await.body["policy"]["blocked"],
+        false
+    );
+
+    let done = post_file(&app, &write, path, "application/x-ndjson", file).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(
+        done.body["counts"],
+        json!({"changed": 2, "unchanged": 1, "invalid": 2})
+    );
+    let errors: Vec<(i64, &str)> = done.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_i64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(3, "block_reason"), (2, "uid")], "{:?}", done.body);
+    // No CPO has a push endpoint here (the push itself: policy_change_shows_...).
+    assert_eq!(done.body["pushes_queued"], 0);
+
+    // The sender list and the decision, at once.
+    let list = app
+        .call(Method::GET, "/ocpi/2.3.0/sender/tokens", &app.cpo, None)
+        .await;
+    let valid_of = |uid: &str| {
+        list.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["uid"] == uid)
+            .map(|t| t["valid"].clone())
+    };
+    assert_eq!(valid_of("PI1"), Some(json!(false)));
+    assert_eq!(valid_of("PI3"), Some(json!(true)));
+    let decision = app.authorize("PI1", None).await;
+    assert_eq!(
+        decision.body["data"]["allowed"], "BLOCKED",
+        "{:?}",
+        decision.body
+    );
+    let pi2 = get(&app, &write, "/admin/v1/tokens/NL/ABC/PI2").await;
+    assert_eq!(pi2.body["policy"]["max_concurrent"], 2);
+    assert_eq!(pi2.body["policy"]["whitelist_override"], "NEVER");
+
+    // CSV: unblock PI1 (what is absent is cleared); PI2 again as it is (unchanged).
+    let csv = "uid,country_code,party_id,type,blocked,max_concurrent,whitelist_override\n\
+               PI1,NL,ABC,RFID,false,,\n\
+               PI2,NL,ABC,RFID,,2,NEVER\n\
+               PI3,NL,ABC,RFID,true,,\n";
+    let done = post_file(&app, &write, path, "text/csv", csv.into()).await;
+    assert_eq!(
+        done.body["counts"],
+        json!({"changed": 1, "unchanged": 1, "invalid": 1}),
+        "{:?}",
+        done.body
+    );
+    assert_eq!(done.body["errors"][0]["line"], 4);
+    assert_eq!(done.body["errors"][0]["field"], "block_reason");
+    assert_eq!(
+        app.authorize("PI1", None).await.body["data"]["allowed"],
+        "ALLOWED"
+    );
+
+    let changes = get(
+        &app,
+        &write,
+        "/admin/v1/audit/changes?action=token.policy.import",
+    )
+    .await;
+    let counts: Vec<Value> = changes.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["after"].clone())
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            json!({"changed": 1, "unchanged": 1, "invalid": 1}),
+            json!({"changed": 2, "unchanged": 1, "invalid": 2}),
+        ]
+    );
 }
 
 async fn post_ndjson(app: &TestApp, token: &str, query: &str, body: String) -> Reply {

@@ -602,6 +602,24 @@ async fn an_import_reports_each_bad_line(app: TestApp) {
         .find(|c| c.action == "token.import")
         .expect("the import in the change log");
     assert_eq!(change.actor, "user:alice via client:tokenhub-console");
+    // CSV, the export's columns (any order, a subset).
+    let csv = "country_code,party_id,uid,type,contract_id,issuer,valid,whitelist,last_updated\r\n\
+               NL,ABC,IMPORTCSV1,RFID,NL-ABC-CSV1,ABC Mobility,true,ALLOWED,2026-01-01T10:00:00Z\r\n";
+    let csv_body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"dry_run\"\r\n\r\nfalse\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\ncsv\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let request = browser
+        .http
+        .post(app.url(&format!("/console/import?csrf={csrf}")))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(csv_body);
+    let page = browser.send(request).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let list = browser.get(&app, "/console/tokens?uid=IMPORTCSV1").await;
+    assert!(list.body.contains("NL-ABC-CSV1"), "{}", list.body);
     // Without the CSRF token the upload is refused.
     let request = browser
         .http

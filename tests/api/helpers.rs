@@ -952,7 +952,7 @@ macro_rules! on_both_backends_with {
 
 /// The OAuth server's side of the harness (tests/api/oauth.rs).
 impl TestApp {
-    fn keys(&self) -> tokenhub::secrets::Keys {
+    pub fn keys(&self) -> tokenhub::secrets::Keys {
         let key = tokenhub::secrets::MasterKey::from_hex(&self.master_key).expect("a master key");
         tokenhub::secrets::Keys::new(key)
     }

@@ -143,6 +143,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/v1/tokens/policy"),
     ("get", "/admin/v1/tokens/export"),
     ("post", "/admin/v1/tokens/import"),
+    ("post", "/admin/v1/tokens/policy/import"),
     ("get", "/admin/v1/tokens/{country_code}/{party_id}/{uid}"),
     (
         "put",
@@ -166,6 +167,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/v1/clients"),
     ("post", "/admin/v1/clients"),
     ("post", "/admin/v1/clients/{client_id}/disable"),
+    ("post", "/admin/v1/parties/{country_code}/{party_id}/rotate"),
+    ("get", "/admin/v1/users"),
+    ("post", "/admin/v1/users"),
+    ("post", "/admin/v1/users/{username}/disable"),
 ];
 
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];

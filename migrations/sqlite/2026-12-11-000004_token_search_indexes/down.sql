@@ -1,0 +1,2 @@
+DROP INDEX tokens_owner_valid_id;
+DROP INDEX tokens_owner_id;
