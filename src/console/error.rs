@@ -7,7 +7,6 @@ use askama::Template;
 
 use crate::domain::oauth::Scope;
 use crate::domain::ValidationError;
-use crate::service::token_import::FileError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,15 +42,6 @@ impl From<StoreError> for ConsoleError {
                 tracing::error!(error = %other, "console: storage failed");
                 ConsoleError::Internal
             }
-        }
-    }
-}
-
-impl From<FileError> for ConsoleError {
-    fn from(err: FileError) -> Self {
-        match err {
-            FileError::Bad(e) => ConsoleError::Invalid(e),
-            FileError::Store(e) => e.into(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Import: upload an NDJSON or CSV file of tokens (one pushed Token per line, each acting as its owner
-//! eMSP's PUT) through the import service; the answer is the per-line report. The file is read as
+//! Import: upload an NDJSON or CSV file of tokens (each record acting as its owner eMSP's PUT)
+//! through the import service; the answer is the per-line report. The file is read as
 //! it arrives, line by line, so memory stays bounded whatever its size.
 
 use actix_multipart::Multipart;
@@ -12,7 +12,7 @@ use super::error::ConsoleError;
 use super::view::{page, Nav};
 use crate::domain::ValidationError;
 use crate::service::token_files::{FileFormat, RecordSplitter};
-use crate::service::token_import::{Import, ImportCounts, LineError};
+use crate::service::token_import::{FileError, Import, ImportCounts, LineError};
 use crate::service::AppState;
 
 /// A longer line is refused (a token is well under 8 KiB): bounds what one line can hold.
@@ -54,6 +54,13 @@ pub async fn form(user: ConsoleUser<TokensWrite>) -> Result<HttpResponse, Consol
     })
 }
 
+fn file_error(e: FileError) -> ConsoleError {
+    match e {
+        FileError::Bad(e) => ConsoleError::Invalid(e),
+        FileError::Store(e) => e.into(),
+    }
+}
+
 fn bad_upload(message: impl Into<String>) -> ConsoleError {
     ConsoleError::Invalid(ValidationError::new("file", message))
 }
@@ -68,7 +75,7 @@ fn bad_upload(message: impl Into<String>) -> ConsoleError {
     params(
         ("csrf" = String, Query, description = "The session's CSRF token (the multipart body is streamed)."),
     ),
-    request_body(content_type = "multipart/form-data", description = "`dry_run` (`true`/`false`) then `file` (NDJSON, or CSV when its name ends in `.csv` or its type is `text/csv`)."),
+    request_body(content_type = "multipart/form-data", description = "`dry_run` (`true`/`false`) then `file` (NDJSON)."),
     responses(
         (status = 200, description = "The report: counts and each refused line with its field.", content_type = "text/html"),
         (status = 400, description = "No file, or a line over 64 KiB.", content_type = "text/html"),
@@ -81,31 +88,29 @@ pub async fn upload(
     mut multipart: Multipart,
 ) -> Result<HttpResponse, ConsoleError> {
     let mut dry_run = false;
+    let mut format = FileFormat::Ndjson;
     let mut done: Option<(Import, u64)> = None;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
         match field.name().unwrap_or_default() {
-            "dry_run" => {
+            "dry_run" | "format" => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let mut value = Vec::new();
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
-                    dry_run = dry_run || chunk.as_ref() == b"true";
+                    if value.len() + chunk.len() > 16 {
+                        return Err(ValidationError::new(&name, "is too long").into());
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                let value = String::from_utf8_lossy(&value).into_owned();
+                if name == "dry_run" {
+                    dry_run = value == "true";
+                } else {
+                    format = FileFormat::parse("format", &value)?;
                 }
             }
             "file" => {
-                // CSV by the file's name or type, else NDJSON: the same two formats, and the same
-                // record splitting, as `POST /admin/v1/tokens/import`.
-                let is_csv = field
-                    .content_disposition()
-                    .and_then(|d| d.get_filename())
-                    .is_some_and(|name| name.to_ascii_lowercase().ends_with(".csv"))
-                    || field
-                        .content_type()
-                        .is_some_and(|mime| mime.essence_str() == "text/csv");
-                let format = if is_csv {
-                    FileFormat::Csv
-                } else {
-                    FileFormat::Ndjson
-                };
                 let mut import = Import::new(
                     state.store.clone(),
                     upload.user.parties().clone(),
@@ -114,19 +119,19 @@ pub async fn upload(
                     state.max_future_skew,
                 );
                 let mut splitter = RecordSplitter::new(format, MAX_LINE_BYTES);
-                let mut number = 0u64;
+                let mut last = 0;
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk.map_err(|e| bad_upload(format!("cannot be read: {e}")))?;
-                    for (line, record) in splitter.push(&chunk).map_err(ConsoleError::Invalid)? {
-                        number = line;
-                        import.record(line, &record).await?;
+                    for (number, record) in splitter.push(&chunk)? {
+                        last = number;
+                        import.record(number, &record).await.map_err(file_error)?;
                     }
                 }
-                if let Some((line, record)) = splitter.finish() {
-                    number = line;
-                    import.record(line, &record).await?;
+                if let Some((number, record)) = splitter.finish() {
+                    last = number;
+                    import.record(number, &record).await.map_err(file_error)?;
                 }
-                done = Some((import, number));
+                done = Some((import, last));
             }
             _ => while field.next().await.is_some() {},
         }
