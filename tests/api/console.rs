@@ -157,7 +157,7 @@ impl Browser {
 }
 
 /// Adds `username` with `scopes` and TOTP on, and logs them in to the console from `/console`
-/// through the hub's login, TOTP and consent pages; returns the browser with its session.
+/// through the hub's login and TOTP pages (no consent: first-party); returns the browser with its session.
 async fn console_login(app: &TestApp, username: &str, scopes: &str) -> Browser {
     console_login_for(app, username, scopes, &[]).await
 }
@@ -198,21 +198,13 @@ async fn console_login_for(
         )
         .await;
     assert_eq!(totp.status, 200, "{}", totp.body);
-    let consent = browser
+    // No consent page: the console is the hub's own, first-party client.
+    let back = browser
         .submit(
             app,
             &totp,
             "/oauth/authorize/totp",
             &[("code", &totp_now(&uri))],
-        )
-        .await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let back = browser
-        .submit(
-            app,
-            &consent,
-            "/oauth/authorize/consent",
-            &[("decision", "allow")],
         )
         .await;
     assert_eq!(back.status, 303, "{}", back.body);
