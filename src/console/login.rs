@@ -1,8 +1,8 @@
 //! Logging in and out. `/console/login` starts the hub's authorization-code + PKCE flow for the
-//! console's client (the verifier and `state` sealed in a short-lived cookie); the hub's login,
-//! TOTP and consent pages do the rest and send the browser to `/console/callback`, which
-//! exchanges the code in-process and opens a server-side session. Logout revokes the refresh
-//! token.
+//! console's client (the verifier and `state` sealed in a short-lived cookie); the hub's login
+//! and TOTP pages do the rest (no consent page for this first-party client) and send the
+//! browser to `/console/callback`, which exchanges the code in-process and opens a server-side
+//! session. Logout revokes the refresh token.
 //!
 //! With `oauth.external.console` set, `/console/login` goes straight to the external identity
 //! provider instead (the organisation chose it for its people: a chooser page would only add a

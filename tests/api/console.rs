@@ -157,7 +157,8 @@ impl Browser {
 }
 
 /// Adds `username` with `scopes` and TOTP on, and logs them in to the console from `/console`
-/// through the hub's login and TOTP pages (no consent: first-party); returns the browser with its session.
+/// through the hub's login and TOTP pages (no consent page: the console is first-party);
+/// returns the browser with its session.
 async fn console_login(app: &TestApp, username: &str, scopes: &str) -> Browser {
     console_login_for(app, username, scopes, &[]).await
 }
