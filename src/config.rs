@@ -100,6 +100,26 @@ pub struct ExternalIdpConfig {
     /// this many seconds (tokens with made-up key ids must not make it hammer the provider).
     #[serde(default = "default_jwks_refresh_secs")]
     pub jwks_min_refresh_secs: u64,
+    /// The console's sign-in through this provider (authorization code + PKCE); unset, the
+    /// console signs people in through the hub's own OAuth server only.
+    #[serde(default)]
+    pub console: Option<ExternalConsoleConfig>,
+}
+
+/// `oauth.external.console`: the console as a confidential client of the external provider.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalConsoleConfig {
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub client_id: String,
+    /// The client's secret (`TOKENHUB_OAUTH__EXTERNAL__CONSOLE__CLIENT_SECRET`), or
+    /// `client_secret_file`: exactly one.
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// The scopes requested (space-separated), e.g. `openid tokens:read tokens:write`.
+    #[serde(default)]
+    pub scope: String,
 }
 
 fn default_jwks_refresh_secs() -> u64 {
@@ -910,6 +930,68 @@ pub struct ExternalIdpSettings {
     pub scope_claim: String,
     pub parties_claim: Option<String>,
     pub jwks_min_refresh: Duration,
+    pub console: Option<ExternalConsoleSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExternalConsoleSettings {
+    pub authorization_endpoint: url::Url,
+    pub token_endpoint: url::Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scope: String,
+}
+
+fn http_url(name: String, value: &str) -> Result<url::Url, Invalid> {
+    match url::Url::parse(value) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(u),
+        _ => Err(Invalid::new(
+            name,
+            format!("{value:?} is not an http(s) URL"),
+        )),
+    }
+}
+
+impl ExternalConsoleConfig {
+    fn validate(&self) -> Result<ExternalConsoleSettings, Invalid> {
+        const AT: &str = "oauth.external.console";
+        let authorization_endpoint = http_url(
+            format!("{AT}.authorization_endpoint"),
+            &self.authorization_endpoint,
+        )?;
+        let token_endpoint = http_url(format!("{AT}.token_endpoint"), &self.token_endpoint)?;
+        if self.client_id.trim().is_empty() {
+            return Err(Invalid::new(format!("{AT}.client_id"), "must not be empty"));
+        }
+        let secret_name = format!("{AT}.client_secret");
+        let client_secret = match (&self.client_secret, &self.client_secret_file) {
+            (Some(secret), None) => secret.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| SecretString::new(s.trim()))
+                .map_err(|e| {
+                    Invalid::new(
+                        format!("{AT}.client_secret_file"),
+                        format!("{}: {e}", path.display()),
+                    )
+                })?,
+            _ => {
+                return Err(Invalid::new(
+                    secret_name,
+                    format!("set exactly one of {AT}.client_secret and {AT}.client_secret_file"),
+                ))
+            }
+        };
+        if client_secret.expose().is_empty() {
+            return Err(Invalid::new(secret_name, "must not be empty"));
+        }
+        Ok(ExternalConsoleSettings {
+            authorization_endpoint,
+            token_endpoint,
+            client_id: self.client_id.clone(),
+            client_secret,
+            scope: self.scope.trim().to_owned(),
+        })
+    }
 }
 
 /// Where an external identity provider's keys are read.
@@ -977,6 +1059,7 @@ impl ExternalIdpConfig {
             scope_claim: self.scope_claim.clone(),
             parties_claim: self.parties_claim.clone(),
             jwks_min_refresh: Duration::from_secs(self.jwks_min_refresh_secs),
+            console: self.console.as_ref().map(|c| c.validate()).transpose()?,
         })
     }
 }
@@ -1463,6 +1546,7 @@ mod tests {
                 scope_claim: "scp".into(),
                 parties_claim: None,
                 jwks_min_refresh_secs: 30,
+                console: None,
             });
             c.validate().map(|s| s.oauth.external.unwrap().jwks)
         };
@@ -1492,6 +1576,101 @@ mod tests {
         let mut c = Config::default();
         c.oauth.audience = Some(String::new());
         assert!(c.validate().unwrap_err().0.starts_with("oauth.audience"));
+    }
+
+    /// `oauth.external.console`: http(s) endpoints, a client id, exactly one secret source; a
+    /// secret file is read at start (trimmed) and the error names the setting.
+    #[test]
+    fn the_external_console_sign_in_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "from-a-file\n").unwrap();
+        let good = ExternalConsoleConfig {
+            authorization_endpoint: "https://idp.example.com/authorize".into(),
+            token_endpoint: "https://idp.example.com/token".into(),
+            client_id: "hub".into(),
+            client_secret: Some(SecretString::new("s")),
+            client_secret_file: None,
+            scope: " openid tokens:read ".into(),
+        };
+        let check = |console: ExternalConsoleConfig| {
+            let mut c = Config::default();
+            c.oauth.external = Some(ExternalIdpConfig {
+                issuer: "https://idp.example.com".into(),
+                jwks_url: None,
+                jwks_file: Some("/etc/jwks.json".into()),
+                audience: "tokenhub".into(),
+                scope_claim: "scp".into(),
+                parties_claim: None,
+                jwks_min_refresh_secs: 30,
+                console: Some(console),
+            });
+            c.validate()
+                .map(|s| s.oauth.external.unwrap().console.unwrap())
+        };
+        let settings = check(good.clone()).unwrap();
+        assert_eq!(
+            (settings.client_secret.expose(), settings.scope.as_str()),
+            ("s", "openid tokens:read")
+        );
+        let from_file = check(ExternalConsoleConfig {
+            client_secret: None,
+            client_secret_file: Some(secret_file.clone()),
+            ..good.clone()
+        })
+        .unwrap();
+        assert_eq!(from_file.client_secret.expose(), "from-a-file");
+        let bad: [(ExternalConsoleConfig, &str); 6] = [
+            (
+                ExternalConsoleConfig {
+                    authorization_endpoint: "idp.example.com/authorize".into(),
+                    ..good.clone()
+                },
+                "oauth.external.console.authorization_endpoint",
+            ),
+            (
+                ExternalConsoleConfig {
+                    token_endpoint: "ftp://idp.example.com/token".into(),
+                    ..good.clone()
+                },
+                "oauth.external.console.token_endpoint",
+            ),
+            (
+                ExternalConsoleConfig {
+                    client_id: " ".into(),
+                    ..good.clone()
+                },
+                "oauth.external.console.client_id",
+            ),
+            (
+                ExternalConsoleConfig {
+                    client_secret: None,
+                    ..good.clone()
+                },
+                "oauth.external.console.client_secret",
+            ),
+            (
+                ExternalConsoleConfig {
+                    client_secret_file: Some(secret_file.clone()),
+                    ..good.clone()
+                },
+                "oauth.external.console.client_secret",
+            ),
+            (
+                ExternalConsoleConfig {
+                    client_secret: None,
+                    client_secret_file: Some(dir.path().join("missing")),
+                    ..good.clone()
+                },
+                "oauth.external.console.client_secret_file",
+            ),
+        ];
+        for (console, setting) in bad {
+            let err = check(console).unwrap_err().0;
+            assert!(err.starts_with(setting), "{err}");
+        }
+        // The secret is never shown.
+        assert!(!format!("{settings:?}").contains("\"s\""));
     }
 
     /// Each way of giving a bad value, and how the error names it: the variable, the flag, the

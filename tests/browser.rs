@@ -270,14 +270,13 @@ async fn a_person_blocks_and_unblocks_a_token_in_the_browser() {
         .expect("a TOTP URI");
     let client = browser(&driver).await;
 
-    // Log in through the hub's pages: password, TOTP code, consent.
+    // Log in through the hub's pages: password, TOTP code (no consent page for the console).
     client.goto(&app.url("/console")).await.unwrap();
     type_into(&client, "input[name=username]", "alice").await;
     type_into(&client, "input[name=password]", PASSWORD).await;
     click(&client, "button[type=submit]").await;
     type_into(&client, "input[name=code]", &totp_now(&uri)).await;
     click(&client, "button[type=submit]").await;
-    click(&client, "button[value=allow]").await;
     wait_for_path(&client, "/console").await;
     assert!(text_of(&client, "header .who").await.contains("alice"));
     screenshot(&client, "dashboard").await;

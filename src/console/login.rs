@@ -1,8 +1,13 @@
 //! Logging in and out. `/console/login` starts the hub's authorization-code + PKCE flow for the
-//! console's client (the verifier and `state` sealed in a short-lived cookie); the hub's login,
-//! TOTP and consent pages do the rest and send the browser to `/console/callback`, which
-//! exchanges the code in-process and opens a server-side session. Logout revokes the refresh
-//! token.
+//! console's client (the verifier and `state` sealed in a short-lived cookie); the hub's login
+//! and TOTP pages do the rest (no consent page for this first-party client) and send the
+//! browser to `/console/callback`, which exchanges the code in-process and opens a server-side
+//! session. Logout revokes the refresh token.
+//!
+//! With `oauth.external.console` set, `/console/login` goes straight to the external identity
+//! provider instead (the organisation chose it for its people: a chooser page would only add a
+//! click), and `/console/callback/external` finishes there; `/console/login?with=hub` still
+//! signs in a local account (the break-glass administrator).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -25,32 +30,54 @@ fn with_cookie(mut response: HttpResponse, cookie: &str) -> HttpResponse {
     response
 }
 
-/// Starts a console login through the hub's authorization endpoint.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    with: Option<String>,
+}
+
+/// Starts a console login through the hub's authorization endpoint, or the external identity
+/// provider's when one is configured for the console.
 #[utoipa::path(
     get,
     path = "/console/login",
     tag = "console",
     operation_id = "console_login",
+    params(
+        ("with" = Option<String>, Query, description = "`hub`: the hub's own sign-in even when an external identity provider is configured for the console."),
+    ),
     responses(
-        (status = 303, description = "To `/oauth/authorize` for the console's client (`tokenhub-console`, PKCE S256), with the login state in a short-lived cookie."),
+        (status = 303, description = "To `/oauth/authorize` for the console's client (`tokenhub-console`, PKCE S256) or, with `oauth.external.console` set, to the provider's authorization endpoint; the login state in a short-lived cookie."),
     )
 )]
-pub async fn login(state: web::Data<AppState>) -> Result<HttpResponse, ConsoleError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    if let (Some(external), false) = (
+        &state.console.external,
+        query.with.as_deref() == Some("hub"),
+    ) {
+        let login = LoginState::external();
+        let to = external.authorize_url(&login, &state.console.external_redirect_uri);
+        return Ok(with_login_cookie(&state, &login, see_other(&to)));
+    }
     if client::ensure(&state.store, &state.keys, &state.public_url).await? {
         state.oauth.clients.clear();
     }
     let login = LoginState::new();
+    let to = login.authorize_url(&state);
+    Ok(with_login_cookie(&state, &login, see_other(&to)))
+}
+
+fn with_login_cookie(state: &AppState, login: &LoginState, response: HttpResponse) -> HttpResponse {
     let cookie = set_cookie(
         LOGIN_COOKIE,
-        &login.seal(&state),
+        &login.seal(state),
         "Lax",
         LOGIN_STATE_SECS,
         state.console.secure_cookies,
     );
-    Ok(with_cookie(
-        see_other(&login.authorize_url(&state)),
-        &cookie,
-    ))
+    with_cookie(response, &cookie)
 }
 
 #[derive(Deserialize)]
@@ -91,9 +118,45 @@ pub async fn callback(
     req: HttpRequest,
     query: web::Query<Callback>,
 ) -> Result<HttpResponse, ConsoleError> {
+    finish(&state, &req, &query, false).await
+}
+
+/// The external identity provider's redirect back: exchanges the code at its token endpoint,
+/// verifies its access token as the management API does and opens a session.
+#[utoipa::path(
+    get,
+    path = "/console/callback/external",
+    tag = "console",
+    operation_id = "console_callback_external",
+    params(
+        ("code" = Option<String>, Query, description = "The provider's authorization code."),
+        ("state" = Option<String>, Query, description = "The login's state."),
+        ("error" = Option<String>, Query, description = "Why the provider refused the sign-in."),
+    ),
+    responses(
+        (status = 303, description = "Logged in: to `/console`, with the session cookie (HttpOnly, SameSite=Strict, Secure on https)."),
+        (status = 400, description = "A state that is not this browser's, a refused sign-in or code, or a provider's token the hub does not accept.", content_type = "text/html"),
+    )
+)]
+pub async fn callback_external(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<Callback>,
+) -> Result<HttpResponse, ConsoleError> {
+    finish(&state, &req, &query, true).await
+}
+
+async fn finish(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &Callback,
+    external: bool,
+) -> Result<HttpResponse, ConsoleError> {
     let clear_login = set_cookie(LOGIN_COOKIE, "", "Lax", 0, state.console.secure_cookies);
-    let login = cookie_value(&req, LOGIN_COOKIE).and_then(|c| LoginState::open(&state, &c));
-    let Some(login) = login.filter(|l| query.state.as_deref() == Some(l.state.as_str())) else {
+    let login = cookie_value(req, LOGIN_COOKIE).and_then(|c| LoginState::open(state, &c));
+    let Some(login) = login
+        .filter(|l| query.state.as_deref() == Some(l.state.as_str()) && l.external == external)
+    else {
         return Ok(with_cookie(
             sign_in_failed("This sign-in was not started here or took too long."),
             &clear_login,
@@ -112,7 +175,12 @@ pub async fn callback(
             &clear_login,
         ));
     };
-    match sessions::finish_login(&state, &login, code).await {
+    let finished = if external {
+        sessions::finish_external_login(state, &login, code).await
+    } else {
+        sessions::finish_login(state, &login, code).await
+    };
+    match finished {
         Ok((cookie, _)) => {
             let session = set_cookie(
                 SESSION_COOKIE,
@@ -133,6 +201,10 @@ pub async fn callback(
         )),
         Err(LoginError::Grant(GrantError::Scope(why))) => Ok(with_cookie(
             sign_in_failed(&format!("The code was refused: {why}.")),
+            &clear_login,
+        )),
+        Err(LoginError::External(why)) => Ok(with_cookie(
+            sign_in_failed(&format!("The identity provider's sign-in failed: {why}.")),
             &clear_login,
         )),
         Err(LoginError::Unverifiable) => Err(ConsoleError::Internal),

@@ -28,6 +28,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/console/login").route(web::get().to(login::login)))
         .service(web::resource("/console/callback").route(web::get().to(login::callback)))
+        .service(
+            web::resource("/console/callback/external")
+                .route(web::get().to(login::callback_external)),
+        )
         .service(web::resource("/console/logout").route(web::post().to(login::logout)))
         .service(web::resource("/console/signed-out").route(web::get().to(login::signed_out)))
         .service(web::resource("/console/tokens").route(web::get().to(tokens::list)))

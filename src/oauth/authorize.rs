@@ -20,6 +20,7 @@ use super::login_session::{
 use super::pages::{self, FormContext};
 use crate::domain::oauth::{is_client_id_shaped, is_s256_challenge, user_grant_scope, ScopeSet};
 use crate::ops::limits::RetryAfter;
+use crate::service::console::client as console_client;
 use crate::service::oauth::clients::{Client, ClientLookup};
 use crate::service::oauth::consents;
 use crate::service::oauth::grants::CodeGrant;
@@ -357,7 +358,14 @@ impl<'a> Page<'a> {
         if granted.is_empty() {
             return Err(no_scope(request));
         }
-        if consents::covers(store, &user.username, &request.client.client_id, &granted).await? {
+        // The console is the hub itself (first-party): asking a person to let the hub act for
+        // them on the hub asks nothing they could sensibly refuse, and its redirect URI is the
+        // hub's own callback, so the code cannot go elsewhere. Only that client skips the page;
+        // its scopes are still the person's own.
+        let first_party = request.client.client_id == console_client::CLIENT_ID;
+        if first_party
+            || consents::covers(store, &user.username, &request.client.client_id, &granted).await?
+        {
             return self.issue_code(request, &user.username, granted).await;
         }
         Ok(self.render(

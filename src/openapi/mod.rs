@@ -88,6 +88,7 @@ pub const DOCS_PATH: &str = "/docs";
         crate::console::assets::stylesheet,
         crate::console::login::login,
         crate::console::login::callback,
+        crate::console::login::callback_external,
         crate::console::login::logout,
         crate::console::login::signed_out,
         crate::console::tokens::list,

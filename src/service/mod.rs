@@ -101,7 +101,7 @@ impl AppState {
             settings.hub.agreements,
         );
         let oauth = oauth::OAuthServer::new(settings, &keys, &public_url);
-        let console = console::Console::new(&keys, &public_url);
+        let console = console::Console::new(settings, &keys, &public_url);
         Ok(AppState {
             forwarder: forwarding::Forwarder::new(
                 settings,

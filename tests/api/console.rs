@@ -157,7 +157,8 @@ impl Browser {
 }
 
 /// Adds `username` with `scopes` and TOTP on, and logs them in to the console from `/console`
-/// through the hub's login, TOTP and consent pages; returns the browser with its session.
+/// through the hub's login and TOTP pages (no consent page: the console is first-party);
+/// returns the browser with its session.
 async fn console_login(app: &TestApp, username: &str, scopes: &str) -> Browser {
     console_login_for(app, username, scopes, &[]).await
 }
@@ -198,21 +199,13 @@ async fn console_login_for(
         )
         .await;
     assert_eq!(totp.status, 200, "{}", totp.body);
-    let consent = browser
+    // No consent page: the console is the hub's own, first-party client.
+    let back = browser
         .submit(
             app,
             &totp,
             "/oauth/authorize/totp",
             &[("code", &totp_now(&uri))],
-        )
-        .await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let back = browser
-        .submit(
-            app,
-            &consent,
-            "/oauth/authorize/consent",
-            &[("decision", "allow")],
         )
         .await;
     assert_eq!(back.status, 303, "{}", back.body);
@@ -812,3 +805,369 @@ on_both_backends!(
     an_import_reports_each_bad_line,
     parties_are_invited_suspended_and_resumed,
 );
+
+/// Sign-in through the external identity provider (`oauth.external.console`), against a mock
+/// provider served by the test: `/authorize` sends the browser back with a code, `/token` checks
+/// the client's secret, the code's redirect URI and the PKCE verifier and answers a JWT signed
+/// with a key whose JWKS the hub reads from a file.
+mod external_provider {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use base64::Engine;
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    use super::{csrf_of, seed_token, Browser, TOKEN_PAGE};
+    use crate::helpers::{Backend, TestApp};
+    use crate::oauth::{Idp, IDP, IDP_AUDIENCE};
+
+    const CLIENT_ID: &str = "hub-console";
+    const CLIENT_SECRET: &str = "s3cret:with/odd&chars";
+
+    struct Provider {
+        idp: Idp,
+        /// code → (PKCE challenge, redirect URI)
+        codes: HashMap<String, (String, String)>,
+        /// The scopes of the next tokens (the `scp` claim).
+        scopes: Vec<&'static str>,
+        /// Seconds the next access tokens live.
+        lifetime: i64,
+        /// Whether the token answers carry a refresh token.
+        gives_refresh: bool,
+        refreshes: usize,
+    }
+
+    type Shared = web::Data<Arc<Mutex<Provider>>>;
+
+    async fn authorize(
+        provider: Shared,
+        query: web::Query<HashMap<String, String>>,
+    ) -> HttpResponse {
+        let q = |name: &str| query.get(name).cloned().unwrap_or_default();
+        if q("client_id") != CLIENT_ID || q("code_challenge_method") != "S256" {
+            return HttpResponse::BadRequest().body("bad authorization request");
+        }
+        let code = uuid::Uuid::new_v4().to_string();
+        provider
+            .lock()
+            .unwrap()
+            .codes
+            .insert(code.clone(), (q("code_challenge"), q("redirect_uri")));
+        let mut back = url::Url::parse(&q("redirect_uri")).unwrap();
+        back.query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", &q("state"));
+        HttpResponse::Found()
+            .append_header(("Location", back.to_string()))
+            .finish()
+    }
+
+    fn refused(error: &str) -> HttpResponse {
+        HttpResponse::BadRequest().json(json!({ "error": error }))
+    }
+
+    async fn token(
+        provider: Shared,
+        req: HttpRequest,
+        form: web::Form<HashMap<String, String>>,
+    ) -> HttpResponse {
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                CLIENT_ID,
+                url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect::<String>()
+            ))
+        );
+        if req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            != Some(&basic)
+        {
+            return HttpResponse::Unauthorized().json(json!({ "error": "invalid_client" }));
+        }
+        let f = |name: &str| form.get(name).cloned().unwrap_or_default();
+        let mut p = provider.lock().unwrap();
+        match f("grant_type").as_str() {
+            "authorization_code" => {
+                let Some((challenge, redirect_uri)) = p.codes.remove(&f("code")) else {
+                    return refused("invalid_grant");
+                };
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(f("code_verifier").as_bytes()));
+                if computed != challenge || redirect_uri != f("redirect_uri") {
+                    return refused("invalid_grant");
+                }
+            }
+            "refresh_token" if f("refresh_token") == "provider-refresh" => p.refreshes += 1,
+            _ => return refused("invalid_grant"),
+        }
+        let (scopes, exp) = (
+            p.scopes.clone(),
+            chrono::Utc::now().timestamp() + p.lifetime,
+        );
+        let access = p.idp.token("idp-key-1", |c| {
+            c["scp"] = json!(scopes);
+            c["exp"] = json!(exp);
+        });
+        let mut answer =
+            json!({ "access_token": access, "token_type": "Bearer", "expires_in": p.lifetime });
+        if p.gives_refresh {
+            answer["refresh_token"] = json!("provider-refresh");
+        }
+        HttpResponse::Ok().json(answer)
+    }
+
+    /// Starts the provider and the hub configured to sign the console in through it.
+    async fn start(backend: Backend) -> Option<(TestApp, Arc<Mutex<Provider>>)> {
+        let idp = Idp::new();
+        let jwks = idp.jwks_path();
+        let provider = Arc::new(Mutex::new(Provider {
+            idp,
+            codes: HashMap::new(),
+            scopes: vec!["tokens:read", "tokens:write", "openid"],
+            lifetime: 300,
+            gives_refresh: true,
+            refreshes: 0,
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let shared = web::Data::new(Arc::clone(&provider));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .route("/authorize", web::get().to(authorize))
+                .route("/token", web::post().to(token))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        let app = crate::helpers::spawn_app_with(backend, |c| {
+            c.oauth.external = Some(tokenhub::config::ExternalIdpConfig {
+                issuer: IDP.into(),
+                jwks_url: None,
+                jwks_file: Some(jwks),
+                audience: IDP_AUDIENCE.into(),
+                scope_claim: "scp".into(),
+                parties_claim: Some("tenant_parties".into()),
+                jwks_min_refresh_secs: 0,
+                console: Some(tokenhub::config::ExternalConsoleConfig {
+                    authorization_endpoint: format!("{base}/authorize"),
+                    token_endpoint: format!("{base}/token"),
+                    client_id: CLIENT_ID.into(),
+                    client_secret: Some(tokenhub::secrets::SecretString::new(CLIENT_SECRET)),
+                    client_secret_file: None,
+                    scope: "openid tokens:read tokens:write".into(),
+                }),
+            });
+        })
+        .await?;
+        Some((app, provider))
+    }
+
+    /// `/console/login` → the provider → the callback's URL (not yet followed).
+    async fn to_callback(app: &TestApp, browser: &mut Browser) -> String {
+        let start = browser.get(app, "/console/login").await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        let authorize = start.location().to_owned();
+        let redirect =
+            url::form_urlencoded::byte_serialize(app.url("/console/callback/external").as_bytes())
+                .collect::<String>();
+        assert!(
+            authorize.contains("/authorize?")
+                && authorize.contains("code_challenge_method=S256")
+                && authorize.contains(&format!("redirect_uri={redirect}"))
+                && authorize.contains("scope=openid+tokens%3Aread+tokens%3Awrite"),
+            "{authorize}"
+        );
+        let back = browser.get(app, &authorize).await;
+        assert_eq!(back.status, 302, "{}", back.body);
+        let callback = back.location().to_owned();
+        assert!(
+            callback.starts_with(&app.url("/console/callback/external?")),
+            "{callback}"
+        );
+        callback
+    }
+
+    async fn sign_in(app: &TestApp) -> Browser {
+        let mut browser = Browser::new();
+        let callback = to_callback(app, &mut browser).await;
+        let home = browser.get(app, &callback).await;
+        assert_eq!(
+            (home.status, home.location()),
+            (303, "/console"),
+            "{}",
+            home.body
+        );
+        let session = browser
+            .set_cookies
+            .iter()
+            .rev()
+            .find(|c| c.starts_with("th_console="))
+            .expect("a session cookie")
+            .clone();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+            assert!(session.contains(attribute), "{session}");
+        }
+        browser
+    }
+
+    async fn signs_in_and_acts_as_the_providers_user(backend: Backend) {
+        let Some((app, provider)) = start(backend).await else {
+            return;
+        };
+        seed_token(&app, "CONSOLE0001").await;
+        let mut browser = sign_in(&app).await;
+        let list = browser.get(&app, "/console/tokens").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        assert!(list.body.contains("CONSOLE0001"), "{}", list.body);
+        let csrf = csrf_of(&app, &mut browser).await;
+        let blocked = browser
+            .post(
+                &app,
+                "/console/tokens/NL/ABC/CONSOLE0001/block?type=RFID",
+                &[("csrf", &csrf), ("reason", "lost")],
+            )
+            .await;
+        assert_eq!((blocked.status, blocked.location()), (303, TOKEN_PAGE));
+        let answer = app.authorize("CONSOLE0001", None).await;
+        assert_eq!(
+            answer.body["data"]["allowed"], "BLOCKED",
+            "{:?}",
+            answer.body
+        );
+        let change = app
+            .changes()
+            .await
+            .into_iter()
+            .find(|c| c.action == "token.policy")
+            .expect("a change-log entry");
+        assert_eq!(
+            change.actor,
+            "user:alice@example.com@idp.example.com via client:tokenhub-console"
+        );
+
+        // The hub's own sign-in stays reachable for local accounts.
+        let local = Browser::new().get(&app, "/console/login?with=hub").await;
+        assert!(
+            local.location().starts_with(&app.url("/oauth/authorize?")),
+            "{}",
+            local.location()
+        );
+
+        // An access token about to expire is refreshed at the provider's token endpoint.
+        provider.lock().unwrap().lifetime = 10;
+        let mut short = sign_in(&app).await;
+        assert_eq!(short.get(&app, "/console").await.status, 200);
+        assert!(provider.lock().unwrap().refreshes >= 1);
+        // Without a refresh token, the session ends with its access token.
+        provider.lock().unwrap().gives_refresh = false;
+        let mut once = sign_in(&app).await;
+        let again = once.get(&app, "/console").await;
+        assert_eq!((again.status, again.location()), (303, "/console/login"));
+    }
+
+    async fn a_wrong_state_is_refused(backend: Backend) {
+        let Some((app, _provider)) = start(backend).await else {
+            return;
+        };
+        let mut browser = Browser::new();
+        let callback = to_callback(&app, &mut browser).await;
+        let (code, _) = callback.split_once("&state=").unwrap();
+        let forged = browser
+            .get(&app, &format!("{code}&state=someone-elses"))
+            .await;
+        assert_eq!(forged.status, 400, "{}", forged.body);
+        assert!(forged.body.contains("not started here"), "{}", forged.body);
+        assert!(!browser.cookies.contains_key("th_console"));
+        // A state of the hub's own sign-in does not finish an external one either.
+        let mut browser = Browser::new();
+        let hub = browser.get(&app, "/console/login?with=hub").await;
+        let hub_state = url::Url::parse(hub.location())
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let crossed = browser
+            .get(
+                &app,
+                &format!("/console/callback/external?code=any&state={hub_state}"),
+            )
+            .await;
+        assert_eq!(crossed.status, 400, "{}", crossed.body);
+        assert!(
+            crossed.body.contains("not started here"),
+            "{}",
+            crossed.body
+        );
+        // A code the provider refuses is a refused sign-in, not an error.
+        let mut browser = Browser::new();
+        let callback = to_callback(&app, &mut browser).await;
+        let (_, state) = callback.split_once("&state=").unwrap();
+        let bad = browser
+            .get(
+                &app,
+                &format!("/console/callback/external?code=made-up&state={state}"),
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.body);
+        assert!(bad.body.contains("invalid_grant"), "{}", bad.body);
+    }
+
+    async fn a_token_lacking_a_scope_is_refused_like_a_local_users(backend: Backend) {
+        let Some((app, provider)) = start(backend).await else {
+            return;
+        };
+        seed_token(&app, "CONSOLE0001").await;
+        provider.lock().unwrap().scopes = vec!["tokens:read"];
+        let mut browser = sign_in(&app).await;
+        let page = browser.get(&app, TOKEN_PAGE).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains("/block?"), "{}", page.body);
+        assert_eq!(browser.get(&app, "/console/audit").await.status, 403);
+        let csrf = csrf_of(&app, &mut browser).await;
+        let refused = browser
+            .post(
+                &app,
+                "/console/tokens/NL/ABC/CONSOLE0001/block?type=RFID",
+                &[("csrf", &csrf), ("reason", "not allowed")],
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+        assert!(refused.body.contains("tokens:write"), "{}", refused.body);
+        let answer = app.authorize("CONSOLE0001", None).await;
+        assert_eq!(answer.body["data"]["allowed"], "ALLOWED");
+    }
+
+    macro_rules! on_both_backends {
+        ($($name:ident),+ $(,)?) => {
+            $(
+                mod $name {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn sqlite() {
+                        super::$name(crate::helpers::Backend::Sqlite).await;
+                    }
+
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres() {
+                        super::$name(crate::helpers::Backend::Postgres).await;
+                    }
+                }
+            )+
+        };
+    }
+
+    on_both_backends!(
+        signs_in_and_acts_as_the_providers_user,
+        a_wrong_state_is_refused,
+        a_token_lacking_a_scope_is_refused_like_a_local_users,
+    );
+}

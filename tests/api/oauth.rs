@@ -969,16 +969,17 @@ async fn a_revocation_reaches_a_second_instance() {
 // An external identity provider.
 // ---------------------------------------------------------------------------------------------
 
-const IDP: &str = "https://idp.example.com";
-const IDP_AUDIENCE: &str = "tokenhub-admin";
+pub const IDP: &str = "https://idp.example.com";
+pub const IDP_AUDIENCE: &str = "tokenhub-admin";
 
-struct Idp {
+/// An external identity provider's keys: tokens signed with them, their JWKS in a file.
+pub struct Idp {
     dir: tempfile::TempDir,
     keys: Vec<(String, ed25519_dalek::SigningKey)>,
 }
 
 impl Idp {
-    fn new() -> Idp {
+    pub fn new() -> Idp {
         let mut idp = Idp {
             dir: tempfile::tempdir().unwrap(),
             keys: Vec::new(),
@@ -987,12 +988,12 @@ impl Idp {
         idp
     }
 
-    fn jwks_path(&self) -> std::path::PathBuf {
+    pub fn jwks_path(&self) -> std::path::PathBuf {
         self.dir.path().join("jwks.json")
     }
 
     /// Adds a key and rewrites the JWKS file (the provider rotated).
-    fn add_key(&mut self, kid: &str) {
+    pub fn add_key(&mut self, kid: &str) {
         self.keys.push((
             kid.to_owned(),
             ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng),
@@ -1010,7 +1011,7 @@ impl Idp {
         std::fs::write(self.jwks_path(), json!({ "keys": keys }).to_string()).unwrap();
     }
 
-    fn token(&self, kid: &str, change: impl FnOnce(&mut Value)) -> String {
+    pub fn token(&self, kid: &str, change: impl FnOnce(&mut Value)) -> String {
         use ed25519_dalek::pkcs8::EncodePrivateKey;
         let key = &self.keys.iter().find(|(k, _)| k == kid).unwrap().1;
         let now = chrono::Utc::now().timestamp();
@@ -1046,6 +1047,7 @@ async fn an_external_identity_providers_tokens_pass_the_extractor() {
             scope_claim: "scp".into(),
             parties_claim: Some("tenant_parties".into()),
             jwks_min_refresh_secs: 0,
+            console: None,
         });
     })
     .await

@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/console/assets/console.css"),
     ("get", "/console/login"),
     ("get", "/console/callback"),
+    ("get", "/console/callback/external"),
     ("post", "/console/logout"),
     ("get", "/console/signed-out"),
     ("get", "/console/tokens"),

@@ -4,11 +4,13 @@
 
 pub mod client;
 pub mod dashboard;
+pub mod external;
 pub mod rollup;
 pub mod sessions;
 
 use std::sync::Arc;
 
+use crate::config::Settings;
 use crate::secrets::client_secrets::SecretHasher;
 use crate::secrets::sealed::Sealer;
 use crate::secrets::{Keys, Purpose};
@@ -24,16 +26,27 @@ pub struct Console {
     pub redirect_uri: String,
     /// Whether cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Sign-in through the external identity provider, when `oauth.external.console` is set.
+    pub external: Option<external::ExternalConsole>,
+    /// `{public_url}/console/callback/external`.
+    pub external_redirect_uri: String,
 }
 
 impl Console {
-    pub fn new(keys: &Keys, public_url: &str) -> Self {
+    pub fn new(settings: &Settings, keys: &Keys, public_url: &str) -> Self {
+        let external = settings.oauth.external.as_ref().and_then(|idp| {
+            idp.console.clone().map(|console| {
+                external::ExternalConsole::new(console, idp.issuer.clone(), settings.peers.timeout)
+            })
+        });
         Console {
             rollup: Arc::new(rollup::DecisionRollup::default()),
             sealer: Sealer::new(keys.derive(Purpose::CONSOLE_SESSION_SEAL)),
             session_mac: SecretHasher::for_purpose(keys, Purpose::CONSOLE_SESSION_MAC),
             redirect_uri: client::redirect_uri(public_url),
             secure_cookies: public_url.starts_with("https://"),
+            external,
+            external_redirect_uri: external::redirect_uri(public_url),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct LoginState {
     pub state: String,
     pub verifier: String,
     pub expires_at: i64,
+    /// Started at the external identity provider: only its callback may finish it.
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl LoginState {
@@ -46,6 +49,15 @@ impl LoginState {
             state: random(24),
             verifier: random(32),
             expires_at: Utc::now().timestamp() + LOGIN_STATE_SECS,
+            external: false,
+        }
+    }
+
+    /// A login at the external identity provider.
+    pub fn external() -> Self {
+        LoginState {
+            external: true,
+            ..Self::new()
         }
     }
 
@@ -94,7 +106,11 @@ impl Default for LoginState {
 #[derive(Serialize, Deserialize)]
 struct HeldTokens {
     access: String,
-    refresh: String,
+    /// The external provider may give none: the session then ends with its access token.
+    refresh: Option<String>,
+    /// The external identity provider's tokens (refreshed at its token endpoint).
+    #[serde(default)]
+    external: bool,
 }
 
 /// A logged-in person, as a console request sees them.
@@ -104,13 +120,28 @@ pub struct Session {
     pub principal: Principal,
     /// For the forms: a keyed hash of the session id, checked on every post.
     pub csrf: String,
+    /// Signed in at the external identity provider: the host of its issuer.
+    pub external_host: Option<String>,
 }
 
 impl Session {
-    /// Who the change log names: the person, through the console's client.
+    /// Who the change log names: the person, through the console's client; a person of the
+    /// external provider as `user:<sub>@<issuer host>`, so they cannot pass for a local user.
     pub fn actor(&self) -> String {
-        format!("user:{} via client:{CLIENT_ID}", self.principal.subject)
+        match &self.external_host {
+            Some(host) => format!(
+                "user:{}@{host} via client:{CLIENT_ID}",
+                self.principal.subject
+            ),
+            None => format!("user:{} via client:{CLIENT_ID}", self.principal.subject),
+        }
     }
+}
+
+fn external_host(state: &AppState, held: &HeldTokens) -> Option<String> {
+    held.external
+        .then(|| state.console.external.as_ref().map(|e| e.issuer_host()))
+        .flatten()
 }
 
 fn csrf_of(state: &AppState, id_hash: &str) -> String {
@@ -136,6 +167,9 @@ pub enum LoginError {
     Store(StoreError),
     /// The access token just issued does not verify: keys changed in between.
     Unverifiable,
+    /// The external provider refused the code, could not be reached, or its token does not
+    /// verify as the management API would require.
+    External(String),
 }
 
 impl From<StoreError> for LoginError {
@@ -167,14 +201,62 @@ pub async fn finish_login(
         .verify(&state.store, &pair.access.access_token)
         .await
         .map_err(|_| LoginError::Unverifiable)?;
+    let held = HeldTokens {
+        access: pair.access.access_token,
+        refresh: Some(pair.refresh_token),
+        external: false,
+    };
+    Ok(open_session(state, principal, held).await?)
+}
+
+/// Exchanges `code` at the external provider and opens a session for the person its access
+/// token names, verified as the management API verifies the provider's tokens.
+pub async fn finish_external_login(
+    state: &AppState,
+    login: &LoginState,
+    code: &str,
+) -> Result<(String, Session), LoginError> {
+    let Some(external) = &state.console.external else {
+        return Err(LoginError::External(
+            "no external sign-in is configured".into(),
+        ));
+    };
+    let tokens = external
+        .exchange(code, &login.verifier, &state.console.external_redirect_uri)
+        .await
+        .map_err(LoginError::External)?;
+    let principal = state
+        .oauth
+        .verify(&state.store, &tokens.access_token)
+        .await
+        .map_err(|e| LoginError::External(format!("its access token is refused ({e:?})")))?;
+    // The hub's own token coming back from the provider's endpoint would be a confusion.
+    if principal.issuer != external.issuer {
+        return Err(LoginError::External(
+            "its access token is not the provider's".into(),
+        ));
+    }
+    let held = HeldTokens {
+        access: tokens.access_token,
+        refresh: tokens.refresh_token,
+        external: true,
+    };
+    Ok(open_session(state, principal, held).await?)
+}
+
+async fn open_session(
+    state: &AppState,
+    principal: Principal,
+    held: HeldTokens,
+) -> StoreResult<(String, Session)> {
     let cookie = random(32);
     let id_hash = state.console.session_mac.hash(&cookie);
     let now = Utc::now().naive_utc();
     let row = SessionRow {
         id_hash: id_hash.clone(),
         username: principal.subject.clone(),
-        tokens_sealed: seal(state, &pair),
-        access_expires_at: naive(pair.access.expires_at)?,
+        tokens_sealed: seal(state, &held),
+        access_expires_at: naive(principal.expires_at)?,
         created_at: now,
         expires_at: now + SESSION_TTL,
     };
@@ -183,25 +265,23 @@ pub async fn finish_login(
         .write(move |conn| rows::insert_session(conn, &row, now))
         .await?;
     let csrf = csrf_of(state, &id_hash);
+    let external_host = external_host(state, &held);
     Ok((
         cookie,
         Session {
             id_hash,
             principal,
             csrf,
+            external_host,
         },
     ))
 }
 
-fn seal(state: &AppState, pair: &TokenPair) -> String {
-    let held = HeldTokens {
-        access: pair.access.access_token.clone(),
-        refresh: pair.refresh_token.clone(),
-    };
+fn seal(state: &AppState, held: &HeldTokens) -> String {
     state
         .console
         .sealer
-        .seal(&serde_json::to_string(&held).expect("serializes"))
+        .seal(&serde_json::to_string(held).expect("serializes"))
 }
 
 fn open(state: &AppState, row: &SessionRow) -> Option<HeldTokens> {
@@ -228,50 +308,87 @@ pub async fn load(state: &AppState, cookie: &str) -> StoreResult<Option<Session>
         return Ok(None);
     };
     if row.access_expires_at - REFRESH_MARGIN <= now {
-        match state
-            .oauth
-            .refresh(&state.store, CLIENT_ID, &held.refresh, None)
-            .await
-        {
-            Ok(pair) => {
-                let sealed = seal(state, &pair);
-                let access_expires_at = naive(pair.access.expires_at)?;
-                let (hash, expires_at) = (id_hash.clone(), row.expires_at);
-                state
-                    .store
-                    .write(move |conn| {
-                        rows::update_session_tokens(
-                            conn,
-                            &hash,
-                            &sealed,
-                            access_expires_at,
-                            expires_at,
-                        )
-                    })
-                    .await?;
-                held = HeldTokens {
-                    access: pair.access.access_token,
-                    refresh: pair.refresh_token,
-                };
-            }
-            Err(GrantError::Store(e)) => return Err(e),
-            // Revoked, expired, the person disabled: the session is over.
-            Err(_) => {
-                end(state, &id_hash).await?;
-                return Ok(None);
-            }
-        }
+        let Some(refreshed) = refresh(state, &held).await? else {
+            // Revoked, expired, the person disabled, no refresh token: the session is over.
+            end(state, &id_hash).await?;
+            return Ok(None);
+        };
+        let sealed = seal(state, &refreshed.0);
+        let access_expires_at = refreshed.1;
+        let (hash, expires_at) = (id_hash.clone(), row.expires_at);
+        state
+            .store
+            .write(move |conn| {
+                rows::update_session_tokens(conn, &hash, &sealed, access_expires_at, expires_at)
+            })
+            .await?;
+        held = refreshed.0;
     }
     match state.oauth.verify(&state.store, &held.access).await {
         Ok(principal) => {
             let csrf = csrf_of(state, &id_hash);
+            let external_host = external_host(state, &held);
             Ok(Some(Session {
                 id_hash,
                 principal,
                 csrf,
+                external_host,
             }))
         }
         Err(_) => Ok(None),
+    }
+}
+
+/// New tokens for a session whose access token is about to expire, with the new access token's
+/// expiry; `None` when they cannot be had (the session is over).
+async fn refresh(
+    state: &AppState,
+    held: &HeldTokens,
+) -> StoreResult<Option<(HeldTokens, NaiveDateTime)>> {
+    let Some(refresh_token) = &held.refresh else {
+        return Ok(None);
+    };
+    if held.external {
+        let Some(external) = &state.console.external else {
+            return Ok(None);
+        };
+        let tokens = match external.refresh(refresh_token).await {
+            Ok(tokens) => tokens,
+            Err(why) => {
+                tracing::info!(%why, "the external provider did not refresh a console session");
+                return Ok(None);
+            }
+        };
+        let Ok(principal) = state.oauth.verify(&state.store, &tokens.access_token).await else {
+            return Ok(None);
+        };
+        let held = HeldTokens {
+            access: tokens.access_token,
+            // A provider that does not rotate keeps the refresh token valid.
+            refresh: tokens.refresh_token.or_else(|| held.refresh.clone()),
+            external: true,
+        };
+        return Ok(Some((held, naive(principal.expires_at)?)));
+    }
+    match state
+        .oauth
+        .refresh(&state.store, CLIENT_ID, refresh_token, None)
+        .await
+    {
+        Ok(pair) => {
+            let expires_at = naive(pair.access.expires_at)?;
+            Ok(Some((held_of(pair), expires_at)))
+        }
+        Err(GrantError::Store(e)) => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+fn held_of(pair: TokenPair) -> HeldTokens {
+    HeldTokens {
+        access: pair.access.access_token,
+        refresh: Some(pair.refresh_token),
+        external: false,
     }
 }
 
@@ -291,11 +408,15 @@ pub async fn logout(state: &AppState, session: &Session) -> StoreResult<()> {
         .store
         .read(move |conn| rows::find_session(conn, &hash, now))
         .await?;
+    // The external provider's tokens are left to expire: revocation (RFC 7009) is optional for
+    // a provider and not configured here; ending the session is what signs the person out.
     if let Some(held) = row.as_ref().and_then(|row| open(state, row)) {
-        state
-            .oauth
-            .revoke_refresh(&state.store, &held.refresh, CLIENT_ID)
-            .await?;
+        if let (false, Some(refresh)) = (held.external, &held.refresh) {
+            state
+                .oauth
+                .revoke_refresh(&state.store, refresh, CLIENT_ID)
+                .await?;
+        }
     }
     end(state, &session.id_hash).await?;
     Ok(())
