@@ -50,6 +50,29 @@ pub fn queue_token_change(
     outbox::enqueue_token(conn, row.id, &key.owner, &key.token_type, now)
 }
 
+/// As [`queue_token_change`] for many changed tokens at once (an import batch): `(row id, key)`
+/// of each, the recipients read once per owner, the entries written in one multi-row upsert.
+/// Called inside the write job of the changes. Returns how many entries it wrote.
+pub fn queue_token_changes(
+    conn: &mut Conn<'_>,
+    changed: &[(i64, &TokenKey)],
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let mut recipients: HashMap<&PartyKey, Vec<outbox::Recipient>> = HashMap::new();
+    let mut entries = Vec::new();
+    for (id, key) in changed {
+        if !recipients.contains_key(&key.owner) {
+            recipients.insert(&key.owner, outbox::token_recipients(conn, &key.owner)?);
+        }
+        for r in &recipients[&key.owner] {
+            if r.version.knows_token_type(&key.token_type) {
+                entries.push((r.platform_id, *id));
+            }
+        }
+    }
+    outbox::enqueue_many(conn, Kind::Token, &entries, now)
+}
+
 /// Queues the session `session_id` (of a token of `emsp`) for that eMSP, if it takes sessions.
 /// Called inside the write job of the change.
 pub fn queue_session_change(

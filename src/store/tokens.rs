@@ -737,3 +737,177 @@ pub fn set_policy(
         .execute(conn))?;
     Ok(())
 }
+
+/// Bound parameters per statement of the batch paths: under SQLite's 32766 (and PostgreSQL's
+/// 65535) with 13 columns a row.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The stored tokens with any of these keys (an import batch), in no particular order: one
+/// query per [`ROWS_PER_STATEMENT`] keys, through the `tokens_key` index (its `uid_key` prefix;
+/// the few rows of other owners or types with the same uid are left out here). With `lock`,
+/// PostgreSQL locks them until the transaction ends, as [`find_by_key`] does.
+pub fn find_by_keys(
+    conn: &mut Conn<'_>,
+    keys: &[&TokenKey],
+    lock: bool,
+) -> StoreResult<Vec<TokenRow>> {
+    let wanted: std::collections::HashSet<(&str, &str, &str, &str)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.uid.key(),
+                k.token_type.as_str(),
+                k.owner.country_code.key(),
+                k.owner.party_id.key(),
+            )
+        })
+        .collect();
+    let mut uids: Vec<&str> = keys.iter().map(|k| k.uid.key()).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    let mut found = Vec::new();
+    for chunk in uids.chunks(ROWS_PER_STATEMENT) {
+        macro_rules! query {
+            () => {
+                tokens::table
+                    .filter(tokens::uid_key.eq_any(chunk))
+                    .order(tokens::id)
+                    .select(TokenRow::as_select())
+            };
+        }
+        let rows: Vec<TokenRow> = match conn {
+            Conn::Pg(c) if lock => query!().for_update().load(&mut **c)?,
+            Conn::Pg(c) => query!().load(&mut **c)?,
+            Conn::Sqlite(c) => query!().load(&mut **c)?,
+        };
+        found.extend(rows.into_iter().filter(|r| {
+            wanted.contains(&(
+                r.uid_key.as_str(),
+                r.token_type.as_str(),
+                r.country_code.as_str(),
+                r.party_id.as_str(),
+            ))
+        }));
+    }
+    Ok(found)
+}
+
+/// Creates the tokens `writes` (keys not stored, each once), in this order, as [`put`] creates
+/// one: SQLite numbers them with one block of `seq` (and of `seq_v221`) for the batch, dense and
+/// in order; PostgreSQL inserts them pending with placeholders in this order, numbered later by
+/// [`sequence_pending`]. Returns each write's row id, or `None` where a concurrent creation of
+/// the same key (PostgreSQL, another transaction or instance) got there first and this insert
+/// did nothing: the caller replaces that token as [`put`] does.
+pub fn create_many(
+    conn: &mut Conn<'_>,
+    writes: &[&TokenWrite],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Option<i64>>> {
+    if writes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let knows_v221: Vec<bool> = writes
+        .iter()
+        .map(|w| OcpiVersion::V2_2_1.knows_token_type(&w.key.token_type))
+        .collect();
+    let postgres = conn.is_postgres();
+    let seqs: Vec<(i64, Option<i64>)> = if postgres {
+        pending_placeholders(conn, writes.len() as i64)?
+            .into_iter()
+            .zip(&knows_v221)
+            .map(|(p, known)| (p, known.then_some(p)))
+            .collect()
+    } else {
+        let first = next_seq(conn, TOKENS_SEQ, writes.len() as i64)?;
+        let v221_count = knows_v221.iter().filter(|k| **k).count() as i64;
+        let mut next_v221 = if v221_count > 0 {
+            next_seq(conn, TOKENS_SEQ_V221, v221_count)?
+        } else {
+            0
+        };
+        knows_v221
+            .iter()
+            .enumerate()
+            .map(|(i, known)| {
+                let v221 = known.then(|| {
+                    next_v221 += 1;
+                    next_v221 - 1
+                });
+                (first + i as i64, v221)
+            })
+            .collect()
+    };
+    let bodies: Vec<String> = writes
+        .iter()
+        .map(|w| serde_json::to_string(&w.body))
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Query(e.to_string()))?;
+    let now = storage_precision(now);
+    let rows: Vec<_> = writes
+        .iter()
+        .zip(&bodies)
+        .zip(&seqs)
+        .map(|((w, body), (seq, seq_v221))| {
+            let last_updated = storage_precision(w.last_updated);
+            (
+                tokens::seq.eq(*seq),
+                tokens::seq_v221.eq(*seq_v221),
+                tokens::country_code.eq(w.key.owner.country_code.key()),
+                tokens::party_id.eq(w.key.owner.party_id.key()),
+                tokens::uid_key.eq(w.key.uid.key()),
+                tokens::token_type.eq(w.key.token_type.as_str()),
+                tokens::valid.eq(w.valid),
+                tokens::whitelist.eq(w.whitelist.as_str()),
+                tokens::last_updated.eq(last_updated),
+                tokens::body.eq(body.as_str()),
+                tokens::blocked.eq(false),
+                tokens::effective_updated.eq(last_updated),
+                tokens::created_at.eq(now),
+            )
+        })
+        .collect();
+    let mut ids: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let inserted: Vec<(i64, i64)> = match conn {
+            // A concurrent creation of one of these keys makes the insert wait for it and then
+            // skip that row (as `put`'s insert does).
+            Conn::Pg(c) => diesel::insert_into(tokens::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning((tokens::seq, tokens::id))
+                .get_results(&mut **c)?,
+            // The single writer read these keys absent in this transaction: no conflict can
+            // happen, and a skipped row would leave a hole in the dense `seq`.
+            Conn::Sqlite(c) => diesel::insert_into(tokens::table)
+                .values(chunk)
+                .returning((tokens::seq, tokens::id))
+                .get_results(&mut **c)?,
+        };
+        ids.extend(inserted);
+    }
+    Ok(seqs.iter().map(|(seq, _)| ids.get(seq).copied()).collect())
+}
+
+/// `count` pending placeholders (PostgreSQL), in the order the sequencer numbers them.
+fn pending_placeholders(conn: &mut Conn<'_>, count: i64) -> StoreResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Placeholder {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        placeholder: i64,
+    }
+    let Conn::Pg(c) = conn else {
+        return Err(StoreError::Query(
+            "pending tokens are PostgreSQL's; SQLite numbers at insert".to_owned(),
+        ));
+    };
+    let rows: Vec<Placeholder> = diesel::sql_query(
+        "SELECT -nextval('tokens_pending') AS placeholder FROM generate_series(1, $1) AS n ORDER BY n",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(count)
+    .load(&mut **c)?;
+    // nextval is evaluated per row before the sort; order by the values so the sequencer's
+    // order (placeholder descending = nextval ascending) is the order of `writes`.
+    let mut placeholders: Vec<i64> = rows.into_iter().map(|r| r.placeholder).collect();
+    placeholders.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(placeholders)
+}

@@ -31,6 +31,7 @@ on_both_backends!(
     csv_import_stores_every_good_line_and_round_trips,
     policy_import_acts_as_the_policy_api,
     export_then_import_changes_nothing,
+    import_decides_repeated_and_stored_keys_in_line_order,
     parties_and_agreements,
     clients_are_created_listed_and_disabled,
     search_filters_and_cursor_pages,
@@ -41,11 +42,11 @@ on_both_backends!(
 on_both_backends_with!(fast_push => policy_change_shows_in_the_list_the_decision_and_the_push);
 
 /// An answer of the management API, read whole.
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     content_type: String,
     challenge: Option<String>,
-    body: Value,
+    pub(crate) body: Value,
 }
 
 async fn call(
@@ -101,7 +102,7 @@ fn claims(app: &TestApp, scope: &str, change: impl FnOnce(&mut Value)) -> Value 
 }
 
 /// A valid access token of the client `th_admin` with `scope`.
-async fn bearer(app: &TestApp, scope: &str) -> String {
+pub(crate) async fn bearer(app: &TestApp, scope: &str) -> String {
     app.sign_access_token(claims(app, scope, |_| {})).await
 }
 
@@ -1839,7 +1840,7 @@ async fn policy_import_acts_as_the_policy_api(app: TestApp) {
     );
 }
 
-async fn post_ndjson(app: &TestApp, token: &str, query: &str, body: String) -> Reply {
+pub(crate) async fn post_ndjson(app: &TestApp, token: &str, query: &str, body: String) -> Reply {
     let response = app
         .client
         .post(app.url(&format!("/admin/v1/tokens/import{query}")))
@@ -1947,6 +1948,115 @@ async fn import_stores_every_good_line_and_reports_the_bad(app: TestApp) {
     let bad = post_ndjson(&app, &write, "?dry_run=maybe", String::new()).await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["field"], "dry_run");
+}
+
+/// The NDJSON lines of `import_decides_repeated_and_stored_keys_in_line_order`: new tokens, one
+/// key four times, a stored key with an older stamp and one with a newer; and its counts.
+pub(crate) fn repeated_and_stored_lines() -> (String, Value) {
+    let stamped = |uid: &str, at: &str, valid: bool| {
+        let mut t = token_json(uid);
+        t["last_updated"] = json!(at);
+        t["valid"] = json!(valid);
+        t.to_string()
+    };
+    let lines = [
+        stamped("REP1", "2026-02-01T00:00:00Z", true), // created
+        stamped("TWICE", "2026-02-01T00:00:00Z", true), // created
+        stamped("OLDER", "2026-03-01T00:00:00Z", false), // replaces the stored (older) one
+        stamped("NEWER", "2026-02-01T00:00:00Z", false), // stale: stored is newer
+        stamped("TWICE", "2026-02-02T00:00:00Z", false), // replaces its own line 2
+        stamped("REP2", "2026-02-01T00:00:00Z", true), // created
+        stamped("TWICE", "2026-02-02T00:00:00Z", false), // unchanged: as line 5
+        stamped("TWICE", "2026-02-01T12:00:00Z", true), // stale: line 5 is newer
+    ];
+    let counts = json!({"created": 3, "replaced": 2, "unchanged": 1, "stale": 2, "invalid": 0});
+    (lines.join("\n"), counts)
+}
+
+/// Stores OLDER (stamped before its import line) and NEWER (after), as PUTs would.
+pub(crate) async fn store_older_and_newer(app: &TestApp) {
+    assert_eq!(app.put_token(&token_json("OLDER")).await.status, 201);
+    let mut newer = token_json("NEWER");
+    newer["last_updated"] = json!("2026-06-01T00:00:00Z");
+    assert_eq!(app.put_token(&newer).await.status, 201);
+}
+
+/// A batch decides each line against the lines before it: a key repeated in one file is created
+/// once (at its first line's place in the creation order), then replaced, unchanged or stale.
+async fn import_decides_repeated_and_stored_keys_in_line_order(app: TestApp) {
+    store_older_and_newer(&app).await;
+    let (file, counts) = repeated_and_stored_lines();
+    let write = bearer(&app, "tokens:write tokens:read").await;
+    let dry = post_ndjson(&app, &write, "?dry_run=true", file.clone()).await;
+    assert_eq!(dry.status, 200, "{:?}", dry.body);
+    assert_eq!(
+        dry.body["counts"], counts,
+        "a dry run decides as the import"
+    );
+    let done = post_ndjson(&app, &write, "", file).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(done.body["counts"], counts);
+    assert_eq!(done.body["stale_lines"], json!([4, 8]));
+
+    let twice = call(
+        &app,
+        Method::GET,
+        "/admin/v1/tokens/NL/ABC/TWICE",
+        Some(&write),
+        None,
+    )
+    .await;
+    assert_eq!(twice.body["pushed"]["last_updated"], "2026-02-02T00:00:00Z");
+    assert_eq!(twice.body["pushed"]["valid"], false);
+    let older = call(
+        &app,
+        Method::GET,
+        "/admin/v1/tokens/NL/ABC/OLDER",
+        Some(&write),
+        None,
+    )
+    .await;
+    assert_eq!(older.body["pushed"]["last_updated"], "2026-03-01T00:00:00Z");
+    let newer = call(
+        &app,
+        Method::GET,
+        "/admin/v1/tokens/NL/ABC/NEWER",
+        Some(&write),
+        None,
+    )
+    .await;
+    assert_eq!(newer.body["pushed"]["last_updated"], "2026-06-01T00:00:00Z");
+
+    // The sender list: the stored tokens, then the new ones in the order of their first line,
+    // each once, at dense positions (offset N starts right after the Nth).
+    let list = app
+        .call(
+            Method::GET,
+            "/ocpi/2.3.0/sender/tokens?offset=0&limit=10",
+            &app.cpo,
+            None,
+        )
+        .await;
+    assert_eq!((list.status, list.ocpi_status()), (200, 1000));
+    let uids: Vec<&str> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uids, ["OLDER", "NEWER", "REP1", "TWICE", "REP2"]);
+    assert_eq!(list.header("x-total-count").as_deref(), Some("5"));
+    for (offset, uid) in uids.iter().enumerate() {
+        let one = app
+            .call(
+                Method::GET,
+                &format!("/ocpi/2.3.0/sender/tokens?offset={offset}&limit=1"),
+                &app.cpo,
+                None,
+            )
+            .await;
+        assert_eq!(one.body["data"][0]["uid"], *uid, "offset {offset}");
+    }
 }
 
 async fn export_then_import_changes_nothing(app: TestApp) {

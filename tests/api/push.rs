@@ -436,7 +436,10 @@ on_both_backends_with!(fast_push =>
     sessions_reach_the_emsp_of_their_token,
 );
 on_both_backends_with!(short_window => past_the_retry_window_entries_are_dropped_and_counted);
-on_both_backends_with!(explicit_fast => explicit_agreements_choose_who_gets_pushes);
+on_both_backends_with!(explicit_fast =>
+    explicit_agreements_choose_who_gets_pushes,
+    an_import_pushes_each_changed_token_once,
+);
 
 /// Under `hub.agreements = "explicit"` a token goes only to the CPOs with an agreement with its
 /// eMSP (checked at delivery, so an agreement made later lets the next change through).
@@ -480,6 +483,45 @@ async fn explicit_agreements_choose_who_gets_pushes(app: TestApp) {
         .wait_for("of AGR1 once agreed", |p| p.object == "NL/ABC/AGR1")
         .await;
     assert_eq!(token_pushes(&got, "AGR1")[0].body["language"], "de");
+}
+
+/// An import queues one push per token it changed (created or replaced), none for an unchanged
+/// or stale line, for the CPO with an agreement with the eMSP; a key on several lines of one
+/// batch is pushed once, as its last line left it.
+async fn an_import_pushes_each_changed_token_once(app: TestApp) {
+    use tokenhub::service::agreements::{change, AgreementChange};
+    let agreed = cpo_receiver_named(&app, "2.3.0", "PCI").await;
+    let state = app.app_state_with(explicit_fast);
+    let emsp = PartyKey::parse("NL", "ABC").unwrap();
+    let pci = PartyKey::parse("BE", "PCI").unwrap();
+    assert!(change(&state, AgreementChange::Add, &pci, &emsp)
+        .await
+        .unwrap());
+    crate::admin::store_older_and_newer(&app).await;
+    agreed
+        .wait_for("of NEWER", |p| p.object == "NL/ABC/NEWER")
+        .await;
+    drained(&app).await;
+    let before = agreed.pushes().len();
+
+    let (file, counts) = crate::admin::repeated_and_stored_lines();
+    let write = crate::admin::bearer(&app, "tokens:write").await;
+    let done = crate::admin::post_ndjson(&app, &write, "", file).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(done.body["counts"], counts);
+    agreed
+        .wait_for("of REP2", |p| p.object == "NL/ABC/REP2")
+        .await;
+    drained(&app).await;
+    let after: Vec<Pushed> = agreed.pushes()[before..].to_vec();
+    for uid in ["REP1", "TWICE", "OLDER", "REP2"] {
+        assert_eq!(token_pushes(&after, uid).len(), 1, "{uid}: {after:?}");
+    }
+    assert!(token_pushes(&after, "NEWER").is_empty(), "{after:?}");
+    assert_eq!(after.len(), 4, "{after:?}");
+    let twice = &token_pushes(&after, "TWICE")[0];
+    assert_eq!(twice.body["last_updated"], "2026-02-02T00:00:00Z");
+    assert_eq!(twice.body["valid"], false);
 }
 
 fn explicit_fast(config: &mut Config) {
