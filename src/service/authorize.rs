@@ -14,7 +14,9 @@
 //! audit entry in one statement that checks, once it holds the token's row lock, that the token
 //! and its uses are still what the decision saw (`store::decision_pg`). Three round trips instead
 //! of seven; a job that lost the race decides again, and after [`OPTIMISTIC_TRIES`] lost races
-//! runs the classic way (one transaction, the token locked before its uses are read).
+//! runs the classic way (one transaction, the token locked before its uses are read). The hub
+//! runs these optimistic jobs in batches (`batch`): the reads of all the jobs queued together in
+//! one statement, their writes in another.
 
 use std::sync::Arc;
 
@@ -23,7 +25,6 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthorizationSettings;
 use crate::domain::agreement::AgreementMode;
-use crate::domain::authorization::ActiveUse;
 use crate::domain::authorization::{
     emaid_provider, AllowedType, AuditResult, LocationRequest, Reason,
 };
@@ -35,12 +36,17 @@ use crate::domain::version::OcpiVersion;
 use crate::peers::forward::EmspAnswer;
 use crate::registry::{self, Decision, DecisionInput, KnownToken, Route, UnknownRoute, UnknownUid};
 use crate::store::audit::{self, AuditEntry};
-use crate::store::decision_pg::{self, Guard};
+use crate::store::decision_pg::{self, Guard, HoldRow, PendingWrite};
 use crate::store::tokens::TokenRow;
+use crate::store::usage::TokenUses;
 use crate::store::{agreements, parties, tokens, usage, BackendKind, Conn, Store, StoreResult};
 
 use super::forwarding::{ForwardRequest, Forwarded, Forwarder};
 
+mod batch;
+pub use batch::DecisionBatches;
+
+#[derive(Clone)]
 pub struct AuthorizeRequest {
     pub uid: TokenUid,
     pub token_type: TokenType,
@@ -141,6 +147,14 @@ enum Mode {
     Optimistic,
 }
 
+/// Where a job's one write (an audit entry, or a hold with its audit entry) goes.
+enum Writes<'a> {
+    /// To the job's connection, as it decides.
+    Now,
+    /// Kept for its batch's one statement (PostgreSQL, optimistic: `batch`).
+    Batched(&'a mut Option<PendingWrite>),
+}
+
 /// What a write job found.
 enum Step {
     Done(AuthorizeOutcome),
@@ -164,6 +178,7 @@ struct Asked {
 /// Decides `request` and records the decision (docs/design.md §6 "The authorize flow").
 pub async fn authorize(
     store: &Store,
+    batches: Option<&DecisionBatches>,
     settings: &AuthorizationSettings,
     forwarder: &Forwarder,
     request: AuthorizeRequest,
@@ -171,7 +186,15 @@ pub async fn authorize(
     // Generated here, not by the decision, which stays pure; upper-case so that the
     // case-insensitive match against sessions' references is a plain equality.
     let fresh_reference = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let step = decide(store, settings, request, fresh_reference.clone(), None).await?;
+    let step = decide(
+        store,
+        batches,
+        settings,
+        request,
+        fresh_reference.clone(),
+        None,
+    )
+    .await?;
     let (to, endpoint, request) = match step {
         Step::Done(outcome) => return Ok(outcome),
         Step::Forward {
@@ -196,7 +219,15 @@ pub async fn authorize(
         )
         .await;
     let asked = Arc::new(Asked { to, forwarded });
-    let step = decide(store, settings, *request, fresh_reference, Some(asked)).await?;
+    let step = decide(
+        store,
+        batches,
+        settings,
+        *request,
+        fresh_reference,
+        Some(asked),
+    )
+    .await?;
     match step {
         Step::Done(outcome) => Ok(outcome),
         // `run` forwards only when it has not asked yet.
@@ -216,6 +247,7 @@ fn conflict_escaped() -> crate::store::StoreError {
 /// returns [`Step::Conflict`].
 async fn decide(
     store: &Store,
+    batches: Option<&DecisionBatches>,
     settings: &AuthorizationSettings,
     mut request: AuthorizeRequest,
     fresh_reference: String,
@@ -226,10 +258,19 @@ async fn decide(
             let settings = settings.clone();
             let reference = fresh_reference.clone();
             let asked = asked.clone();
+            if let Some(batches) = batches {
+                match batches.decide(request, settings, reference, asked).await? {
+                    Step::Conflict(back) => request = *back,
+                    step => return Ok(step),
+                }
+                continue;
+            }
             let step = store
                 .write_autocommit(move |conn| {
                     run(
                         conn,
+                        &mut Writes::Now,
+                        None,
                         request,
                         &settings,
                         Utc::now(),
@@ -253,6 +294,8 @@ async fn decide(
             move |conn| {
                 run(
                     conn,
+                    &mut Writes::Now,
+                    None,
                     request,
                     &settings,
                     Utc::now(),
@@ -269,8 +312,14 @@ async fn decide(
 /// Runs inside one write job: load the inputs, route, and (unless forwarded) write the outcome.
 /// `asked`: the eMSP was asked already (the second job); its answer decides where the matrix
 /// still forwards.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a job's inputs: the request, where its inputs come from and where its write goes"
+)]
 fn run(
     conn: &mut Conn<'_>,
+    writes: &mut Writes<'_>,
+    prefetched: Option<Vec<TokenUses>>,
     request: AuthorizeRequest,
     settings: &AuthorizationSettings,
     now: DateTime<Utc>,
@@ -286,16 +335,19 @@ fn run(
             Vec::new(),
         ),
         Mode::Optimistic => {
-            let found = usage::candidates_with_uses(
-                conn,
-                request.uid.key(),
-                request.token_type.as_str(),
-                now,
-            )?;
+            let found = match prefetched {
+                Some(found) => found,
+                None => usage::candidates_with_uses(
+                    conn,
+                    request.uid.key(),
+                    request.token_type.as_str(),
+                    now,
+                )?,
+            };
             let mut rows = Vec::with_capacity(found.len());
             let mut uses = Vec::with_capacity(found.len());
             for f in found {
-                uses.push((f.row.id, f.uses, f.use_ids));
+                uses.push((f.row.id, f.uses, f.use_ids, f.owner));
                 rows.push(f.row);
             }
             (rows, uses)
@@ -304,6 +356,7 @@ fn run(
     if !candidates.is_empty() && !request.version.knows_token_type(&request.token_type) {
         record(
             conn,
+            writes,
             &request,
             None,
             AuditResult::Unknown,
@@ -323,6 +376,7 @@ fn run(
         None if candidates.len() > 1 => {
             record(
                 conn,
+                writes,
                 &request,
                 None,
                 AuditResult::NotEnoughInformation,
@@ -345,6 +399,7 @@ fn run(
         if let Some(refused) = refused {
             record(
                 conn,
+                writes,
                 &request,
                 Some(refused),
                 AuditResult::Unknown,
@@ -355,19 +410,25 @@ fn run(
             )?;
             return Ok(Step::Done(AuthorizeOutcome::Unknown));
         }
-        return unknown_uid(conn, request, now, asked, settings.agreements);
+        return unknown_uid(conn, writes, request, now, asked, settings.agreements);
     };
 
     let owner = PartyKey::parse(&row.country_code, &row.party_id)?;
-    let found = parties::owner(conn, &owner)?.unwrap_or_default();
-    let (uses, use_ids): (Vec<ActiveUse>, Vec<i64>) =
-        match preloaded.iter().position(|(id, ..)| *id == row.id) {
-            Some(at) => {
-                let (_, uses, ids) = preloaded.swap_remove(at);
-                (uses, ids)
-            }
-            None => (usage::active_for_token(conn, row.id, now)?, Vec::new()),
-        };
+    let (uses, use_ids, found) = match preloaded.iter().position(|(id, ..)| *id == row.id) {
+        Some(at) => {
+            let (_, uses, ids, found) = preloaded.swap_remove(at);
+            (uses, ids, found)
+        }
+        None => (
+            usage::active_for_token(conn, row.id, now)?,
+            Vec::new(),
+            None,
+        ),
+    };
+    let found = match found {
+        Some(found) => found.unwrap_or_default(),
+        None => parties::owner(conn, &owner)?.unwrap_or_default(),
+    };
     let policy = row.policy();
     let input = DecisionInput {
         token: Some(KnownToken {
@@ -462,8 +523,20 @@ fn run(
                     now,
                     asked,
                 );
-                if !decision_pg::hold_and_record(conn, &guard, &hold, &entry)? {
-                    return Ok(Step::Conflict(Box::new(request)));
+                match writes {
+                    Writes::Now => {
+                        if !decision_pg::hold_and_record(conn, &guard, &hold, &entry)? {
+                            return Ok(Step::Conflict(Box::new(request)));
+                        }
+                    }
+                    // The batch turns a failed guard into a conflict (`batch`).
+                    Writes::Batched(kept) => {
+                        **kept = Some(PendingWrite::Hold {
+                            hold: Box::new(HoldRow::new(&hold)),
+                            guard,
+                            audit: entry,
+                        });
+                    }
                 }
                 return Ok(decided(
                     AllowedType::Allowed,
@@ -483,6 +556,7 @@ fn run(
     let allowed = decision.allowed_type().unwrap_or(AllowedType::NotAllowed);
     record(
         conn,
+        writes,
         &request,
         Some(&row),
         AuditResult::Answered(allowed),
@@ -550,6 +624,7 @@ fn agreed_candidates(
 /// eMSP the `OCPI-to-*` headers name, else of the one an EMAID's provider prefix names.
 fn unknown_uid(
     conn: &mut Conn<'_>,
+    writes: &mut Writes<'_>,
     request: AuthorizeRequest,
     now: DateTime<Utc>,
     asked: Option<&Asked>,
@@ -561,6 +636,7 @@ fn unknown_uid(
         if !request.version.knows_token_type(&request.token_type) {
             record(
                 conn,
+                writes,
                 &request,
                 None,
                 AuditResult::Unknown,
@@ -586,6 +662,7 @@ fn unknown_uid(
             if !agreements::may_deal(conn, agreements_mode, &request.requester, key)? {
                 record(
                     conn,
+                    writes,
                     &request,
                     None,
                     AuditResult::Unknown,
@@ -639,7 +716,9 @@ fn unknown_uid(
                 AuthorizeOutcome::NotConnected(format!("{named} is suspended")),
             ),
         };
-        record(conn, &request, None, result, reason, None, now, None)?;
+        record(
+            conn, writes, &request, None, result, reason, None, now, None,
+        )?;
         return Ok(Step::Done(outcome));
     };
     let why = asked.forwarded.why(&asked.to);
@@ -681,6 +760,7 @@ fn unknown_uid(
     };
     record(
         conn,
+        writes,
         &request,
         None,
         result,
@@ -698,6 +778,7 @@ fn unknown_uid(
 )]
 fn record(
     conn: &mut Conn<'_>,
+    writes: &mut Writes<'_>,
     request: &AuthorizeRequest,
     row: Option<&TokenRow>,
     result: AuditResult,
@@ -706,10 +787,14 @@ fn record(
     now: DateTime<Utc>,
     asked: Option<&Asked>,
 ) -> StoreResult<()> {
-    audit::record(
-        conn,
-        &audit_entry(request, row, result, reason, reference, now, asked),
-    )
+    let entry = audit_entry(request, row, result, reason, reference, now, asked);
+    match writes {
+        Writes::Now => audit::record(conn, &entry),
+        Writes::Batched(kept) => {
+            **kept = Some(PendingWrite::Audit(entry));
+            Ok(())
+        }
+    }
 }
 
 fn audit_entry(

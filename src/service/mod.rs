@@ -6,6 +6,7 @@
 pub mod agreements;
 pub mod audit_trail;
 pub mod authorize;
+mod batch_queue;
 pub mod client_info;
 pub mod console;
 pub mod credentials;
@@ -67,6 +68,10 @@ pub struct AppState {
     pub client_info: client_info::ClientInfoPusher,
     /// Asks owner eMSPs for real-time authorizations, behind per-partner breakers.
     pub forwarder: forwarding::Forwarder,
+    /// PostgreSQL: the threads that read and write concurrent decisions in batches.
+    pub decisions: Option<authorize::DecisionBatches>,
+    /// PostgreSQL: the threads that write concurrent token PUTs in batches.
+    pub token_puts: Option<tokens::PutBatches>,
     /// The OAuth 2 authorization server: clients, signing keys, revocations.
     pub oauth: oauth::OAuthServer,
     /// How pushes of tokens and sessions are delivered and retried (`push.*`).
@@ -111,6 +116,10 @@ impl AppState {
                 client_info.clone(),
             ),
             client_info,
+            decisions: (store.kind() == crate::store::BackendKind::Postgres)
+                .then(|| authorize::DecisionBatches::start(store.clone())),
+            token_puts: (store.kind() == crate::store::BackendKind::Postgres)
+                .then(|| tokens::PutBatches::start(store.clone())),
             store,
             credentials: CredentialsCache::new(CREDENTIALS_TTL, UNKNOWN_CREDENTIALS_TTL),
             auth_failures: FailureLimiter::new(

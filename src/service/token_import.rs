@@ -247,7 +247,7 @@ impl Import {
 /// token with its last line, and one upsert of the pushes of every changed token. A dry run
 /// decides only. Batching cuts ~5 statements a line to a few a batch (BENCHMARKS.md, "Management
 /// API files").
-fn apply_batch(
+pub(super) fn apply_batch(
     conn: &mut crate::store::Conn<'_>,
     batch: &[(u64, TokenWrite)],
     dry_run: bool,
@@ -360,7 +360,7 @@ fn db_key(key: &TokenKey) -> DbKey<'_> {
     )
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Created,
     Replaced,
     Unchanged,

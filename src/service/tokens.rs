@@ -16,6 +16,9 @@ use super::push;
 
 pub use crate::store::tokens::ListFilter;
 
+mod batch;
+pub use batch::PutBatches;
+
 pub enum PutOutcome {
     Created,
     Replaced,
@@ -33,8 +36,10 @@ pub enum PatchOutcome {
 /// Creates or replaces the token (the hub policy stays) and queues its push to CPOs in the same
 /// write job. A `last_updated` more than
 /// `max_future_skew` ahead is refused: stored, it would make every later update stale.
+/// On PostgreSQL the write goes through `batches` (with concurrent PUTs, in one transaction).
 pub async fn put(
     store: &Store,
+    batches: Option<&PutBatches>,
     write: TokenWrite,
     max_future_skew: TimeDelta,
 ) -> StoreResult<PutOutcome> {
@@ -46,21 +51,32 @@ pub async fn put(
     ) {
         return Ok(PutOutcome::Invalid(e));
     }
-    let outcome = store
-        .write(move |conn| {
-            let now = Utc::now();
-            let outcome = tokens::put(conn, &write, now)?;
-            if outcome != tokens::PutOutcome::Stale {
-                push::queue_token_change(conn, &write.key, now)?;
-            }
-            Ok(outcome)
-        })
-        .await?;
+    let outcome = match batches {
+        Some(batches) => batches.put(write).await?,
+        None => {
+            store
+                .write(move |conn| put_one(conn, &write, Utc::now()))
+                .await?
+        }
+    };
     Ok(match outcome {
         tokens::PutOutcome::Created => PutOutcome::Created,
         tokens::PutOutcome::Replaced => PutOutcome::Replaced,
         tokens::PutOutcome::Stale => PutOutcome::Stale,
     })
+}
+
+/// One PUT inside a write job: the token, and its push unless it was stale.
+fn put_one(
+    conn: &mut crate::store::Conn<'_>,
+    write: &TokenWrite,
+    now: chrono::DateTime<Utc>,
+) -> StoreResult<tokens::PutOutcome> {
+    let outcome = tokens::put(conn, write, now)?;
+    if outcome != tokens::PutOutcome::Stale {
+        push::queue_token_change(conn, &write.key, now)?;
+    }
+    Ok(outcome)
 }
 
 /// Merges `patch` into the stored token under a lock, so concurrent PATCHes do not lose fields,

@@ -175,6 +175,25 @@ enum Backend {
     },
 }
 
+/// Runs `job` on a connection of the read pool (SQLite) or the pool (PostgreSQL).
+fn on_pooled<R>(
+    backend: &Backend,
+    job: impl FnOnce(&mut Conn<'_>) -> StoreResult<R>,
+) -> StoreResult<R> {
+    match backend {
+        Backend::Sqlite { readers, .. } => {
+            let mut c = readers.get()?;
+            job(&mut Conn::Sqlite(&mut c))
+        }
+        Backend::Pg { pool, gate } => {
+            let mut c = pg_checkout(pool, gate)?;
+            let result = job(&mut Conn::Pg(&mut c));
+            forget_if_lost(&mut c, &result);
+            result
+        }
+    }
+}
+
 /// A pooled PostgreSQL connection, or 503 at once while the database is known to be down.
 fn pg_checkout(
     pool: &Pool<PgManager>,
@@ -434,20 +453,35 @@ impl Store {
         F: FnOnce(&mut Conn<'_>) -> StoreResult<R> + Send + 'static,
     {
         let backend = Arc::clone(&self.backend);
-        tokio::task::spawn_blocking(move || match &*backend {
-            Backend::Sqlite { readers, .. } => {
-                let mut c = readers.get()?;
-                job(&mut Conn::Sqlite(&mut c))
-            }
-            Backend::Pg { pool, gate } => {
-                let mut c = pg_checkout(pool, gate)?;
-                let result = job(&mut Conn::Pg(&mut c));
-                forget_if_lost(&mut c, &result);
-                result
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Query(format!("store task failed: {e}")))?
+        tokio::task::spawn_blocking(move || on_pooled(&backend, job))
+            .await
+            .map_err(|e| StoreError::Query(format!("store task failed: {e}")))?
+    }
+
+    /// Runs `job` on a pooled connection in the calling thread, outside any explicit
+    /// transaction: for a thread of its own (`service::authorize::batch`), never an async task.
+    pub fn read_blocking<R>(
+        &self,
+        job: impl FnOnce(&mut Conn<'_>) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        on_pooled(&self.backend, job)
+    }
+
+    /// PostgreSQL: [`Store::write`] in the calling thread, for a thread of its own
+    /// (`service::tokens::batch`), never an async task. SQLite writes go to its writer only.
+    pub fn write_blocking<R>(
+        &self,
+        job: impl FnOnce(&mut Conn<'_>) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        let Backend::Pg { pool, gate } = &*self.backend else {
+            return Err(StoreError::Query(
+                "a blocking write is PostgreSQL's; SQLite writes go to its writer".into(),
+            ));
+        };
+        let mut c = pg_checkout(pool, gate)?;
+        let result = c.transaction(|c| job(&mut Conn::Pg(c)));
+        forget_if_lost(&mut c, &result);
+        result
     }
 
     /// Runs `job` atomically; its effects are durable when this returns `Ok`. An `Err` from the job

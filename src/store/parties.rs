@@ -141,43 +141,73 @@ pub fn owner(conn: &mut Conn<'_>, key: &PartyKey) -> StoreResult<Option<Owner>> 
         ))
         .get_result(conn)
         .optional())?;
-    let Some((
-        suspended,
-        max,
-        forward_allowed,
-        delegate_realtime,
-        budget,
-        platform_id,
-        status,
-        version,
-        sealed,
-        url,
-    )) = row
-    else {
-        return Ok(None);
-    };
+    Ok(row.map(
+        |(
+            suspended,
+            max,
+            forward_allowed,
+            delegate_realtime,
+            budget,
+            platform_id,
+            status,
+            version,
+            sealed,
+            url,
+        )| {
+            owner_from_row(OwnerRow {
+                suspended,
+                max_concurrent: max,
+                forward_allowed,
+                delegate_realtime,
+                time_budget_ms: budget,
+                platform_id,
+                status,
+                ocpi_version: version,
+                outbound_token_sealed: sealed,
+                tokens_sender: url,
+            })
+        },
+    ))
+}
+
+/// The columns `owner` reads, also read by the PostgreSQL candidates function
+/// (`store::usage::candidates_with_uses`).
+pub(super) struct OwnerRow {
+    pub suspended: bool,
+    pub max_concurrent: Option<i32>,
+    pub forward_allowed: bool,
+    pub delegate_realtime: bool,
+    pub time_budget_ms: Option<i32>,
+    pub platform_id: i64,
+    pub status: String,
+    pub ocpi_version: Option<String>,
+    pub outbound_token_sealed: Option<String>,
+    pub tokens_sender: Option<String>,
+}
+
+pub(super) fn owner_from_row(row: OwnerRow) -> Owner {
     let positive = |v: Option<i32>| v.map(|v| v.max(0) as u32);
     // A partner that unregistered keeps no token; a corrupt URL or version is no endpoint.
     let realtime = (|| {
         Some(RealtimeEndpoint {
-            platform_id,
-            tokens_sender: url::Url::parse(&url?).ok()?,
-            version: OcpiVersion::parse(&version?)?,
-            outbound_token_sealed: sealed?,
-            status: ConnectionStatus::from_db(&status)?,
-            time_budget_ms: positive(budget),
+            platform_id: row.platform_id,
+            tokens_sender: url::Url::parse(&row.tokens_sender?).ok()?,
+            version: OcpiVersion::parse(&row.ocpi_version?)?,
+            outbound_token_sealed: row.outbound_token_sealed?,
+            status: ConnectionStatus::from_db(&row.status)?,
+            time_budget_ms: positive(row.time_budget_ms),
         })
     })();
-    Ok(Some(Owner {
+    Owner {
         state: OwnerState {
-            suspended,
-            max_concurrent: positive(max),
+            suspended: row.suspended,
+            max_concurrent: positive(row.max_concurrent),
             realtime: realtime.is_some(),
-            forward_allowed,
-            delegate_realtime,
+            forward_allowed: row.forward_allowed,
+            delegate_realtime: row.delegate_realtime,
         },
         realtime,
-    }))
+    }
 }
 
 /// The OCPI module id of tokens.

@@ -11,7 +11,7 @@ use crate::domain::ids::PartyKey;
 use crate::domain::token::{HubPolicy, TokenKey, TokenWrite, Whitelist};
 use crate::domain::version::OcpiVersion;
 
-#[derive(Queryable, Selectable, Debug, Clone)]
+#[derive(Queryable, QueryableByName, Selectable, Debug, Clone)]
 #[diesel(table_name = tokens)]
 pub struct TokenRow {
     pub id: i64,

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
+use super::parties::{owner_from_row, Owner, OwnerRow};
 use super::schema::{token_usages, tokens};
 use super::tokens::TokenRow;
 use super::{db_run, Conn, StoreResult};
@@ -78,11 +80,17 @@ pub struct TokenUses {
     /// The ids of those uses, ascending: what the PostgreSQL guard compares
     /// (`store::decision_pg`).
     pub use_ids: Vec<i64>,
+    /// The token's owner eMSP (`None` inside: the hub has no such eMSP), when the read brought
+    /// it (PostgreSQL); `None`: read it with `parties::owner`.
+    pub owner: Option<Option<Owner>>,
 }
 
 /// The tokens `uid_key` and `token_type` name, each with its uses that count at `now`: one query
 /// (a left join), so an optimistic PostgreSQL authorization reads its inputs in one round trip.
 /// Nothing is locked: the decision's write checks that nothing changed (`store::decision_pg`).
+///
+/// On PostgreSQL through `tokenhub_token_candidates`, whose plan cannot fall back to a sequential
+/// scan of the uses (migration `2026-12-12-000001_decision_batches` says why and what it cost).
 pub fn candidates_with_uses(
     conn: &mut Conn<'_>,
     uid_key: &str,
@@ -90,24 +98,48 @@ pub fn candidates_with_uses(
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<TokenUses>> {
     let now = storage_precision(now);
-    let rows: Vec<(TokenRow, Option<UsageRow>)> = db_run!(conn => tokens::table
-        .left_join(
-            token_usages::table.on(token_usages::token_id
-                .eq(tokens::id)
-                .and(token_usages::counts_until.gt(now))),
-        )
-        .filter(tokens::uid_key.eq(uid_key))
-        .filter(tokens::token_type.eq(token_type))
-        .order((tokens::id, token_usages::id))
-        .select((TokenRow::as_select(), Option::<UsageRow>::as_select()))
-        .load(conn))?;
+    let rows: Vec<(TokenRow, Option<UsageRow>, Option<Option<Owner>>)> = match conn {
+        Conn::Pg(c) => {
+            let mut rows: Vec<_> = diesel::sql_query(CANDIDATES)
+                .bind::<Text, _>(uid_key)
+                .bind::<Text, _>(token_type)
+                .bind::<Timestamp, _>(now)
+                .load::<CandidateRow>(&mut **c)?
+                .into_iter()
+                .map(CandidateRow::split)
+                .collect();
+            // The function returns a token's uses unordered (its migration says why).
+            rows.sort_by_key(|(token, usage, _)| (token.id, usage.as_ref().map(|u| u.id)));
+            rows
+        }
+        Conn::Sqlite(c) => tokens::table
+            .left_join(
+                token_usages::table.on(token_usages::token_id
+                    .eq(tokens::id)
+                    .and(token_usages::counts_until.gt(now))),
+            )
+            .filter(tokens::uid_key.eq(uid_key))
+            .filter(tokens::token_type.eq(token_type))
+            .order((tokens::id, token_usages::id))
+            .select((TokenRow::as_select(), Option::<UsageRow>::as_select()))
+            .load::<(TokenRow, Option<UsageRow>)>(&mut **c)?
+            .into_iter()
+            .map(|(token, usage)| (token, usage, None))
+            .collect(),
+    };
+    Ok(group_uses(rows))
+}
+
+/// The rows of one (uid, type): one `TokenUses` per token, in token order.
+fn group_uses(rows: Vec<(TokenRow, Option<UsageRow>, Option<Option<Owner>>)>) -> Vec<TokenUses> {
     let mut found: Vec<TokenUses> = Vec::new();
-    for (row, usage) in rows {
+    for (row, usage, owner) in rows {
         if found.last().is_none_or(|last| last.row.id != row.id) {
             found.push(TokenUses {
                 row,
                 uses: Vec::new(),
                 use_ids: Vec::new(),
+                owner,
             });
         }
         if let (Some(usage), Some(last)) = (usage, found.last_mut()) {
@@ -118,7 +150,162 @@ pub fn candidates_with_uses(
             last.use_ids.push(usage.id);
         }
     }
-    Ok(found)
+    found
+}
+
+/// [`candidates_with_uses`] for many (uid key, type) pairs in one statement (PostgreSQL only:
+/// `service::decision_batch`), in the order of `keys`.
+pub fn candidates_many(
+    conn: &mut Conn<'_>,
+    keys: &[(&str, &str)],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Vec<TokenUses>>> {
+    let Conn::Pg(c) = conn else {
+        return Err(super::StoreError::Query(
+            "the batched decision read is PostgreSQL's".into(),
+        ));
+    };
+    let uid_keys: Vec<&str> = keys.iter().map(|(uid, _)| *uid).collect();
+    let types: Vec<&str> = keys.iter().map(|(_, kind)| *kind).collect();
+    let loaded: Vec<ManyRow> = diesel::sql_query(CANDIDATES_MANY)
+        .bind::<Array<Text>, _>(&uid_keys)
+        .bind::<Array<Text>, _>(&types)
+        .bind::<Timestamp, _>(storage_precision(now))
+        .load(&mut **c)?;
+    let mut per_key: Vec<Vec<_>> = keys.iter().map(|_| Vec::new()).collect();
+    for row in loaded {
+        let at = usize::try_from(row.req).ok().and_then(|r| r.checked_sub(1));
+        match at.and_then(|at| per_key.get_mut(at)) {
+            Some(rows) => rows.push(row.row.split()),
+            None => {
+                return Err(super::StoreError::Query(format!(
+                    "the batched decision read answered for pair {} of {}",
+                    row.req,
+                    keys.len()
+                )))
+            }
+        }
+    }
+    Ok(per_key
+        .into_iter()
+        .map(|mut rows| {
+            rows.sort_by_key(|(token, usage, _)| (token.id, usage.as_ref().map(|u| u.id)));
+            group_uses(rows)
+        })
+        .collect())
+}
+
+const CANDIDATES_MANY: &str = "SELECT * FROM tokenhub_token_candidates_many($1, $2, $3)";
+
+#[derive(QueryableByName)]
+struct ManyRow {
+    #[diesel(sql_type = Integer)]
+    req: i32,
+    #[diesel(embed)]
+    row: CandidateRow,
+}
+
+const CANDIDATES: &str = "SELECT * FROM tokenhub_token_candidates($1, $2, $3)";
+
+/// A row of `tokenhub_token_candidates`: the token, one of its uses or NULLs, and its owner.
+#[derive(QueryableByName)]
+struct CandidateRow {
+    #[diesel(embed)]
+    token: TokenRow,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    use_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    use_kind: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    use_authorization_reference: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    use_cpo_country_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    use_cpo_party_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    use_location_key: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    use_evse_set: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    use_counts_until: Option<NaiveDateTime>,
+    #[diesel(sql_type = Bool)]
+    owner_found: bool,
+    #[diesel(sql_type = Nullable<Bool>)]
+    owner_suspended: Option<bool>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    owner_max_concurrent: Option<i32>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    owner_forward_allowed: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    owner_delegate_realtime: Option<bool>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    owner_time_budget_ms: Option<i32>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    owner_platform_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    owner_status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    owner_ocpi_version: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    owner_outbound_token_sealed: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    owner_tokens_sender: Option<String>,
+}
+
+impl CandidateRow {
+    fn split(self) -> (TokenRow, Option<UsageRow>, Option<Option<Owner>>) {
+        let usage = match (
+            self.use_id,
+            self.use_kind,
+            self.use_cpo_country_code,
+            self.use_cpo_party_id,
+            self.use_counts_until,
+        ) {
+            (Some(id), Some(kind), Some(cpo_country_code), Some(cpo_party_id), Some(until)) => {
+                Some(UsageRow {
+                    id,
+                    kind,
+                    authorization_reference: self.use_authorization_reference,
+                    cpo_country_code,
+                    cpo_party_id,
+                    location_key: self.use_location_key,
+                    evse_set: self.use_evse_set,
+                    counts_until: until,
+                })
+            }
+            _ => None,
+        };
+        let owner = match (
+            self.owner_found,
+            self.owner_suspended,
+            self.owner_forward_allowed,
+            self.owner_delegate_realtime,
+            self.owner_platform_id,
+            self.owner_status,
+        ) {
+            (
+                true,
+                Some(suspended),
+                Some(forward_allowed),
+                Some(delegate_realtime),
+                Some(platform_id),
+                Some(status),
+            ) => Some(owner_from_row(OwnerRow {
+                suspended,
+                max_concurrent: self.owner_max_concurrent,
+                forward_allowed,
+                delegate_realtime,
+                time_budget_ms: self.owner_time_budget_ms,
+                platform_id,
+                status,
+                ocpi_version: self.owner_ocpi_version,
+                outbound_token_sealed: self.owner_outbound_token_sealed,
+                tokens_sender: self.owner_tokens_sender,
+            })),
+            _ => None,
+        };
+        (self.token, usage, Some(owner))
+    }
 }
 
 pub struct NewHold<'a> {

@@ -508,3 +508,140 @@ async fn a_stale_optimistic_decision_writes_nothing() {
         "hold and audit entry written together"
     );
 }
+
+/// The batched PostgreSQL decisions (`service::authorize::batch`): one read answers for every
+/// (uid, type) of a batch in its order, with the owner eMSP; one write takes each fresh hold,
+/// refuses each stale one (including a second hold on a token the same batch just held) and
+/// records each audit entry alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reads_in_order_and_writes_only_fresh_holds() {
+    use tokenhub::domain::authorization::{AllowedType, AuditResult, Reason};
+    use tokenhub::domain::datetime::storage_precision;
+    use tokenhub::domain::ids::PartyKey;
+    use tokenhub::store::decision_pg::{write_many, Guard, HoldRow, PendingWrite};
+    use tokenhub::store::tokens::TokenRow;
+    use tokenhub::store::{audit, usage};
+
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    for uid in ["BATCH1", "BATCH2"] {
+        assert_eq!(app.put_token(&token_json(uid)).await.status, 201);
+    }
+    let held = app.authorize("BATCH1", None).await;
+    assert_eq!(held.body["data"]["allowed"], "ALLOWED");
+    let now = chrono::Utc::now();
+    let read = app
+        .store
+        .read(move |c| {
+            usage::candidates_many(
+                c,
+                &[("BATCH2", "RFID"), ("NO-SUCH", "RFID"), ("BATCH1", "RFID")],
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 3, "one answer per pair");
+    assert_eq!(read[0][0].row.uid_key, "BATCH2");
+    assert!(read[0][0].use_ids.is_empty());
+    assert!(read[1].is_empty(), "an unknown uid has no candidate");
+    assert_eq!(read[2][0].use_ids.len(), 1, "BATCH1's hold");
+    let owner = read[2][0]
+        .owner
+        .clone()
+        .flatten()
+        .expect("the owner eMSP, read with it");
+    assert!(!owner.state.suspended);
+
+    let entry = |row: Option<&TokenRow>, result: AuditResult, reason: Reason| audit::AuditEntry {
+        decided_at: storage_precision(now),
+        token_id: row.map(|r| r.id),
+        token_country_code: Some("NL".into()),
+        token_party_id: Some("ABC".into()),
+        token_uid: row.map_or("NO-SUCH".into(), |r| r.uid_key.clone()),
+        token_type: "RFID".into(),
+        requester_country_code: "DE".into(),
+        requester_party_id: "CPO".into(),
+        location_id: None,
+        evse_uids: None,
+        result,
+        reason,
+        authorization_reference: None,
+        request_id: None,
+        forwarded_to: None,
+        forward_ms: None,
+        forward_outcome: None,
+    };
+    let cpo = PartyKey::parse("DE", "CPO").unwrap();
+    let hold = |row: &TokenRow, use_ids: Vec<i64>, reference: &str| PendingWrite::Hold {
+        guard: Guard {
+            token_id: row.id,
+            last_updated: row.last_updated,
+            effective_updated: row.effective_updated,
+            policy_updated_at: row.policy_updated_at,
+            now: storage_precision(now),
+            use_ids,
+        },
+        hold: Box::new(HoldRow::new(&usage::NewHold {
+            token_id: row.id,
+            reference,
+            cpo: &cpo,
+            location_key: None,
+            evse_set: &[],
+            now,
+            until: now + chrono::Duration::seconds(60),
+        })),
+        audit: entry(
+            Some(row),
+            AuditResult::Answered(AllowedType::Allowed),
+            Reason::Allowed,
+        ),
+    };
+    let batch1 = &read[2][0].row;
+    let batch2 = &read[0][0].row;
+    let writes = vec![
+        // Read before BATCH1's hold: stale.
+        hold(batch1, Vec::new(), "STALE"),
+        hold(batch2, Vec::new(), "FIRST"),
+        // The same read again, after the batch's own hold on BATCH2: stale too.
+        hold(batch2, Vec::new(), "SECOND"),
+        PendingWrite::Audit(entry(None, AuditResult::Unknown, Reason::UnknownToken)),
+    ];
+    let before = app
+        .store
+        .read(|c| audit::recent(c, 100))
+        .await
+        .unwrap()
+        .len();
+    let (done, uses, audited) = app
+        .store
+        .read(move |c| {
+            let done = write_many(c, &writes)?;
+            let uses = [batch1_id(&writes), batch2_id(&writes)]
+                .into_iter()
+                .map(|id| usage::active_for_token(c, id, now).map(|u| u.len()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((done, uses, audit::recent(c, 100)?.len()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(done, vec![false, true, false, true]);
+    assert_eq!(
+        uses,
+        vec![1, 1],
+        "BATCH1 keeps its one hold, BATCH2 gets one"
+    );
+    assert_eq!(
+        audited - before,
+        2,
+        "the fresh hold's entry and the refusal's"
+    );
+
+    fn batch1_id(writes: &[PendingWrite]) -> i64 {
+        writes[0].locked_token().unwrap()
+    }
+    fn batch2_id(writes: &[PendingWrite]) -> i64 {
+        writes[1].locked_token().unwrap()
+    }
+}

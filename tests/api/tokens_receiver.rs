@@ -125,7 +125,64 @@ async fn unknown_token_type_is_a_token_apart_from_rfid(app: TestApp) {
     assert_eq!(got.body["data"]["valid"], true);
 }
 
+/// Concurrent PUTs (on PostgreSQL written together in batches, `service::tokens::batch`): each
+/// gets the answer it would have had alone. Twenty new tokens are each created once; twelve PUTs
+/// of one new key create it once and replace it otherwise (or are stale after a newer one); the
+/// newest `last_updated` of the key is what stays, whatever order its PUTs were batched in.
+async fn concurrent_puts_answer_as_alone(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let put = |token: Value| {
+        let app = app.clone();
+        tokio::spawn(async move { app.put_token(&token).await })
+    };
+    let mut calls = Vec::new();
+    for n in 0..20 {
+        calls.push(put(token_json(&format!("MANY{n:02}"))));
+    }
+    for second in 0..12 {
+        let mut token = token_json("SAMEKEY");
+        token["last_updated"] = json!(format!("2026-01-01T00:00:{second:02}Z"));
+        calls.push(put(token));
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    for (n, answer) in answers[..20].iter().enumerate() {
+        assert_eq!(
+            (answer.status, answer.ocpi_status()),
+            (201, 1000),
+            "MANY{n:02}"
+        );
+    }
+    let same: Vec<(u16, i64)> = answers[20..]
+        .iter()
+        .map(|a| (a.status, a.ocpi_status()))
+        .collect();
+    assert_eq!(
+        same.iter().filter(|s| **s == (201, 1000)).count(),
+        1,
+        "SAMEKEY created once: {same:?}"
+    );
+    assert!(
+        same.iter()
+            .all(|s| [(201, 1000), (200, 1000), (200, 2001)].contains(s)),
+        "created, replaced or stale: {same:?}"
+    );
+    let stored = get(&app, "/ocpi/2.3.0/receiver/tokens/NL/ABC/SAMEKEY").await;
+    assert_eq!(stored.body["data"]["last_updated"], "2026-01-01T00:00:11Z");
+    for n in 0..20 {
+        let one = get(
+            &app,
+            &format!("/ocpi/2.3.0/receiver/tokens/NL/ABC/MANY{n:02}"),
+        )
+        .await;
+        assert_eq!(one.status, 200, "MANY{n:02} stored");
+    }
+}
+
 on_both_backends!(
+    concurrent_puts_answer_as_alone,
     put_new_token_is_201_1000_without_data,
     put_answers_from_the_hub_to_the_owner,
     unknown_token_answers_from_the_hub_to_the_owner,

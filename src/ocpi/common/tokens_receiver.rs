@@ -86,7 +86,14 @@ pub async fn put(
             return Err(Error::invalid("type", "?type differs from the body's type").into());
         }
     }
-    let status = match tokens::put(&state.store, write, state.max_future_skew).await? {
+    let status = match tokens::put(
+        &state.store,
+        state.token_puts.as_ref(),
+        write,
+        state.max_future_skew,
+    )
+    .await?
+    {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Replaced => StatusCode::OK,
         PutOutcome::Stale => return Err(stale().into()),

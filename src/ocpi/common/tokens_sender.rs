@@ -171,6 +171,7 @@ pub async fn authorize(
     };
     let outcome = authorize::authorize(
         &state.store,
+        state.decisions.as_ref(),
         &state.authorization,
         &state.forwarder,
         request,
