@@ -96,7 +96,7 @@ pub fn hold_and_record(
     Ok(written.ok)
 }
 
-/// One decision's write, kept for its batch's one statement (`service::decision_batch`).
+/// One decision's write, kept for its batch's one statement (`service::authorize::batch`).
 #[derive(Debug, Clone)]
 pub enum PendingWrite {
     /// A refusal or an answer without a hold: its audit entry.

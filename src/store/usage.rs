@@ -154,7 +154,7 @@ fn group_uses(rows: Vec<(TokenRow, Option<UsageRow>, Option<Option<Owner>>)>) ->
 }
 
 /// [`candidates_with_uses`] for many (uid key, type) pairs in one statement (PostgreSQL only:
-/// `service::decision_batch`), in the order of `keys`.
+/// `service::authorize::batch`), in the order of `keys`.
 pub fn candidates_many(
     conn: &mut Conn<'_>,
     keys: &[(&str, &str)],

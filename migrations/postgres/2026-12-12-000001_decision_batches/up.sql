@@ -101,7 +101,7 @@ $$;
 ALTER FUNCTION tokenhub_hold_guard(BIGINT, TIMESTAMP, TIMESTAMP, TIMESTAMP, TIMESTAMP, BIGINT[])
     SET enable_seqscan = off;
 
--- Batches (`service::decision_batch`): the hub reads the inputs of many concurrent decisions in
+-- Batches (`service::authorize::batch`): the hub reads the inputs of many concurrent decisions in
 -- one statement and writes their outcomes in one statement, one transaction, one WAL flush.
 -- Measured before batching (pg_stat_statements and perf, 100k tokens, 2 cores): PostgreSQL spent
 -- ~540 µs of CPU per decision, most of it per statement and per round trip (the kernel's TCP path

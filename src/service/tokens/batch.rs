@@ -12,7 +12,9 @@
 //! as replaced without rewriting the row or pushing the token again, as an import line is.
 //! The batch is sorted by key (stably: two PUTs of one key keep their order), so two batches
 //! insert and lock their keys in one order. If the batch fails, each PUT is written alone, so a
-//! bad one fails only its own request.
+//! bad one fails only its own request; that includes the rare deadlock with a decision batch,
+//! which locks its tokens in id order (PostgreSQL breaks it after `deadlock_timeout`, 1 s, well
+//! inside the hub's `lock_timeout` of 5 s).
 
 use chrono::Utc;
 use tokio::sync::oneshot;
