@@ -460,7 +460,7 @@ impl Store {
 
     /// Runs `job` on a pooled connection in the calling thread, outside any explicit
     /// transaction: for a thread of its own (`service::authorize::batch`), never an async task.
-    pub fn read_blocking<R>(
+    pub fn autocommit_blocking<R>(
         &self,
         job: impl FnOnce(&mut Conn<'_>) -> StoreResult<R>,
     ) -> StoreResult<R> {

@@ -78,7 +78,7 @@ fn stopped() -> StoreError {
 
 fn serve(store: &Store, jobs: Vec<Job>) {
     let (work, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
-    match store.read_blocking(|conn| decide_batch(conn, work)) {
+    match store.autocommit_blocking(|conn| decide_batch(conn, work)) {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(answer);
