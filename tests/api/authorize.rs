@@ -608,6 +608,7 @@ async fn a_batch_reads_in_order_and_writes_only_fresh_holds() {
         hold(batch2, Vec::new(), "SECOND"),
         PendingWrite::Audit(entry(None, AuditResult::Unknown, Reason::UnknownToken)),
     ];
+    let ids = [batch1.id, batch2.id];
     let before = app
         .store
         .read(|c| audit::recent(c, 100))
@@ -618,7 +619,7 @@ async fn a_batch_reads_in_order_and_writes_only_fresh_holds() {
         .store
         .read(move |c| {
             let done = write_many(c, &writes)?;
-            let uses = [batch1_id(&writes), batch2_id(&writes)]
+            let uses = ids
                 .into_iter()
                 .map(|id| usage::active_for_token(c, id, now).map(|u| u.len()))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -637,11 +638,4 @@ async fn a_batch_reads_in_order_and_writes_only_fresh_holds() {
         2,
         "the fresh hold's entry and the refusal's"
     );
-
-    fn batch1_id(writes: &[PendingWrite]) -> i64 {
-        writes[0].locked_token().unwrap()
-    }
-    fn batch2_id(writes: &[PendingWrite]) -> i64 {
-        writes[1].locked_token().unwrap()
-    }
 }

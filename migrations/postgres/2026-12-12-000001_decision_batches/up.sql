@@ -10,8 +10,8 @@
 -- owner's read. Three changes, each needed (checked with forced generic plans on an empty table):
 --
 -- 1. The expiry index becomes BRIN. Uses are inserted roughly in `counts_until` order, so it
---    still finds expired rows for the purge, but a BRIN scan is never cheaper than the btree on
---    (token_id, counts_until) for one token's uses, which the planner otherwise tied with it.
+--    still finds expired rows for the purge; for one token's uses the planner chose the btree on
+--    (token_id, counts_until) over it, where it had tied the btree on `counts_until` with it.
 -- 2. The candidates read runs in a function that reads each token's uses by its id (a plain
 --    `token_id = $1` restriction: a left join was planned as a scan of the whole index with the
 --    token id as a join filter), unordered (`ORDER BY id` chose a scan of the primary key); the
@@ -105,7 +105,7 @@ ALTER FUNCTION tokenhub_hold_guard(BIGINT, TIMESTAMP, TIMESTAMP, TIMESTAMP, TIME
 -- one statement and writes their outcomes in one statement, one transaction, one WAL flush.
 -- Measured before batching (pg_stat_statements and perf, 100k tokens, 2 cores): PostgreSQL spent
 -- ~540 µs of CPU per decision, most of it per statement and per round trip (the kernel's TCP path
--- and wake-ups ~30%, executor start-up, PL/pgSQL entry), not in the reads and writes themselves.
+-- and wake-ups ~30%, executor start-up, PL/pgSQL), not in the reads and writes themselves.
 
 -- `tokenhub_token_candidates` for each (uid key, type) pair, each row tagged with its pair's
 -- 1-based position.

@@ -4,7 +4,7 @@
 //!
 //! Why: measured at 100k tokens on 2 cores (BENCHMARKS.md, issue 14 part 3), PostgreSQL spent
 //! ~540 µs of CPU per decision, and most of it went to statements and round trips as such (the
-//! kernel's TCP path and wake-ups, executor start-up, function entry), not to the reads and
+//! kernel's TCP path and wake-ups, executor start-up, PL/pgSQL functions), not to the reads and
 //! writes. A batch pays those once for all its decisions.
 //!
 //! What stays the same (docs/design.md §4 "Atomicity"): each decision is the pure
