@@ -134,40 +134,18 @@ pub fn put(conn: &mut Conn<'_>, write: &TokenWrite, now: DateTime<Utc>) -> Store
     if let Some(existing) = find_by_key(conn, &write.key, true)? {
         return replace(conn, &existing, write);
     }
-    let knows_v221 = OcpiVersion::V2_2_1.knows_token_type(&write.key.token_type);
     let (seq, seq_v221) = if conn.is_postgres() {
         let placeholder = pending_placeholder(conn)?;
-        (placeholder, knows_v221.then_some(placeholder))
+        (placeholder, knows_v221(write).then_some(placeholder))
     } else {
-        let seq = next_seq(conn, TOKENS_SEQ, 1)?;
-        let seq_v221 = if knows_v221 {
-            Some(next_seq(conn, TOKENS_SEQ_V221, 1)?)
-        } else {
-            None
-        };
-        (seq, seq_v221)
+        dense_numbers(conn, &[knows_v221(write)])?[0]
     };
     let body = serde_json::to_string(&write.body).map_err(|e| StoreError::Query(e.to_string()))?;
-    let last_updated = storage_precision(write.last_updated);
-    let now = storage_precision(now);
+    let row = NewToken::new(write, &body, (seq, seq_v221), storage_precision(now));
     // A concurrent creation of the same key (PostgreSQL, another transaction or instance) makes
     // this insert wait for it and then do nothing: the token exists by then, so replace it.
     let inserted = db_run!(conn => diesel::insert_into(tokens::table)
-        .values((
-            tokens::seq.eq(seq),
-            tokens::seq_v221.eq(seq_v221),
-            tokens::country_code.eq(write.key.owner.country_code.key()),
-            tokens::party_id.eq(write.key.owner.party_id.key()),
-            tokens::uid_key.eq(write.key.uid.key()),
-            tokens::token_type.eq(write.key.token_type.as_str()),
-            tokens::valid.eq(write.valid),
-            tokens::whitelist.eq(write.whitelist.as_str()),
-            tokens::last_updated.eq(last_updated),
-            tokens::body.eq(&body),
-            tokens::blocked.eq(false),
-            tokens::effective_updated.eq(last_updated),
-            tokens::created_at.eq(now),
-        ))
+        .values(&row)
         .on_conflict_do_nothing()
         .execute(conn))?;
     if inserted == 0 {
@@ -629,50 +607,15 @@ pub fn insert_many(
     if writes.is_empty() {
         return Ok(());
     }
-    let first = next_seq(conn, TOKENS_SEQ, writes.len() as i64)?;
-    let v221: Vec<bool> = writes
-        .iter()
-        .map(|w| OcpiVersion::V2_2_1.knows_token_type(&w.key.token_type))
-        .collect();
-    let v221_count = v221.iter().filter(|known| **known).count() as i64;
-    let mut next_v221 = if v221_count > 0 {
-        next_seq(conn, TOKENS_SEQ_V221, v221_count)?
-    } else {
-        0
-    };
+    let knows_v221: Vec<bool> = writes.iter().map(knows_v221).collect();
+    let seqs = dense_numbers(conn, &knows_v221)?;
+    let bodies = bodies(writes.iter())?;
     let now = storage_precision(now);
-    let bodies: Vec<String> = writes
-        .iter()
-        .map(|w| serde_json::to_string(&w.body))
-        .collect::<Result<_, _>>()
-        .map_err(|e| StoreError::Query(e.to_string()))?;
-    let rows: Vec<_> = writes
+    let rows: Vec<NewToken<'_>> = writes
         .iter()
         .zip(&bodies)
-        .zip(&v221)
-        .enumerate()
-        .map(|(i, ((w, body), known))| {
-            let last_updated = storage_precision(w.last_updated);
-            let seq_v221 = known.then(|| {
-                next_v221 += 1;
-                next_v221 - 1
-            });
-            (
-                tokens::seq.eq(first + i as i64),
-                tokens::seq_v221.eq(seq_v221),
-                tokens::country_code.eq(w.key.owner.country_code.key()),
-                tokens::party_id.eq(w.key.owner.party_id.key()),
-                tokens::uid_key.eq(w.key.uid.key()),
-                tokens::token_type.eq(w.key.token_type.as_str()),
-                tokens::valid.eq(w.valid),
-                tokens::whitelist.eq(w.whitelist.as_str()),
-                tokens::last_updated.eq(last_updated),
-                tokens::body.eq(body.as_str()),
-                tokens::blocked.eq(false),
-                tokens::effective_updated.eq(last_updated),
-                tokens::created_at.eq(now),
-            )
-        })
+        .zip(&seqs)
+        .map(|((w, body), &seq)| NewToken::new(w, body, seq, now))
         .collect();
     // Bounded statement size: SQLite allows at most 32766 bound parameters.
     for chunk in rows.chunks(2000) {
@@ -792,6 +735,89 @@ pub fn find_by_keys(
     Ok(found)
 }
 
+/// A new token's row as `put`, `insert_many` and `create_many` insert it: the hub policy unset,
+/// effective as pushed.
+#[derive(Insertable)]
+#[diesel(table_name = tokens)]
+struct NewToken<'a> {
+    seq: i64,
+    seq_v221: Option<i64>,
+    country_code: &'a str,
+    party_id: &'a str,
+    uid_key: &'a str,
+    token_type: &'a str,
+    valid: bool,
+    whitelist: &'a str,
+    last_updated: NaiveDateTime,
+    body: &'a str,
+    blocked: bool,
+    effective_updated: NaiveDateTime,
+    created_at: NaiveDateTime,
+}
+
+impl<'a> NewToken<'a> {
+    /// `now` at storage precision already.
+    fn new(
+        w: &'a TokenWrite,
+        body: &'a str,
+        (seq, seq_v221): (i64, Option<i64>),
+        now: NaiveDateTime,
+    ) -> Self {
+        let last_updated = storage_precision(w.last_updated);
+        NewToken {
+            seq,
+            seq_v221,
+            country_code: w.key.owner.country_code.key(),
+            party_id: w.key.owner.party_id.key(),
+            uid_key: w.key.uid.key(),
+            token_type: w.key.token_type.as_str(),
+            valid: w.valid,
+            whitelist: w.whitelist.as_str(),
+            last_updated,
+            body,
+            blocked: false,
+            effective_updated: last_updated,
+            created_at: now,
+        }
+    }
+}
+
+/// Whether OCPI 2.2.1 can name the token's type (it then takes a `seq_v221` too).
+fn knows_v221(w: &TokenWrite) -> bool {
+    OcpiVersion::V2_2_1.knows_token_type(&w.key.token_type)
+}
+
+/// The stored text of each write's document.
+fn bodies<'a>(writes: impl Iterator<Item = &'a TokenWrite>) -> StoreResult<Vec<String>> {
+    writes
+        .map(|w| serde_json::to_string(&w.body))
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Query(e.to_string()))
+}
+
+/// One dense block of `seq` for these new tokens, in order, and of `seq_v221` for those 2.2.1
+/// can name (the counter rows; SQLite, and seeding on either backend).
+fn dense_numbers(conn: &mut Conn<'_>, knows: &[bool]) -> StoreResult<Vec<(i64, Option<i64>)>> {
+    let first = next_seq(conn, TOKENS_SEQ, knows.len() as i64)?;
+    let v221_count = knows.iter().filter(|k| **k).count() as i64;
+    let mut next_v221 = if v221_count > 0 {
+        next_seq(conn, TOKENS_SEQ_V221, v221_count)?
+    } else {
+        0
+    };
+    Ok(knows
+        .iter()
+        .enumerate()
+        .map(|(i, known)| {
+            let v221 = known.then(|| {
+                next_v221 += 1;
+                next_v221 - 1
+            });
+            (first + i as i64, v221)
+        })
+        .collect())
+}
+
 /// Creates the tokens `writes` (keys not stored, each once), in this order, as [`put`] creates
 /// one: SQLite numbers them with one block of `seq` (and of `seq_v221`) for the batch, dense and
 /// in order; PostgreSQL inserts them pending with placeholders in this order, numbered later by
@@ -806,65 +832,23 @@ pub fn create_many(
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    let knows_v221: Vec<bool> = writes
-        .iter()
-        .map(|w| OcpiVersion::V2_2_1.knows_token_type(&w.key.token_type))
-        .collect();
-    let postgres = conn.is_postgres();
-    let seqs: Vec<(i64, Option<i64>)> = if postgres {
+    let knows_v221: Vec<bool> = writes.iter().map(|w| knows_v221(w)).collect();
+    let seqs: Vec<(i64, Option<i64>)> = if conn.is_postgres() {
         pending_placeholders(conn, writes.len() as i64)?
             .into_iter()
             .zip(&knows_v221)
             .map(|(p, known)| (p, known.then_some(p)))
             .collect()
     } else {
-        let first = next_seq(conn, TOKENS_SEQ, writes.len() as i64)?;
-        let v221_count = knows_v221.iter().filter(|k| **k).count() as i64;
-        let mut next_v221 = if v221_count > 0 {
-            next_seq(conn, TOKENS_SEQ_V221, v221_count)?
-        } else {
-            0
-        };
-        knows_v221
-            .iter()
-            .enumerate()
-            .map(|(i, known)| {
-                let v221 = known.then(|| {
-                    next_v221 += 1;
-                    next_v221 - 1
-                });
-                (first + i as i64, v221)
-            })
-            .collect()
+        dense_numbers(conn, &knows_v221)?
     };
-    let bodies: Vec<String> = writes
-        .iter()
-        .map(|w| serde_json::to_string(&w.body))
-        .collect::<Result<_, _>>()
-        .map_err(|e| StoreError::Query(e.to_string()))?;
+    let bodies = bodies(writes.iter().copied())?;
     let now = storage_precision(now);
-    let rows: Vec<_> = writes
+    let rows: Vec<NewToken<'_>> = writes
         .iter()
         .zip(&bodies)
         .zip(&seqs)
-        .map(|((w, body), (seq, seq_v221))| {
-            let last_updated = storage_precision(w.last_updated);
-            (
-                tokens::seq.eq(*seq),
-                tokens::seq_v221.eq(*seq_v221),
-                tokens::country_code.eq(w.key.owner.country_code.key()),
-                tokens::party_id.eq(w.key.owner.party_id.key()),
-                tokens::uid_key.eq(w.key.uid.key()),
-                tokens::token_type.eq(w.key.token_type.as_str()),
-                tokens::valid.eq(w.valid),
-                tokens::whitelist.eq(w.whitelist.as_str()),
-                tokens::last_updated.eq(last_updated),
-                tokens::body.eq(body.as_str()),
-                tokens::blocked.eq(false),
-                tokens::effective_updated.eq(last_updated),
-                tokens::created_at.eq(now),
-            )
-        })
+        .map(|((w, body), &seq)| NewToken::new(w, body, seq, now))
         .collect();
     let mut ids: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
