@@ -16,7 +16,7 @@ use crate::store::{tokens, Store, StoreResult};
 
 use super::policy;
 use super::token_files::{self, CsvHeader, FileFormat, PolicyLine};
-use super::token_import::{FileError, LineError, RecordSink, BATCH, MAX_REPORTED_ERRORS};
+use super::token_import::{FileError, LineError, RecordSink, BATCH};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyCounts {
@@ -77,13 +77,7 @@ impl PolicyImport {
 
     fn refuse(&mut self, line: u64, e: ValidationError) {
         self.counts.invalid += 1;
-        if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(LineError {
-                line,
-                field: e.field,
-                message: e.message,
-            });
-        }
+        LineError::report(&mut self.errors, line, e);
     }
 
     /// The record starting on line `number`; blank lines are skipped, a CSV file's first record is

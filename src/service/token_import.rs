@@ -57,6 +57,19 @@ pub struct LineError {
     pub message: String,
 }
 
+impl LineError {
+    /// Keeps line `line`'s error in `errors`, up to [`MAX_REPORTED_ERRORS`].
+    pub fn report(errors: &mut Vec<LineError>, line: u64, e: ValidationError) {
+        if errors.len() < MAX_REPORTED_ERRORS {
+            errors.push(LineError {
+                line,
+                field: e.field,
+                message: e.message,
+            });
+        }
+    }
+}
+
 /// What takes an import file's records one by one (tokens or hub policy).
 pub trait RecordSink {
     /// The record starting on line `number` (1-based).
@@ -113,13 +126,7 @@ impl Import {
 
     fn refuse(&mut self, line: u64, e: ValidationError) {
         self.counts.invalid += 1;
-        if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(LineError {
-                line,
-                field: e.field,
-                message: e.message,
-            });
-        }
+        LineError::report(&mut self.errors, line, e);
     }
 
     /// The record starting on line `number` (1-based) of the file; blank lines are skipped, and
